@@ -1,0 +1,75 @@
+/**
+ * `symbiont up`: the runtime and its HTTP API on embedded defaults, until SIGINT/SIGTERM.
+ */
+import type { Command } from "commander";
+import { loadConfig, type RuntimeConfigInput } from "../core/config/index.js";
+import { createLogger } from "../core/logger.js";
+import { createApiServer } from "../api/server.js";
+import { createRuntime } from "../runtime.js";
+
+interface UpOptions {
+  readonly port?: string;
+  readonly host?: string;
+  readonly config?: string;
+  readonly dataDir?: string;
+  readonly logLevel?: string;
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new Error(`--port must be an integer between 0 and 65535, got ${JSON.stringify(text)}`);
+  }
+  return port;
+}
+
+export async function up(options: UpOptions): Promise<void> {
+  const overrides: Record<string, unknown> = {};
+  const api: Record<string, unknown> = {};
+  if (options.port !== undefined) api.port = parsePort(options.port);
+  if (options.host !== undefined) api.bind_address = options.host;
+  if (Object.keys(api).length) overrides.api = api;
+  if (options.dataDir !== undefined) overrides.data_dir = options.dataDir;
+  if (options.logLevel !== undefined) overrides.log_level = options.logLevel;
+  const config = loadConfig({
+    ...(options.config ? { file: options.config } : {}),
+    overrides: overrides as RuntimeConfigInput,
+  });
+  const logger = createLogger({ level: config.log_level });
+  const runtime = await createRuntime({ config, logger });
+  const server = await createApiServer(runtime);
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    let code = 0;
+    try {
+      await server.close();
+      await runtime.shutdown();
+    } catch (err) {
+      logger.error({ err }, "shutdown failed");
+      code = 1;
+    }
+    logger.flush();
+    process.exit(code);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+
+  const address = await server.listen({ host: config.api.bind_address, port: config.api.port });
+  logger.info({ address, version: runtime.version }, `Symbiont runtime listening on ${address}`);
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command("up")
+    .description("start the runtime and its HTTP API")
+    .option("-p, --port <port>", "port to listen on (default 8080)")
+    .option("-H, --host <host>", "address to bind (default 127.0.0.1)")
+    .option("-c, --config <file>", "YAML or JSON config file")
+    .option("-d, --data-dir <dir>", "where embedded state lives (default ./.symbiont)")
+    .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
+    .action((opts: UpOptions) => up(opts));
+}

@@ -1,0 +1,94 @@
+/**
+ * Every error code the runtime can return, in one table: its family, the HTTP status it maps to and what it
+ * means. Components add their codes here (never a second table), and the README lists them from this file.
+ */
+
+export type ErrorFamily =
+  | "Resource"
+  | "Communication"
+  | "Security"
+  | "Scheduler"
+  | "Lifecycle"
+  | "ErrorHandler"
+  | "Configuration"
+  | "Validation"
+  | "Policy"
+  | "Sandbox"
+  | "Audit"
+  | "Store"
+  | "Api"
+  | "Internal";
+
+export interface ErrorCodeInfo {
+  readonly family: ErrorFamily;
+  readonly status: number;
+  readonly description: string;
+}
+
+export const ERROR_CODES = {
+  // Lifecycle
+  AGENT_NOT_FOUND: { family: "Lifecycle", status: 404, description: "No agent with this id exists (or it was terminated)." },
+  INVALID_STATE_TRANSITION: { family: "Lifecycle", status: 409, description: "The agent's current state does not allow this transition." },
+  INITIALIZATION_FAILED: { family: "Lifecycle", status: 500, description: "An initialization hook failed or exceeded initialization_timeout." },
+  TERMINATION_FAILED: { family: "Lifecycle", status: 500, description: "A termination hook failed or exceeded termination_timeout." },
+  CONFIGURATION_INVALID: { family: "Lifecycle", status: 400, description: "The agent configuration cannot be applied." },
+  MAX_AGENTS_REACHED: { family: "Lifecycle", status: 429, description: "Creating the agent would exceed max_agents." },
+  MAX_RESTARTS_EXCEEDED: { family: "Lifecycle", status: 409, description: "The agent has been restarted max_restart_attempts times." },
+  AGENT_ALREADY_EXISTS: { family: "Lifecycle", status: 409, description: "An agent with this id already exists." },
+  RUNTIME_SHUT_DOWN: { family: "Lifecycle", status: 503, description: "The component was shut down and accepts no more calls." },
+
+  // Resource
+  INSUFFICIENT_RESOURCES: { family: "Resource", status: 409, description: "The request does not fit in the remaining capacity." },
+  ALLOCATION_FAILED: { family: "Resource", status: 500, description: "Resources could not be allocated to the agent." },
+  DEALLOCATION_FAILED: { family: "Resource", status: 500, description: "Resources could not be released." },
+  USAGE_EXCEEDED: { family: "Resource", status: 409, description: "The agent exceeded one of its resource limits." },
+  MONITORING_FAILED: { family: "Resource", status: 500, description: "Resource usage could not be measured." },
+
+  // Communication
+  AGENT_NOT_REGISTERED: { family: "Communication", status: 404, description: "The agent is not registered with the communication bus." },
+  MESSAGE_TOO_LARGE: { family: "Communication", status: 413, description: "The message exceeds max_message_size." },
+  DELIVERY_FAILED: { family: "Communication", status: 502, description: "The message could not be delivered." },
+  ENCRYPTION_FAILED: { family: "Communication", status: 500, description: "The payload could not be encrypted." },
+  TOPIC_NOT_FOUND: { family: "Communication", status: 404, description: "No such topic." },
+
+  // Security
+  SECURITY_VIOLATION: { family: "Security", status: 403, description: "A security rule was violated." },
+
+  // Scheduler
+  TASK_NOT_FOUND: { family: "Scheduler", status: 404, description: "No task with this id." },
+  QUEUE_FULL: { family: "Scheduler", status: 429, description: "The queue is at its configured bound." },
+
+  // Error handler
+  ERROR_HANDLER_FAILED: { family: "ErrorHandler", status: 500, description: "The error handler could not process the error." },
+
+  // Configuration and validation
+  CONFIGURATION_ERROR: { family: "Configuration", status: 400, description: "The configuration is invalid; details list every bad field." },
+  VALIDATION_FAILED: { family: "Validation", status: 400, description: "An input failed validation; details list every bad field." },
+
+  // Policy
+  POLICY_DENIED: { family: "Policy", status: 403, description: "A policy denied the operation." },
+
+  // Sandbox
+  SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
+  TIER_UNAVAILABLE: { family: "Sandbox", status: 503, description: "The requested security tier cannot run on this host." },
+
+  // Audit
+  AUDIT_STORE_UNAVAILABLE: { family: "Audit", status: 503, description: "The audit store cannot be reached." },
+
+  // Store
+  STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
+
+  // API
+  NOT_FOUND: { family: "Api", status: 404, description: "No such route." },
+  UNAUTHORIZED: { family: "Api", status: 401, description: "A valid API key is required." },
+
+  // Internal
+  INTERNAL_ERROR: { family: "Internal", status: 500, description: "An unexpected internal error." },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The codes that belong to one family, e.g. `CodeOf<"Lifecycle">`. */
+export type CodeOf<F extends ErrorFamily> = {
+  [K in ErrorCode]: (typeof ERROR_CODES)[K]["family"] extends F ? K : never;
+}[ErrorCode];

@@ -1,0 +1,13 @@
+import { describe, expect, it } from "vitest";
+import { main } from "../examples/lifecycle.js";
+
+describe("examples - complete agent lifecycle", () => {
+  it("runs the spec's lifecycle example end to end", async () => {
+    const lines: string[] = [];
+    await main((l) => lines.push(l));
+    expect(lines[0]).toMatch(/^Created agent: [0-9a-f-]{36}$/);
+    expect(lines).toContain("Agent started successfully");
+    expect(lines).toContain("Agent state: Running");
+    expect(lines.at(-1)).toBe("Agent terminated");
+  });
+});
