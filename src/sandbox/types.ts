@@ -69,6 +69,34 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
 }
 
+/** How a long-lived process in a sandbox ended. */
+export interface ProcessExit {
+  readonly exit_code: number;
+  /** The signal that ended it, when one did. */
+  readonly signal?: string;
+  readonly timed_out: boolean;
+  readonly oom_killed: boolean;
+}
+
+export interface SpawnOptions {
+  /** Kill the process after this long, ms (default: no limit beyond the sandbox's own). */
+  readonly timeout_ms?: number;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+/**
+ * A long-lived process inside a sandbox with its standard streams attached (persistent agents speak the
+ * JSON-lines agent protocol over these). The sandbox's limits apply to it as to any command.
+ */
+export interface SandboxProcess {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  readonly stderr: NodeJS.ReadableStream;
+  readonly exited: Promise<ProcessExit>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export interface SandboxOrchestrator {
   createSandbox(config: SandboxConfig): Promise<SandboxId>;
   startSandbox(sandboxId: SandboxId): Promise<void>;
@@ -76,6 +104,8 @@ export interface SandboxOrchestrator {
   destroySandbox(sandboxId: SandboxId): Promise<void>;
   getSandboxStatus(sandboxId: SandboxId): Promise<SandboxStatus>;
   executeCommand(sandboxId: SandboxId, command: string, args: readonly string[], options?: ExecOptions): Promise<CommandResult>;
+  /** Starts a long-lived process with attached streams (for persistent agents). */
+  spawnProcess(sandboxId: SandboxId, command: string, args: readonly string[], options?: SpawnOptions): Promise<SandboxProcess>;
   uploadFile(sandboxId: SandboxId, localPath: string, remotePath: string): Promise<void>;
   downloadFile(sandboxId: SandboxId, remotePath: string, localPath: string): Promise<void>;
   listSandboxes(): Promise<SandboxStatus[]>;
