@@ -77,6 +77,10 @@ export const ERROR_CODES = {
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
+  STORE_CORRUPT: { family: "Store", status: 500, description: "The state store file is corrupt or not a Symbiont state store; details name the file. Nothing is reset." },
+  STORE_VERSION_UNSUPPORTED: { family: "Store", status: 500, description: "The state store was written by a newer runtime (its schema version is unknown to this one)." },
+  STORE_CLOSED: { family: "Store", status: 503, description: "The state store was closed and accepts no more calls." },
+  STORE_WRITE_FAILED: { family: "Store", status: 500, description: "A write could not be committed; nothing was acknowledged." },
 
   // API
   NOT_FOUND: { family: "Api", status: 404, description: "No such route." },
