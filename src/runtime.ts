@@ -2,6 +2,12 @@
  * The composition root: builds every component from one config, hands each its collaborators, and tears
  * them down in reverse order. Nothing else in the codebase constructs components or holds globals.
  *
+ * The state store opens first (a corrupt or unreadable store stops start-up with a StoreError naming it)
+ * and closes last. Once every component is wired, recovery brings back agents, re-queues interrupted tasks
+ * and in-flight messages. A graceful `shutdown()` on a durable store keeps agents persisted (their
+ * processes stop with their components) so the next start resumes them; on the `memory` store it runs the
+ * spec's lifecycle shutdown, which terminates every agent.
+ *
  * @example
  * const runtime = await createRuntime({ config: { lifecycle: { max_agents: 100 } } });
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
@@ -12,7 +18,10 @@ import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./co
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
-import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { mkdirSync } from "node:fs";
+import { StoreError } from "./core/errors.js";
+import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import { openStateStore, recoverStoredWork, type StateStore, type StoreRecovery } from "./store/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -20,7 +29,10 @@ export interface Runtime {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly events: EventStream;
+  readonly store: StateStore;
   readonly lifecycle: LifecycleController;
+  /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
+  readonly recovery: RuntimeRecovery;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -34,6 +46,10 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+}
+
+export interface RuntimeRecovery extends StoreRecovery {
+  readonly agents: RecoveryReport;
 }
 
 interface Closer {
@@ -51,18 +67,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
-
-  const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
-  closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
-
-  let ready = true;
-  let shutdownPromise: Promise<void> | undefined;
-  const startedAt = clock.now();
-  events.emit("runtime.started", { version: VERSION });
-
-  async function shutdown(): Promise<void> {
-    ready = false;
-    events.emit("runtime.stopping", {});
+  const closeAll = async (): Promise<unknown[]> => {
     const errors: unknown[] = [];
     for (const c of [...closers].reverse()) {
       try {
@@ -72,6 +77,49 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
         logger.error({ err, component: c.name }, "component failed to shut down cleanly");
       }
     }
+    return errors;
+  };
+
+  let store: StateStore;
+  let lifecycle: DefaultLifecycleController;
+  let recovery: RuntimeRecovery;
+  try {
+    if (config.store.kind !== "memory") {
+      try {
+        mkdirSync(config.data_dir, { recursive: true });
+      } catch (err) {
+        throw new StoreError("STORE_UNAVAILABLE", `Cannot create the data directory ${config.data_dir}: ${(err as Error).message}`, {
+          details: { data_dir: config.data_dir },
+          cause: err,
+        });
+      }
+    }
+    store = await openStateStore({ config: config.store, dataDir: config.data_dir });
+    const opened = store;
+    closers.push({ name: "store", close: () => opened.close() });
+
+    const durable = config.store.kind !== "memory";
+    const ctl = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger, store: store.agents });
+    lifecycle = ctl;
+    closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
+
+    // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
+    const agents = await lifecycle.recover();
+    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  let ready = true;
+  let shutdownPromise: Promise<void> | undefined;
+  const startedAt = clock.now();
+  events.emit("runtime.started", { version: VERSION });
+
+  async function shutdown(): Promise<void> {
+    ready = false;
+    events.emit("runtime.stopping", {});
+    const errors = await closeAll();
     if (errors.length) throw errors[0];
   }
 
@@ -81,7 +129,9 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     clock,
     logger,
     events,
+    store,
     lifecycle,
+    recovery,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

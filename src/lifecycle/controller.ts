@@ -1,7 +1,8 @@
 /**
  * DefaultLifecycleController: owns every agent's state. All changes to one agent run one at a time (a
  * per-agent queue), so concurrent calls never lose a transition; each applied transition emits
- * `agent.state_changed`.
+ * `agent.state_changed`. With a store, every change (creation, each transition, counters, config, removal)
+ * is committed before the method that made it resolves, and `recover()` brings the agents back at start.
  */
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { LifecycleConfig } from "../core/config/index.js";
@@ -12,7 +13,9 @@ import type { Logger } from "../core/logger.js";
 import { parseAgentConfig } from "../core/schemas.js";
 import { AGENT_STATES, type AgentConfig, type AgentInstance, type AgentState } from "../core/types.js";
 import { canTransition, RESTARTABLE_STATES } from "./state-machine.js";
-import type { LifecycleController, LifecycleHooks, SystemStatus } from "./types.js";
+import type { AgentRepository } from "../store/types.js";
+import { recoverAgents } from "./recovery.js";
+import type { LifecycleController, LifecycleHooks, RecoveryReport, SystemStatus } from "./types.js";
 
 interface AgentRecord {
   readonly id: AgentId;
@@ -27,6 +30,8 @@ interface AgentRecord {
   failed_at: number;
   /** An automatic restart is queued or running. */
   recovering: boolean;
+  /** Store writes issued by the operation in progress; it resolves only once they committed. */
+  writes: Promise<void>[];
 }
 
 export interface LifecycleControllerDeps {
@@ -35,6 +40,8 @@ export interface LifecycleControllerDeps {
   readonly events: EventStream;
   readonly logger: Logger;
   readonly hooks?: readonly LifecycleHooks[];
+  /** Where agents are persisted; without one they live only in memory. */
+  readonly store?: AgentRepository;
 }
 
 type HookPhase = "onInitialize" | "onTerminate";
@@ -45,6 +52,7 @@ export class DefaultLifecycleController implements LifecycleController {
   readonly #events: EventStream;
   readonly #logger: Logger;
   readonly #hooks: LifecycleHooks[];
+  readonly #store: AgentRepository | undefined;
   readonly #agents = new Map<AgentId, AgentRecord>();
   readonly #queues = new Map<AgentId, Promise<void>>();
   readonly #startedAt: number;
@@ -60,6 +68,7 @@ export class DefaultLifecycleController implements LifecycleController {
     this.#events = deps.events;
     this.#logger = deps.logger.child({ component: "lifecycle" });
     this.#hooks = [...(deps.hooks ?? [])];
+    this.#store = deps.store;
     this.#startedAt = this.#clock.now();
     this.#startedMono = this.#clock.monotonic();
     if (this.#config.enable_auto_recovery) this.#scheduleStateCheck();
@@ -94,8 +103,17 @@ export class DefaultLifecycleController implements LifecycleController {
       restart_count: 0,
       failed_at: 0,
       recovering: false,
+      writes: [],
     };
     this.#agents.set(record.id, record);
+    if (this.#store) {
+      try {
+        await this.#store.put(snapshot(record));
+      } catch (err) {
+        this.#agents.delete(record.id);
+        throw err;
+      }
+    }
     this.#totals.created++;
     this.#events.emit("agent.created", { agent_id: record.id, name: valid.name });
     return snapshot(record);
@@ -166,6 +184,7 @@ export class DefaultLifecycleController implements LifecycleController {
       }
       rec.config = parseAgentConfig({ ...config, id: rec.id });
       rec.last_updated = this.#clock.now();
+      this.#save(rec);
       this.#events.emit("agent.updated", { agent_id: rec.id });
     });
   }
@@ -212,6 +231,35 @@ export class DefaultLifecycleController implements LifecycleController {
     }
   }
 
+  /**
+   * A graceful stop that keeps agents: refuses new calls, lets queued operations finish (and commit), stops
+   * the state check. Termination hooks do not run and nothing is removed, so a restart on the same store
+   * brings every agent back. `shutdown()` is the spec's stop, which terminates every agent.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#clock.clearTimeout(this.#checkTimer);
+    while (this.#queues.size) await Promise.all([...this.#queues.values()]);
+    this.#closed = true;
+  }
+
+  async recover(): Promise<RecoveryReport> {
+    if (!this.#store) return { restored: 0, relaunch: [], interrupted: [], terminated: [] };
+    this.#assertOpen();
+    return recoverAgents({
+      rows: await this.#store.list(),
+      adopt: (row) => {
+        if (this.#agents.has(row.id)) return false;
+        this.#agents.set(row.id, { ...row, failed_at: this.#clock.monotonic(), recovering: false, writes: [] });
+        return true;
+      },
+      markInterrupted: (id, reason) => this.#serial(id, async (rec) => this.#set(rec, "Failed", reason)),
+      terminate: (id) => this.terminateAgent(id),
+      events: this.#events,
+      logger: this.#logger,
+    });
+  }
+
   // ---- internals ----
 
   #assertOpen(): void {
@@ -239,13 +287,35 @@ export class DefaultLifecycleController implements LifecycleController {
       }
     }
     const prev = this.#queues.get(agentId);
-    const run = prev ? prev.then(() => fn(this.#get(agentId))) : new Promise<void>((resolve) => resolve(fn(this.#get(agentId))));
+    const op = async () => this.#committed(this.#get(agentId), fn);
+    const run = prev ? prev.then(op) : op();
     const settled = run.then(noop, noop);
     this.#queues.set(agentId, settled);
     void settled.then(() => {
       if (this.#queues.get(agentId) === settled) this.#queues.delete(agentId);
     });
     return run;
+  }
+
+  /** Runs `fn` on `rec`, then waits for the store writes it issued; a failed write fails the operation. */
+  async #committed(rec: AgentRecord, fn: (rec: AgentRecord) => Promise<void> | void): Promise<void> {
+    let failure: { err: unknown } | undefined;
+    try {
+      await fn(rec);
+    } catch (err) {
+      failure = { err };
+    }
+    if (rec.writes.length) {
+      const settled = await Promise.allSettled(rec.writes.splice(0));
+      const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (bad && !failure) failure = { err: bad.reason };
+    }
+    if (failure) throw failure.err;
+  }
+
+  /** Issues the write of the record as it is now; the running operation awaits it (see #committed). */
+  #save(rec: AgentRecord): void {
+    if (this.#store) rec.writes.push(this.#store.put(snapshot(rec)));
   }
 
   /** Applies one edge of the table, or throws INVALID_STATE_TRANSITION leaving the state as it was. */
@@ -267,6 +337,7 @@ export class DefaultLifecycleController implements LifecycleController {
       this.#totals.errors++;
       rec.failed_at = this.#clock.monotonic();
     }
+    this.#save(rec);
     this.#events.emit("agent.state_changed", reason === undefined ? { agent_id: rec.id, from, to } : { agent_id: rec.id, from, to, reason });
     if (to === "Failed") this.#announceRecovery(rec);
   }
@@ -305,6 +376,7 @@ export class DefaultLifecycleController implements LifecycleController {
 
   #remove(rec: AgentRecord): void {
     this.#agents.delete(rec.id);
+    if (this.#store) rec.writes.push(this.#store.remove(rec.id));
     this.#events.emit("agent.removed", { agent_id: rec.id });
   }
 

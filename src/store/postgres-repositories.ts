@@ -8,6 +8,8 @@ import {
   agentFromRow,
   agentParams,
   allocationFromRow,
+  byUrgency,
+  newTask,
   allocationParams,
   deadLetterFromRow,
   deadLetterParams,
@@ -27,6 +29,7 @@ import type {
   DeadLetterRepository,
   MessageRepository,
   MessageStatus,
+  NewTask,
   ScheduleRepository,
   StoredMessage,
   StoredTask,
@@ -34,10 +37,133 @@ import type {
   TaskRepository,
 } from "./types.js";
 
+/**
+ * How a write of one row can join others of its kind in one statement: `run` does many items at once and
+ * returns one result per item, exactly what the single writes would have returned one after another.
+ */
+export interface Bulk<I, R> {
+  readonly kind: string;
+  /** The row the write touches; writes on the same row never share a statement. */
+  readonly key: string;
+  readonly item: I;
+  run(client: pg.PoolClient, items: readonly I[]): Promise<R[]>;
+}
+
 /** What the repositories need from the store. */
 export interface PgHandle {
-  write<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T>;
+  write<T>(fn: (client: pg.PoolClient) => Promise<T>, bulk?: Bulk<unknown, T>): Promise<T>;
   read(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+/** Column arrays for `unnest`: one array per field of the items. */
+function columns<I>(items: readonly I[], fields: readonly ((item: I) => unknown)[]): unknown[][] {
+  return fields.map((f) => items.map(f));
+}
+
+interface AcceptItem {
+  readonly t: NewTask;
+  readonly at: number;
+}
+interface ClaimItem {
+  readonly id: string;
+  readonly owner: string;
+  readonly at: number;
+}
+interface FinishItem {
+  readonly id: string;
+  readonly status: string;
+  readonly result: string | null;
+  readonly error: string | null;
+  readonly at: number;
+}
+interface MessageItem {
+  readonly params: unknown[];
+}
+interface AckItem {
+  readonly id: string;
+  readonly at: number;
+}
+
+const acceptBulk = async (c: pg.PoolClient, items: readonly AcceptItem[]): Promise<{ accepted: boolean; task: StoredTask }[]> => {
+  const cols = columns(items, [
+    (i) => i.t.id,
+    (i) => i.t.agent_id,
+    (i) => i.t.priority,
+    (i) => PRIORITY_VALUE[i.t.priority],
+    (i) => i.t.scheduled_time,
+    (i) => i.t.timeout,
+    (i) => i.t.retry_count,
+    (i) => toJson(i.t.payload),
+    (i) => i.at,
+  ]);
+  const inserted = await c.query(
+    `INSERT INTO tasks (id, agent_id, priority, priority_value, scheduled_time, timeout, retry_count, payload, status, attempts, created_at, updated_at)
+     SELECT id, agent_id, priority, pv, st, tmo, rc, payload, 'Pending', 0, at, at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::bigint[])
+       WITH ORDINALITY AS v(id, agent_id, priority, pv, st, tmo, rc, payload, at, ord)
+     ORDER BY ord
+     ON CONFLICT (id) DO NOTHING RETURNING id`,
+    cols,
+  );
+  const fresh = new Set(inserted.rows.map((r: Row) => String(r.id)));
+  const others = items.filter((i) => !fresh.has(i.t.id)).map((i) => i.t.id);
+  const existing = new Map<string, Row>();
+  if (others.length) for (const r of (await c.query("SELECT * FROM tasks WHERE id = ANY($1::text[])", [others])).rows as Row[]) existing.set(String(r.id), r);
+  return items.map((i) => (fresh.has(i.t.id) ? { accepted: true, task: newTask(i.t, i.at) } : { accepted: false, task: taskFromRow(existing.get(i.t.id)!) }));
+};
+
+const claimBulk = async (c: pg.PoolClient, items: readonly ClaimItem[]): Promise<(StoredTask | undefined)[]> => {
+  const { rows } = await c.query(
+    `UPDATE tasks t SET status = 'Running', attempts = t.attempts + 1, owner = v.owner, started_at = v.at, updated_at = v.at
+     FROM unnest($1::text[], $2::text[], $3::bigint[]) AS v(id, owner, at) WHERE t.id = v.id AND t.status = 'Pending' RETURNING t.*`,
+    columns(items, [(i) => i.id, (i) => i.owner, (i) => i.at]),
+  );
+  const byId = new Map((rows as Row[]).map((r) => [String(r.id), r]));
+  return items.map((i) => {
+    const r = byId.get(i.id);
+    return r && taskFromRow(r);
+  });
+};
+
+const finishBulk = async (c: pg.PoolClient, items: readonly FinishItem[]): Promise<boolean[]> => {
+  const { rows } = await c.query(
+    `UPDATE tasks t SET status = v.status, result = v.result, error = v.error, finished_at = v.at, updated_at = v.at
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS v(id, status, result, error, at)
+     WHERE t.id = v.id AND t.status = 'Running' RETURNING t.id`,
+    columns(items, [(i) => i.id, (i) => i.status, (i) => i.result, (i) => i.error, (i) => i.at]),
+  );
+  const done = new Set((rows as Row[]).map((r) => String(r.id)));
+  return items.map((i) => done.has(i.id));
+};
+
+const messageAcceptBulk = async (c: pg.PoolClient, items: readonly MessageItem[]): Promise<number[]> => {
+  const cols = [0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => items.map((i) => i.params[k]));
+  const { rows } = await c.query(
+    `INSERT INTO messages (id, sender, recipient, topic, priority, ttl, payload, status, attempts, accepted_at, expires_at)
+     SELECT id, sender, recipient, topic, priority, ttl, payload, 'Pending', 0, at, exp
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bytea[], $8::bigint[], $9::bigint[])
+       WITH ORDINALITY AS v(id, sender, recipient, topic, priority, ttl, payload, at, exp, ord)
+     ORDER BY ord
+     ON CONFLICT (id) DO NOTHING RETURNING id`,
+    cols,
+  );
+  const fresh = new Set((rows as Row[]).map((r) => String(r.id)));
+  return items.map((i) => (fresh.has(String(i.params[0])) ? 1 : 0));
+};
+
+const ackBulk = async (c: pg.PoolClient, items: readonly AckItem[]): Promise<number[]> => {
+  const { rows } = await c.query(
+    `UPDATE messages m SET status = 'Delivered', delivered_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(id, at)
+     WHERE m.id = v.id AND m.status = 'InFlight' RETURNING m.id`,
+    columns(items, [(i) => i.id, (i) => i.at]),
+  );
+  const acked = new Set((rows as Row[]).map((r) => String(r.id)));
+  return items.map((i) => (acked.has(i.id) ? 1 : 0));
+};
+
+/** Wraps a bulk runner so the store can hold items of any kind. */
+function bulk<I, R>(kind: string, key: string, item: I, run: (c: pg.PoolClient, items: readonly I[]) => Promise<R[]>): Bulk<unknown, R> {
+  return { kind, key, item, run: run as (c: pg.PoolClient, items: readonly unknown[]) => Promise<R[]> };
 }
 
 const MESSAGE_STATUSES: readonly MessageStatus[] = ["Pending", "InFlight", "Delivered"];
@@ -93,41 +219,37 @@ export function createPostgresRepositories(h: PgHandle) {
 
   const tasks: TaskRepository = {
     accept: (t, at) => {
-      const params = [t.id, t.agent_id, t.priority, PRIORITY_VALUE[t.priority], t.scheduled_time, t.timeout, t.retry_count, toJson(t.payload), at, at];
-      return h.write(async (c) => {
-        const inserted = await c.query(
-          `INSERT INTO tasks (id, agent_id, priority, priority_value, scheduled_time, timeout, retry_count, payload, status, attempts, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'Pending', 0, $9, $10) ON CONFLICT (id) DO NOTHING RETURNING *`,
-          params,
-        );
-        if (inserted.rows[0]) return { accepted: true, task: taskFromRow(inserted.rows[0] as Row) };
-        const existing = await c.query("SELECT * FROM tasks WHERE id = $1", [t.id]);
-        return { accepted: false, task: taskFromRow(existing.rows[0] as Row) };
-      });
+      const item: AcceptItem = { t, at };
+      return h.write(async (c) => (await acceptBulk(c, [item]))[0]!, bulk("task.accept", t.id, item, acceptBulk));
     },
-    claim: async (id, owner, at) => {
-      const [r] = await returning(
-        "UPDATE tasks SET status = 'Running', attempts = attempts + 1, owner = $1, started_at = $2, updated_at = $2 WHERE id = $3 AND status = 'Pending' RETURNING *",
-        [owner, at, id],
-      );
-      return r && taskFromRow(r);
+    claim: (id, owner, at) => {
+      const item: ClaimItem = { id, owner, at };
+      return h.write(async (c) => (await claimBulk(c, [item]))[0], bulk("task.claim", id, item, claimBulk));
     },
+    claimNext: async (owner, now, limit) =>
+      (
+        await returning(
+          `UPDATE tasks SET status = 'Running', attempts = attempts + 1, owner = $1, started_at = $2, updated_at = $2 WHERE seq IN
+             (SELECT seq FROM tasks WHERE status = 'Pending' AND scheduled_time <= $2 ORDER BY priority_value DESC, scheduled_time, seq LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING *`,
+          [owner, now, limit],
+        )
+      )
+        .sort(byUrgency)
+        .map(taskFromRow),
     nextPending: async (now, limit) =>
       (await h.read("SELECT * FROM tasks WHERE status = 'Pending' AND scheduled_time <= $1 ORDER BY priority_value DESC, scheduled_time, seq LIMIT $2", [now, limit])).map(
         taskFromRow,
       ),
-    finish: async (id, outcome, at) => {
-      const result = outcome.status === "Completed" ? toJson(outcome.result) : null;
-      const error = outcome.status === "Completed" ? null : outcome.error;
-      return (
-        (await run("UPDATE tasks SET status = $1, result = $2, error = $3, finished_at = $4, updated_at = $4 WHERE id = $5 AND status = 'Running'", [
-          outcome.status,
-          result,
-          error,
-          at,
-          id,
-        ])) > 0
-      );
+    finish: (id, outcome, at) => {
+      const item: FinishItem = {
+        id,
+        status: outcome.status,
+        result: outcome.status === "Completed" ? toJson(outcome.result) : null,
+        error: outcome.status === "Completed" ? null : outcome.error,
+        at,
+      };
+      return h.write(async (c) => (await finishBulk(c, [item]))[0]!, bulk("task.finish", id, item, finishBulk));
     },
     retry: async (id, scheduledTime, error, at) =>
       (await run(
@@ -198,12 +320,8 @@ export function createPostgresRepositories(h: PgHandle) {
 
   const messages: MessageRepository = {
     accept: async (m, at) => {
-      const params = [m.id, m.from, m.to, m.topic, m.priority, m.ttl, Buffer.from(m.payload), at, at + m.ttl];
-      const n = await run(
-        `INSERT INTO messages (id, sender, recipient, topic, priority, ttl, payload, status, attempts, accepted_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'Pending', 0, $8, $9) ON CONFLICT (id) DO NOTHING`,
-        params,
-      );
+      const item: MessageItem = { params: [m.id, m.from, m.to, m.topic, m.priority, m.ttl, Buffer.from(m.payload), at, at + m.ttl] };
+      const n = await h.write(async (c) => (await messageAcceptBulk(c, [item]))[0]!, bulk("message.accept", m.id, item, messageAcceptBulk));
       return { accepted: n > 0 };
     },
     claim: async (limit, at, to) => {
@@ -221,7 +339,10 @@ export function createPostgresRepositories(h: PgHandle) {
             );
       return sortedMessages(rows);
     },
-    ack: async (id, at) => (await run("UPDATE messages SET status = 'Delivered', delivered_at = $1 WHERE id = $2 AND status = 'InFlight'", [at, id])) > 0,
+    ack: async (id, at) => {
+      const item: AckItem = { id, at };
+      return (await h.write(async (c) => (await ackBulk(c, [item]))[0]!, bulk("message.ack", id, item, ackBulk))) > 0;
+    },
     release: async (id) => (await run("UPDATE messages SET status = 'Pending' WHERE id = $1 AND status = 'InFlight'", [id])) > 0,
     requeueInFlight: () => run("UPDATE messages SET status = 'Pending' WHERE status = 'InFlight'"),
     takeExpired: async (now, limit) =>

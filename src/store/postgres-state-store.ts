@@ -8,7 +8,7 @@ import pg from "pg";
 import { RuntimeError, StoreError } from "../core/errors.js";
 import { GroupCommitter } from "./group-commit.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
-import { createPostgresRepositories, type PgHandle } from "./postgres-repositories.js";
+import { createPostgresRepositories, type Bulk, type PgHandle } from "./postgres-repositories.js";
 import type { StateStore, StateStoreInfo } from "./types.js";
 
 export interface PostgresStateStoreOptions {
@@ -115,6 +115,29 @@ export async function createPostgresStateStore(options: PostgresStateStoreOption
   return new PostgresStateStore(pool, location, version, options.maxBatch ?? 1_000);
 }
 
+type BulkWrite = ((c: pg.PoolClient) => Promise<unknown>) & { bulk?: Bulk<unknown, unknown> };
+
+/**
+ * The run of writes starting at `start` that one statement can carry: consecutive writes of the same bulk
+ * kind on distinct keys (each round trip costs far more than a row). A duplicate key ends the run, so
+ * writes on the same row still apply one after another, exactly as issued.
+ */
+function bulkRun(writes: readonly BulkWrite[], start: number): { length: number; exec(c: pg.PoolClient): Promise<unknown[]> } {
+  const first = writes[start]!;
+  const kind = first.bulk?.kind;
+  if (!kind) return { length: 1, exec: async (c) => [await first(c)] };
+  const keys = new Set<string>();
+  const items: unknown[] = [];
+  for (let i = start; i < writes.length; i++) {
+    const b = writes[i]!.bulk;
+    if (b?.kind !== kind || keys.has(b.key)) break;
+    keys.add(b.key);
+    items.push(b.item);
+  }
+  if (items.length === 1) return { length: 1, exec: async (c) => [await first(c)] };
+  return { length: items.length, exec: (c) => first.bulk!.run(c, items) };
+}
+
 class PostgresStateStore implements StateStore, PgHandle {
   readonly info: StateStoreInfo;
   readonly agents;
@@ -152,7 +175,11 @@ class PostgresStateStore implements StateStore, PgHandle {
     try {
       await client.query("BEGIN");
       const results: unknown[] = [];
-      for (const w of writes) results.push(await w(client));
+      for (let i = 0; i < writes.length; ) {
+        const run = bulkRun(writes as readonly BulkWrite[], i);
+        results.push(...(await run.exec(client)));
+        i += run.length;
+      }
       await client.query("COMMIT");
       return results;
     } catch (err) {
@@ -165,8 +192,8 @@ class PostgresStateStore implements StateStore, PgHandle {
     }
   }
 
-  write<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.committer.submit(fn);
+  write<T>(fn: (client: pg.PoolClient) => Promise<T>, bulk?: Bulk<unknown, T>): Promise<T> {
+    return this.committer.submit(bulk ? Object.assign(fn, { bulk }) : fn);
   }
 
   async read(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {

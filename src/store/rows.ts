@@ -7,6 +7,7 @@ import type { AgentConfig, AgentState, Priority, ResourceAllocation } from "../c
 import type {
   DeadLetter,
   MessageStatus,
+  NewTask,
   MissedRunPolicy,
   StoredAgent,
   StoredMessage,
@@ -89,6 +90,30 @@ export function taskFromRow(r: Row): StoredTask {
     started_at: numOrNull(r.started_at),
     finished_at: numOrNull(r.finished_at),
   };
+}
+
+/** The row a fresh accept writes, without reading it back. */
+export function newTask(t: NewTask, at: number): StoredTask {
+  const { payload, ...rest } = t;
+  return {
+    ...rest,
+    // What was stored is the JSON text: hand back a copy of it, not the caller's object.
+    ...(payload === undefined ? {} : { payload: JSON.parse(JSON.stringify(payload)) as unknown }),
+    status: "Pending",
+    attempts: 0,
+    owner: null,
+    result: undefined,
+    error: null,
+    created_at: at,
+    updated_at: at,
+    started_at: null,
+    finished_at: null,
+  };
+}
+
+/** Task rows in dispatch order: priority, then scheduled_time, then arrival. */
+export function byUrgency(a: Row, b: Row): number {
+  return num(b.priority_value) - num(a.priority_value) || num(a.scheduled_time) - num(b.scheduled_time) || num(a.seq) - num(b.seq);
 }
 
 export function scheduleParams(s: StoredSchedule): unknown[] {

@@ -10,6 +10,8 @@ import {
   agentFromRow,
   agentParams,
   allocationFromRow,
+  byUrgency,
+  newTask,
   allocationParams,
   deadLetterFromRow,
   deadLetterParams,
@@ -102,8 +104,8 @@ export function createSqliteRepositories(h: SqliteHandle) {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
           )
           .run(...params);
-        const row = h.stmt("SELECT * FROM tasks WHERE id = ?").get(t.id) as Row;
-        return { accepted: changes > 0, task: taskFromRow(row) };
+        if (changes > 0) return { accepted: true, task: newTask(t, at) };
+        return { accepted: false, task: taskFromRow(h.stmt("SELECT * FROM tasks WHERE id = ?").get(t.id) as Row) };
       });
     },
     claim: async (id, owner, at) => {
@@ -115,6 +117,20 @@ export function createSqliteRepositories(h: SqliteHandle) {
       );
       return r && taskFromRow(r);
     },
+    claimNext: async (owner, now, limit) =>
+      (
+        await h.write(
+          () =>
+            h
+              .stmt(
+                `UPDATE tasks SET status = 'Running', attempts = attempts + 1, owner = ?, started_at = ?, updated_at = ? WHERE seq IN
+                   (SELECT seq FROM tasks WHERE status = 'Pending' AND scheduled_time <= ? ORDER BY priority_value DESC, scheduled_time, seq LIMIT ?) RETURNING *`,
+              )
+              .all(owner, now, now, now, limit) as Row[],
+        )
+      )
+        .sort(byUrgency)
+        .map(taskFromRow),
     nextPending: async (now, limit) =>
       (await all("SELECT * FROM tasks WHERE status = 'Pending' AND scheduled_time <= ? ORDER BY priority_value DESC, scheduled_time, seq LIMIT ?", now, limit)).map(taskFromRow),
     finish: async (id, outcome, at) => {

@@ -175,6 +175,38 @@ export function describeStateStoreContract(name: string, make: () => Promise<Sta
       expect(await s.tasks.list({ agent_id: low.agent_id })).toHaveLength(1);
     });
 
+    it("tasks - claimNext hands the most urgent due tasks to one claimer each", async () => {
+      const s = await fresh();
+      const ts = [task({ priority: "Low" }), task({ priority: "High" }), task(), task({ scheduled_time: T0 + 1_000 })];
+      for (const t of ts) await s.tasks.accept(t, T0);
+      const [a, b] = await Promise.all([s.tasks.claimNext("n1", T0, 2), s.tasks.claimNext("n2", T0, 2)]);
+      expect(a.map((t) => t.id)).toEqual([ts[1]!.id, ts[2]!.id]);
+      expect(b.map((t) => [t.id, t.status, t.owner, t.attempts])).toEqual([[ts[0]!.id, "Running", "n2", 1]]);
+      expect(await s.tasks.claimNext("n1", T0, 10)).toEqual([]);
+      expect((await s.tasks.claimNext("n1", T0 + 1_000, 10)).map((t) => t.id)).toEqual([ts[3]!.id]);
+    });
+
+    it("tasks - concurrent writes on many rows and on the same row keep single-write results", async () => {
+      const s = await fresh();
+      const ts = Array.from({ length: 20 }, () => task());
+      const dup = ts[0]!;
+      const accepted = await Promise.all([...ts.map((t) => s.tasks.accept(t, T0)), s.tasks.accept(dup, T0)]);
+      expect(accepted.map((r) => r.accepted)).toEqual([...ts.map(() => true), false]);
+      const claims = await Promise.all([...ts.map((t) => s.tasks.claim(t.id, "n", T0)), s.tasks.claim(dup.id, "n", T0)]);
+      expect(claims.filter(Boolean)).toHaveLength(20);
+      const fin = await Promise.all([
+        ...ts.map((t) => s.tasks.finish(t.id, { status: "Completed", result: t.id }, T0 + 1)),
+        s.tasks.finish(dup.id, { status: "Failed", error: "second" }, T0 + 2),
+      ]);
+      expect(fin).toEqual([...ts.map(() => true), false]);
+      expect(await s.tasks.get(ts[5]!.id)).toMatchObject({ status: "Completed", result: ts[5]!.id });
+      const ms = Array.from({ length: 20 }, () => message());
+      await Promise.all(ms.map((m) => s.messages.accept(m, T0)));
+      await s.messages.claim(100, T0);
+      const acks = await Promise.all([...ms.map((m) => s.messages.ack(m.id, T0)), s.messages.ack(ms[0]!.id, T0)]);
+      expect(acks).toEqual([...ms.map(() => true), false]);
+    });
+
     it("tasks - finished tasks are pruned by age", async () => {
       const s = await fresh();
       const old = task();

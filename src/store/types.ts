@@ -96,6 +96,11 @@ export interface TaskRepository {
    * claimed, finished or unknown): a finished task is never handed out again.
    */
   claim(id: TaskId, owner: string, at: number): Promise<StoredTask | undefined>;
+  /**
+   * Claims up to `limit` of the most urgent claimable tasks in one write (what a dispatcher wants): each
+   * becomes Running for `owner` with attempts + 1, and each is handed to exactly one claimer.
+   */
+  claimNext(owner: string, now: number, limit: number): Promise<StoredTask[]>;
   /** The most urgent claimable tasks (Pending, scheduled_time <= now): priority, then scheduled_time. */
   nextPending(now: number, limit: number): Promise<StoredTask[]>;
   /** Running → a finished status with its result or error. False when the task was not Running. */
