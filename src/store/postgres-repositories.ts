@@ -276,8 +276,14 @@ export function createPostgresRepositories(h: PgHandle) {
     list: async (filter: TaskListFilter = {}) => {
       const where: string[] = [];
       const params: unknown[] = [];
-      if (filter.status) (params.push(filter.status), where.push(`status = $${params.length}`));
-      if (filter.agent_id) (params.push(filter.agent_id), where.push(`agent_id = $${params.length}`));
+      if (filter.status) {
+        params.push(filter.status);
+        where.push(`status = $${params.length}`);
+      }
+      if (filter.agent_id) {
+        params.push(filter.agent_id);
+        where.push(`agent_id = $${params.length}`);
+      }
       params.push(filter.limit ?? null);
       const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT $${params.length}`;
       return (await h.read(sql, params)).map(taskFromRow) as StoredTask[];

@@ -32,6 +32,7 @@ import type {
   MessageRepository,
   MessageStatus,
   ScheduleRepository,
+  StoredAgent,
   StoredMessage,
   StoredTask,
   TaskListFilter,
@@ -71,7 +72,13 @@ export function createSqliteRepositories(h: SqliteHandle) {
       const r = await one("SELECT * FROM agents WHERE id = ?", id);
       return r && agentFromRow(r);
     },
-    list: async () => (await all("SELECT * FROM agents ORDER BY created_at, id")).map(agentFromRow),
+    // Streamed row by row: at start-up this reads every agent, and holding all raw rows at once doubles the peak.
+    list: () =>
+      h.read(() => {
+        const out: StoredAgent[] = [];
+        for (const r of h.stmt("SELECT * FROM agents ORDER BY rowid").iterate()) out.push(agentFromRow(r as Row));
+        return out;
+      }),
     count: async () => num((await one("SELECT count(*) AS n FROM agents"))?.n),
     countByState: async () => {
       const out = zeroCounts<AgentState>(AGENT_STATES);
@@ -161,8 +168,14 @@ export function createSqliteRepositories(h: SqliteHandle) {
     list: async (filter: TaskListFilter = {}) => {
       const where: string[] = [];
       const params: unknown[] = [];
-      if (filter.status) (where.push("status = ?"), params.push(filter.status));
-      if (filter.agent_id) (where.push("agent_id = ?"), params.push(filter.agent_id));
+      if (filter.status) {
+        where.push("status = ?");
+        params.push(filter.status);
+      }
+      if (filter.agent_id) {
+        where.push("agent_id = ?");
+        params.push(filter.agent_id);
+      }
       const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT ?`;
       return (await all(sql, ...params, filter.limit ?? -1)).map(taskFromRow);
     },

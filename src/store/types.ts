@@ -28,7 +28,7 @@ export interface AgentRepository {
   put(agent: StoredAgent): Promise<void>;
   remove(id: AgentId): Promise<void>;
   get(id: AgentId): Promise<StoredAgent | undefined>;
-  /** Every stored agent, oldest first. */
+  /** Every stored agent, in the order they were first stored. */
   list(): Promise<StoredAgent[]>;
   count(): Promise<number>;
   countByState(): Promise<Record<AgentState, number>>;
