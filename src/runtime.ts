@@ -7,12 +7,24 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { join } from "node:path";
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
+import { ConfigurationError } from "./core/errors.js";
+import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import {
+  createPolicyEngine,
+  MemoryPolicyStore,
+  openPostgresPolicyStore,
+  openSqlitePolicyStore,
+  type PolicyEngine,
+  type PolicyStore,
+} from "./policy/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -20,6 +32,9 @@ export interface Runtime {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly events: EventStream;
+  readonly policy: PolicyEngine;
+  /** What every enforcement point asks: the policy engine, or the built-in default when policy is disabled. */
+  readonly authorizer: Authorizer;
   readonly lifecycle: LifecycleController;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
@@ -52,8 +67,31 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
 
-  const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
-  closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
+  // The engine looks agents up through the lifecycle controller, which is built after it.
+  let lifecycle: LifecycleController | undefined;
+  const policy = await createPolicyEngine({
+    config: config.policy,
+    clock,
+    events,
+    logger,
+    store: await openPolicyStore(config),
+    agents: {
+      getAgentConfig: async (id: AgentId) => (lifecycle ? lifecycle.getAgent(id).then((a) => a.config, () => undefined) : undefined),
+    },
+  });
+  closers.push({ name: "policy", close: () => policy.close() });
+  const authorizer: Authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
+
+  lifecycle = new DefaultLifecycleController({
+    config: config.lifecycle,
+    clock,
+    events,
+    logger,
+    authorizer,
+    ...(config.policy.enabled ? { configValidator: policy } : {}),
+  });
+  const lifecycleController = lifecycle;
+  closers.push({ name: "lifecycle", close: () => lifecycleController.shutdown() });
 
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
@@ -81,9 +119,21 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     clock,
     logger,
     events,
-    lifecycle,
+    policy,
+    authorizer,
+    lifecycle: lifecycleController,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
+}
+
+/** The policy store `config.policy.store` (or, by default, `config.store.kind`) names. */
+async function openPolicyStore(config: RuntimeConfig): Promise<PolicyStore> {
+  const kind = config.policy.store ?? config.store.kind;
+  if (kind === "memory") return new MemoryPolicyStore();
+  if (kind === "sqlite") return openSqlitePolicyStore(join(config.data_dir, "policies.db"));
+  const url = config.store.postgres_url;
+  if (!url) throw new ConfigurationError("runtime configuration", [{ path: "store.postgres_url", message: "required for the postgres policy store" }]);
+  return openPostgresPolicyStore({ url, schema: config.policy.postgres_schema });
 }

@@ -3,16 +3,17 @@
  * per-agent queue), so concurrent calls never lose a transition; each applied transition emits
  * `agent.state_changed`.
  */
+import { authorize, type Authorizer } from "../core/authorizer.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { LifecycleConfig } from "../core/config/index.js";
-import { LifecycleError, RuntimeError } from "../core/errors.js";
+import { LifecycleError, PolicyError, RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import { parseAgentConfig } from "../core/schemas.js";
 import { AGENT_STATES, type AgentConfig, type AgentInstance, type AgentState } from "../core/types.js";
 import { canTransition, RESTARTABLE_STATES } from "./state-machine.js";
-import type { LifecycleController, LifecycleHooks, SystemStatus } from "./types.js";
+import type { AgentConfigValidator, LifecycleController, LifecycleHooks, SystemStatus } from "./types.js";
 
 interface AgentRecord {
   readonly id: AgentId;
@@ -35,6 +36,10 @@ export interface LifecycleControllerDeps {
   readonly events: EventStream;
   readonly logger: Logger;
   readonly hooks?: readonly LifecycleHooks[];
+  /** Asked before `agent.create` and `agent.update` take effect. */
+  readonly authorizer?: Authorizer;
+  /** Checks every config against policy before it is applied (every violation is reported). */
+  readonly configValidator?: AgentConfigValidator;
 }
 
 type HookPhase = "onInitialize" | "onTerminate";
@@ -45,6 +50,8 @@ export class DefaultLifecycleController implements LifecycleController {
   readonly #events: EventStream;
   readonly #logger: Logger;
   readonly #hooks: LifecycleHooks[];
+  readonly #authorizer: Authorizer | undefined;
+  readonly #validator: AgentConfigValidator | undefined;
   readonly #agents = new Map<AgentId, AgentRecord>();
   readonly #queues = new Map<AgentId, Promise<void>>();
   readonly #startedAt: number;
@@ -60,6 +67,8 @@ export class DefaultLifecycleController implements LifecycleController {
     this.#events = deps.events;
     this.#logger = deps.logger.child({ component: "lifecycle" });
     this.#hooks = [...(deps.hooks ?? [])];
+    this.#authorizer = deps.authorizer;
+    this.#validator = deps.configValidator;
     this.#startedAt = this.#clock.now();
     this.#startedMono = this.#clock.monotonic();
     if (this.#config.enable_auto_recovery) this.#scheduleStateCheck();
@@ -72,6 +81,9 @@ export class DefaultLifecycleController implements LifecycleController {
   async createAgent(config: AgentConfig): Promise<AgentInstance> {
     this.#assertOpen();
     const valid = parseAgentConfig(config);
+    // Policy first: its awaits must not sit between the checks below and the insert.
+    await this.#admit("agent.create", valid);
+    this.#assertOpen();
     if (this.#agents.has(valid.id)) {
       throw new LifecycleError("AGENT_ALREADY_EXISTS", `Agent ${valid.id} already exists`, {
         details: { agent_id: valid.id },
@@ -164,7 +176,9 @@ export class DefaultLifecycleController implements LifecycleController {
           agent_id: rec.id,
         });
       }
-      rec.config = parseAgentConfig({ ...config, id: rec.id });
+      const next = parseAgentConfig({ ...config, id: rec.id });
+      await this.#admit("agent.update", next, rec.config);
+      rec.config = next;
       rec.last_updated = this.#clock.now();
       this.#events.emit("agent.updated", { agent_id: rec.id });
     });
@@ -213,6 +227,29 @@ export class DefaultLifecycleController implements LifecycleController {
   }
 
   // ---- internals ----
+
+  /** Throws POLICY_DENIED (after `policy.denied`) when policy refuses the config; nothing has changed yet. */
+  async #admit(action: "agent.create" | "agent.update", config: AgentConfig, previous?: AgentConfig): Promise<void> {
+    if (this.#validator) {
+      const { valid, violations } = await this.#validator.validateAgentConfig(config);
+      if (!valid) {
+        const reason = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
+        const policy_id = violations.find((v) => v.policy_id !== undefined)?.policy_id;
+        this.#events.emit("policy.denied", { agent_id: config.id, action, resource: config.name, ...(policy_id ? { policy_id } : {}), reason });
+        throw new PolicyError("POLICY_DENIED", `${action} denied: ${reason}`, {
+          details: { action, agent_id: config.id, ...(policy_id ? { policy_id } : {}), reason, violations },
+        });
+      }
+    }
+    if (this.#authorizer) {
+      await authorize(this.#authorizer, this.#events, {
+        agent_id: config.id,
+        action,
+        resource: config.name,
+        context: previous ? { config, previous_tier: previous.security_tier } : { config },
+      });
+    }
+  }
 
   #assertOpen(): void {
     if (this.#closing) {
