@@ -114,9 +114,11 @@ export class DefaultPolicyEngine implements PolicyEngine {
   // ---- the spec's methods ----
 
   async validateAgentConfig(config: AgentConfig): Promise<PolicyValidationResult> {
+    // An agent whose own policies do not compile is reported for that once, then judged without them.
+    const own = config.policies.length > 0 && this.#ownRules(config) instanceof PolicyError ? { ...config, policies: [] } : config;
     const violations = validateConfig(config, {
       config: this.#config,
-      decide: (input) => this.#decide(input, config, true),
+      decide: (input) => this.#decide(input, own, true),
       compileOwn: (p) => void compilePolicy(p, this.#schema),
       baseInput: (c) => this.#input(c.id, "agent.create", c.name, c, { config: c }),
     });
