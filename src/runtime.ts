@@ -68,7 +68,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const closers: Closer[] = [];
 
   // The engine looks agents up through the lifecycle controller, which is built after it.
-  let lifecycle: LifecycleController | undefined;
+  const late: { lifecycle?: LifecycleController } = {};
   const policy = await createPolicyEngine({
     config: config.policy,
     clock,
@@ -76,13 +76,13 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     store: await openPolicyStore(config),
     agents: {
-      getAgentConfig: async (id: AgentId) => (lifecycle ? lifecycle.getAgent(id).then((a) => a.config, () => undefined) : undefined),
+      getAgentConfig: async (id: AgentId) => late.lifecycle?.getAgent(id).then((a) => a.config, () => undefined),
     },
   });
   closers.push({ name: "policy", close: () => policy.close() });
   const authorizer: Authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
 
-  lifecycle = new DefaultLifecycleController({
+  const lifecycle = new DefaultLifecycleController({
     config: config.lifecycle,
     clock,
     events,
@@ -90,8 +90,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     authorizer,
     ...(config.policy.enabled ? { configValidator: policy } : {}),
   });
-  const lifecycleController = lifecycle;
-  closers.push({ name: "lifecycle", close: () => lifecycleController.shutdown() });
+  late.lifecycle = lifecycle;
+  closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
 
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
@@ -121,7 +121,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     events,
     policy,
     authorizer,
-    lifecycle: lifecycleController,
+    lifecycle,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

@@ -56,9 +56,10 @@ const ROOTS: Readonly<Record<string, Root>> = {
     },
     fields: {
       now: (i) => i.now,
-      hour: (i) => utc(i).getUTCHours(),
-      minute: (i) => utc(i).getUTCMinutes(),
-      weekday: (i) => utc(i).getUTCDay(),
+      // Plain arithmetic on epoch ms (UTC has no offsets), so the common fields allocate nothing.
+      hour: (i) => Math.floor(i.now / 3_600_000) % 24,
+      minute: (i) => Math.floor(i.now / 60_000) % 60,
+      weekday: (i) => (Math.floor(i.now / 86_400_000) + 4) % 7,
       day: (i) => utc(i).getUTCDate(),
       month: (i) => utc(i).getUTCMonth() + 1,
       year: (i) => utc(i).getUTCFullYear(),
@@ -109,6 +110,43 @@ const BINARY: Readonly<Record<string, (a: Value, b: Value) => Value>> = {
   "/": num((x, y) => x / y),
   "%": num((x, y) => x % y),
 };
+
+/** Evaluators of literals, with their value, so operators against a literal compile to a direct comparison. */
+const LITERALS = new WeakMap<Evaluator, Value>();
+
+function literal(v: Value): Evaluator {
+  const e: Evaluator = () => v;
+  LITERALS.set(e, v);
+  return e;
+}
+
+const isPrimitive = (v: Value | undefined): v is string | number | boolean | null => v === null || (v !== undefined && typeof v !== "object");
+
+/** `l op r` where one side is a primitive literal: no generic dispatch at evaluation time. */
+function specialize(op: string, l: Evaluator, r: Evaluator): Evaluator | null {
+  const lv = LITERALS.get(l);
+  const rv = LITERALS.get(r);
+  if ((op === "==" || op === "!=") && (isPrimitive(rv) || isPrimitive(lv))) {
+    const [e, c] = isPrimitive(rv) ? [l, rv] : [r, lv as Value];
+    return op === "==" ? (i) => e(i) === c : (i) => e(i) !== c;
+  }
+  if (typeof rv === "number" && (op === "<" || op === ">" || op === "<=" || op === ">=")) {
+    const c = rv;
+    if (op === "<") return (i) => { const v = l(i); return typeof v === "number" && v < c; };
+    if (op === ">") return (i) => { const v = l(i); return typeof v === "number" && v > c; };
+    if (op === "<=") return (i) => { const v = l(i); return typeof v === "number" && v <= c; };
+    return (i) => { const v = l(i); return typeof v === "number" && v >= c; };
+  }
+  if (op === "in" && isPrimitive(lv)) {
+    const c = lv;
+    return (i) => {
+      const h = r(i);
+      if (Array.isArray(h)) return h.includes(c);
+      return contains(h, c);
+    };
+  }
+  return null;
+}
 
 /** Operators by precedence level, lowest first. */
 const LEVELS: readonly (readonly string[])[] = [["||"], ["&&"], ["==", "!=", "in"], ["<", ">", "<=", ">="], ["+", "-"], ["*", "/", "%"]];
@@ -186,7 +224,7 @@ class Parser {
       else if (op === "||") left = (i) => l(i) === true || right(i) === true;
       else {
         const f = BINARY[op] as (a: Value, b: Value) => Value;
-        left = (i) => f(l(i), right(i));
+        left = specialize(op, l, right) ?? ((i) => f(l(i), right(i)));
       }
     }
     return left;
@@ -233,10 +271,7 @@ class Parser {
 
   #primary(): { value: Evaluator; root?: Root } {
     const t = this.#next();
-    if (t.kind === "num" || t.kind === "str") {
-      const v = t.value as Value;
-      return { value: () => v };
-    }
+    if (t.kind === "num" || t.kind === "str") return { value: literal(t.value as Value) };
     if (t.kind === "op" && t.text === "(") {
       const e = this.#binary(0);
       this.#expect(")");
@@ -254,10 +289,7 @@ class Parser {
     }
     if (t.kind === "id") {
       if (this.#peek().kind === "op" && this.#peek().text === "(") return { value: this.#call(t) };
-      if (Object.hasOwn(CONSTANTS, t.text)) {
-        const v = CONSTANTS[t.text] as Value;
-        return { value: () => v };
-      }
+      if (Object.hasOwn(CONSTANTS, t.text)) return { value: literal(CONSTANTS[t.text] as Value) };
       const root = ROOTS[t.text];
       if (root && Object.hasOwn(ROOTS, t.text)) return { value: root.get, root };
       this.#fail(`unknown name '${t.text}' (known: ${Object.keys(ROOTS).join(", ")}, Tier0..Tier3, true, false, null)`, t);

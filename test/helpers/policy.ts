@@ -14,7 +14,7 @@ import type { EvalInput } from "../../src/policy/input.js";
 import { MemoryPolicyStore } from "../../src/policy/memory-policy-store.js";
 import type { PolicyStore } from "../../src/policy/types.js";
 
-export function agent(overrides: Partial<AgentConfigInput> = {}): AgentConfig {
+export function agent(overrides: Omit<Partial<AgentConfigInput>, "policies"> & { policies?: readonly Policy[] } = {}): AgentConfig {
   return parseAgentConfig({ name: "agent", ...overrides });
 }
 
