@@ -36,12 +36,15 @@ export function sensitiveReason(input: EvalInput, opts: SensitivityOptions): str
   if (a === "sandbox.network") return "network access is security-sensitive and no policy allows it";
   if (a === "sandbox.mount") return "host mounts are security-sensitive and no policy allows them";
   if (a === "sandbox.create") {
-    const net = c.network_config as { enabled?: unknown } | undefined;
-    if (c.network === true || net?.enabled === true) return "a sandbox with network access needs an explicit allow";
-    const fs = c.filesystem_config as { mounts?: unknown } | undefined;
-    const mounts = Array.isArray(c.mounts) ? c.mounts : Array.isArray(fs?.mounts) ? fs.mounts : [];
+    // The sandbox's settings may sit in the context itself or in a SandboxConfig under `config`/`sandbox_config`.
+    const sc = (typeof c.sandbox_config === "object" && c.sandbox_config) || (typeof c.config === "object" && c.config) || {};
+    const s = { ...(sc as Record<string, unknown>), ...c };
+    const net = s.network_config as { enabled?: unknown } | undefined;
+    if (s.network === true || net?.enabled === true) return "a sandbox with network access needs an explicit allow";
+    const fs = s.filesystem_config as { mounts?: unknown } | undefined;
+    const mounts = Array.isArray(s.mounts) ? s.mounts : Array.isArray(fs?.mounts) ? fs.mounts : [];
     if (mounts.length > 0) return "a sandbox with host mounts needs an explicit allow";
-    const requested = tierRank(c.tier ?? c.security_tier);
+    const requested = tierRank(s.tier ?? s.security_tier);
     if (requested !== null && input.tier !== null && requested < input.tier) return "a sandbox below the agent's security tier is a tier downgrade";
   }
   if (a.startsWith("file.")) {

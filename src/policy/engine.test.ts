@@ -132,6 +132,8 @@ describe("policy engine - default deny for security-sensitive operations", () =>
     [{ action: "sandbox.mount", resource: "/etc" }, "mounts"],
     [{ action: "sandbox.create", context: { network_config: { enabled: true } } }, "network"],
     [{ action: "sandbox.create", context: { filesystem_config: { mounts: [{ host_path: "/", sandbox_path: "/h", read_only: true }] } } }, "mounts"],
+    [{ action: "sandbox.create", context: { sandbox_config: { network_config: { enabled: true }, filesystem_config: { mounts: [] } } } }, "network"],
+    [{ action: "sandbox.create", context: { config: { security_tier: "Tier1", network_config: { enabled: false }, filesystem_config: { mounts: [{ host_path: "/x" }] } } } }, "mounts"],
     [{ action: "file.download", resource: "/etc/shadow" }, "outside the workspace"],
     [{ action: "file.upload", resource: "/workspace/../etc/passwd" }, "outside the workspace"],
     [{ action: "file.upload", resource: "sbx-1:/root/x" }, "outside the workspace"],
