@@ -13,14 +13,25 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { join } from "node:path";
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
 import { mkdirSync } from "node:fs";
-import { StoreError } from "./core/errors.js";
+import { ConfigurationError, StoreError } from "./core/errors.js";
+import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import {
+  createPolicyEngine,
+  MemoryPolicyStore,
+  openPostgresPolicyStore,
+  openSqlitePolicyStore,
+  type PolicyEngine,
+  type PolicyStore,
+} from "./policy/index.js";
 import { openStateStore, recoverStoredWork, type StateStore, type StoreRecovery } from "./store/index.js";
 
 export interface Runtime {
@@ -30,6 +41,9 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly store: StateStore;
+  readonly policy: PolicyEngine;
+  /** What every enforcement point asks: the policy engine, or the built-in default when policy is disabled. */
+  readonly authorizer: Authorizer;
   readonly lifecycle: LifecycleController;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
@@ -81,6 +95,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   };
 
   let store: StateStore;
+  let policy: PolicyEngine;
+  let authorizer: Authorizer;
   let lifecycle: DefaultLifecycleController;
   let recovery: RuntimeRecovery;
   try {
@@ -98,9 +114,34 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     const opened = store;
     closers.push({ name: "store", close: () => opened.close() });
 
+    // The engine looks agents up through the lifecycle controller, which is built after it.
+    const late: { lifecycle?: LifecycleController } = {};
+    const engine = await createPolicyEngine({
+      config: config.policy,
+      clock,
+      events,
+      logger,
+      store: await openPolicyStore(config),
+      agents: {
+        getAgentConfig: async (id: AgentId) => late.lifecycle?.getAgent(id).then((a) => a.config, () => undefined),
+      },
+    });
+    policy = engine;
+    closers.push({ name: "policy", close: () => engine.close() });
+    authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
+
     const durable = config.store.kind !== "memory";
-    const ctl = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger, store: store.agents });
+    const ctl = new DefaultLifecycleController({
+      config: config.lifecycle,
+      clock,
+      events,
+      logger,
+      store: store.agents,
+      authorizer,
+      ...(config.policy.enabled ? { configValidator: policy } : {}),
+    });
     lifecycle = ctl;
+    late.lifecycle = ctl;
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
@@ -130,10 +171,22 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     store,
+    policy,
+    authorizer,
     lifecycle,
     recovery,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
+}
+
+/** The policy store `config.policy.store` (or, by default, `config.store.kind`) names. */
+async function openPolicyStore(config: RuntimeConfig): Promise<PolicyStore> {
+  const kind = config.policy.store ?? config.store.kind;
+  if (kind === "memory") return new MemoryPolicyStore();
+  if (kind === "sqlite") return openSqlitePolicyStore(join(config.data_dir, "policies.db"));
+  const url = config.store.postgres_url;
+  if (!url) throw new ConfigurationError("runtime configuration", [{ path: "store.postgres_url", message: "required for the postgres policy store" }]);
+  return openPostgresPolicyStore({ url, schema: config.policy.postgres_schema });
 }

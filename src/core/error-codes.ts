@@ -67,6 +67,9 @@ export const ERROR_CODES = {
 
   // Policy
   POLICY_DENIED: { family: "Policy", status: 403, description: "A policy denied the operation." },
+  POLICY_INVALID: { family: "Policy", status: 400, description: "A policy is malformed (details give the rule, line, column and reason); the previous version stays in force." },
+  POLICY_NOT_FOUND: { family: "Policy", status: 404, description: "No policy with this id." },
+  POLICY_STORE_UNAVAILABLE: { family: "Policy", status: 503, description: "The policy store cannot be opened, read or written." },
 
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },

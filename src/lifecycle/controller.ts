@@ -4,9 +4,10 @@
  * `agent.state_changed`. With a store, every change (creation, each transition, counters, config, removal)
  * is committed before the method that made it resolves, and `recover()` brings the agents back at start.
  */
+import { authorize, type Authorizer } from "../core/authorizer.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { LifecycleConfig } from "../core/config/index.js";
-import { LifecycleError, RuntimeError } from "../core/errors.js";
+import { LifecycleError, PolicyError, RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
@@ -15,7 +16,7 @@ import { AGENT_STATES, type AgentConfig, type AgentInstance, type AgentState } f
 import { canTransition, RESTARTABLE_STATES } from "./state-machine.js";
 import type { AgentRepository } from "../store/types.js";
 import { recoverAgents } from "./recovery.js";
-import type { LifecycleController, LifecycleHooks, RecoveryReport, SystemStatus } from "./types.js";
+import type { AgentConfigValidator, LifecycleController, LifecycleHooks, RecoveryReport, SystemStatus } from "./types.js";
 
 interface AgentRecord {
   readonly id: AgentId;
@@ -42,6 +43,10 @@ export interface LifecycleControllerDeps {
   readonly hooks?: readonly LifecycleHooks[];
   /** Where agents are persisted; without one they live only in memory. */
   readonly store?: AgentRepository;
+  /** Asked before `agent.create` and `agent.update` take effect. */
+  readonly authorizer?: Authorizer;
+  /** Checks every config against policy before it is applied (every violation is reported). */
+  readonly configValidator?: AgentConfigValidator;
 }
 
 type HookPhase = "onInitialize" | "onTerminate";
@@ -53,6 +58,8 @@ export class DefaultLifecycleController implements LifecycleController {
   readonly #logger: Logger;
   readonly #hooks: LifecycleHooks[];
   readonly #store: AgentRepository | undefined;
+  readonly #authorizer: Authorizer | undefined;
+  readonly #validator: AgentConfigValidator | undefined;
   readonly #agents = new Map<AgentId, AgentRecord>();
   readonly #queues = new Map<AgentId, Promise<void>>();
   readonly #startedAt: number;
@@ -69,6 +76,8 @@ export class DefaultLifecycleController implements LifecycleController {
     this.#logger = deps.logger.child({ component: "lifecycle" });
     this.#hooks = [...(deps.hooks ?? [])];
     this.#store = deps.store;
+    this.#authorizer = deps.authorizer;
+    this.#validator = deps.configValidator;
     this.#startedAt = this.#clock.now();
     this.#startedMono = this.#clock.monotonic();
     if (this.#config.enable_auto_recovery) this.#scheduleStateCheck();
@@ -81,6 +90,9 @@ export class DefaultLifecycleController implements LifecycleController {
   async createAgent(config: AgentConfig): Promise<AgentInstance> {
     this.#assertOpen();
     const valid = parseAgentConfig(config);
+    // Policy first: its awaits must not sit between the checks below and the insert.
+    await this.#admit("agent.create", valid);
+    this.#assertOpen();
     if (this.#agents.has(valid.id)) {
       throw new LifecycleError("AGENT_ALREADY_EXISTS", `Agent ${valid.id} already exists`, {
         details: { agent_id: valid.id },
@@ -182,7 +194,9 @@ export class DefaultLifecycleController implements LifecycleController {
           agent_id: rec.id,
         });
       }
-      rec.config = parseAgentConfig({ ...config, id: rec.id });
+      const next = parseAgentConfig({ ...config, id: rec.id });
+      await this.#admit("agent.update", next, rec.config);
+      rec.config = next;
       rec.last_updated = this.#clock.now();
       this.#save(rec);
       this.#events.emit("agent.updated", { agent_id: rec.id });
@@ -261,6 +275,29 @@ export class DefaultLifecycleController implements LifecycleController {
   }
 
   // ---- internals ----
+
+  /** Throws POLICY_DENIED (after `policy.denied`) when policy refuses the config; nothing has changed yet. */
+  async #admit(action: "agent.create" | "agent.update", config: AgentConfig, previous?: AgentConfig): Promise<void> {
+    if (this.#validator) {
+      const { valid, violations } = await this.#validator.validateAgentConfig(config);
+      if (!valid) {
+        const reason = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
+        const policy_id = violations.find((v) => v.policy_id !== undefined)?.policy_id;
+        this.#events.emit("policy.denied", { agent_id: config.id, action, resource: config.name, ...(policy_id ? { policy_id } : {}), reason });
+        throw new PolicyError("POLICY_DENIED", `${action} denied: ${reason}`, {
+          details: { action, agent_id: config.id, ...(policy_id ? { policy_id } : {}), reason, violations },
+        });
+      }
+    }
+    if (this.#authorizer) {
+      await authorize(this.#authorizer, this.#events, {
+        agent_id: config.id,
+        action,
+        resource: config.name,
+        context: previous ? { config, previous_tier: previous.security_tier } : { config },
+      });
+    }
+  }
 
   #assertOpen(): void {
     if (this.#closing) {

@@ -53,6 +53,14 @@ export interface LifecycleHooks {
   onTerminate?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
 }
 
+/** Checks an agent configuration against policy (the policy engine's validateAgentConfig). */
+export interface AgentConfigValidator {
+  validateAgentConfig(config: AgentConfig): Promise<{
+    readonly valid: boolean;
+    readonly violations: readonly { readonly field: string; readonly message: string; readonly policy_id?: string }[];
+  }>;
+}
+
 export interface LifecycleController {
   createAgent(config: AgentConfig): Promise<AgentInstance>;
   initializeAgent(agentId: AgentId): Promise<void>;
