@@ -420,3 +420,20 @@ class Parser extends ExprParser {
     return { kind, name: name.value, members, span: spanFrom(start.span, this.prev().span) } as Item;
   }
 }
+
+/** Parses one expression (a policy condition kept as text); `undefined` with diagnostics when it does not parse. */
+export function parseExpression(text: string): { expr: import("./ast.js").Expr | undefined; diagnostics: readonly Diagnostic[] } {
+  const lexed = lex(text);
+  const p = new ExprParser(lexed.tokens);
+  let expr;
+  try {
+    expr = p.parseExpr();
+    const end = expr.span.end.offset;
+    const extra = lexed.tokens.find((t) => t.type !== "eof" && t.span.start.offset >= end);
+    if (extra) p.diagnostics.push({ span: extra.span, message: `unexpected ${describeToken(extra)} after the expression` });
+  } catch (e) {
+    if (!(e instanceof Sync)) throw e;
+  }
+  const diagnostics = [...lexed.diagnostics, ...p.diagnostics];
+  return { expr: diagnostics.length ? undefined : expr, diagnostics };
+}
