@@ -10,7 +10,9 @@
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
+import { BuiltinAuthorizer } from "./core/authorizer.js";
 import { createLogger, type Logger } from "./core/logger.js";
+import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
 
@@ -21,6 +23,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
+  readonly dsl: DslService;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -55,6 +59,17 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
 
+  // The policy engine replaces the built-in authorizer when it lands; bus and scheduler adapters for
+  // publish/send/delegate are passed here as they are wired.
+  const dsl = createDslService({
+    config: config.dsl,
+    logger,
+    events,
+    clock,
+    authorizer: new BuiltinAuthorizer(),
+    lifecycle: lifecycleSpawner(lifecycle),
+  });
+
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
   const startedAt = clock.now();
@@ -82,6 +97,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    dsl,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

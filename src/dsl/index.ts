@@ -12,3 +12,5 @@ export { createDslHost, type DslHost, type DslHostDeps, type DslRunContext, type
 export { SandboxToolRegistry, type ToolRegistry, type ToolSpec, type ToolResult, type ToolInput } from "./tools.js";
 export { OpenAiCompatibleProvider, createLlmProvider, type LlmProvider, type LlmAnswer, type LlmRequest } from "./llm.js";
 export { runDslAgent, limitsFor, findAgent, type DslRunLimits, type DslRunOptions, type DslRunResult } from "./runner.js";
+export { createDslService, type DslService, type DslServiceDeps } from "./service.js";
+export { lifecycleSpawner } from "./lifecycle-spawner.js";

@@ -9,8 +9,11 @@
  * const host = createDslHost({ logger, events, clock, authorizer });
  * const { value } = await runDslAgent({ file, agent: "validator", input: { records }, host, limits });
  */
-import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
+import { existsSync, renameSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { MessageChannel, Worker } from "node:worker_threads";
 import { SystemClock, type Clock } from "../core/clock.js";
 import { DslError, PolicyError, type RuntimeError } from "../core/errors.js";
@@ -67,14 +70,41 @@ export function findAgent(file: DslFile, name: string | undefined): DslAgent {
   return agent;
 }
 
-function workerFor(data: WorkerInput, maxMemoryMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, maxMemoryMb / 8)), stackSizeMb: 4 };
+let devWorker: Promise<URL> | undefined;
+
+/**
+ * The worker's entry file. Built output has `worker.js` beside this file. Run from TypeScript sources (tests,
+ * tsx), the worker is bundled once with esbuild (a dev dependency through tsx) into a content-addressed file
+ * in the temp dir: loading TypeScript inside each worker through a loader costs seconds per run.
+ */
+async function workerUrl(): Promise<URL> {
   const js = new URL("./worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(js))) return new Worker(js, { workerData: data, transferList: [data.port], resourceLimits });
-  // Running from TypeScript sources (tests, tsx): load the worker through tsx's loader.
-  const ts = new URL("./worker.ts", import.meta.url).href;
-  const boot = `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(ts)}); });`;
-  return new Worker(boot, { eval: true, workerData: data, transferList: [data.port], resourceLimits });
+  if (existsSync(fileURLToPath(js))) return js;
+  devWorker ??= (async () => {
+    const esbuild = await import("esbuild");
+    const out = await esbuild.build({
+      entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      write: false,
+      logLevel: "silent",
+    });
+    const code = (out.outputFiles[0] as { text: string }).text;
+    const file = join(tmpdir(), `symbiont-dsl-worker-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.mjs`);
+    if (!existsSync(file)) {
+      writeFileSync(`${file}.${process.pid}`, code);
+      renameSync(`${file}.${process.pid}`, file);
+    }
+    return pathToFileURL(file);
+  })();
+  return devWorker;
+}
+
+function workerFor(url: URL, data: WorkerInput, maxMemoryMb: number): Worker {
+  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, maxMemoryMb / 8)), stackSizeMb: 4 };
+  return new Worker(url, { workerData: data, transferList: [data.port], resourceLimits });
 }
 
 function hostErrorKind(code: string | undefined): string {
@@ -123,8 +153,10 @@ export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult>
   const lock = new SharedArrayBuffer(4);
   const flag = new Int32Array(lock);
   const channel = new MessageChannel();
+  const url = await workerUrl();
   const started = clock.monotonic();
   const worker = workerFor(
+    url,
     { source: agent.config.dsl_source, agent: agent.name, input: options.input ?? {}, maxSteps: limits.maxSteps, maxDepth: limits.maxDepth, lock, port: channel.port2 },
     limits.maxMemoryMb,
   );
