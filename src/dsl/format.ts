@@ -211,7 +211,7 @@ class Printer {
       this.#node(1, m.span, () => {
         switch (m.kind) {
           case "Capabilities":
-            this.#line(1, `capabilities ${m.sep === ":" ? ":" : "="} ${this.expr(m.list, 1)}`);
+            this.#line(1, `capabilities${m.sep === ":" ? ":" : " ="} ${this.expr(m.list, 1)}`);
             return;
           case "Policy":
             this.#policy(1, m);

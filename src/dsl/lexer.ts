@@ -147,8 +147,17 @@ export function lex(source: string): LexResult {
       i += p.length;
       continue;
     }
-    if (c === "'") error(i, i + 1, "strings use double quotes: found \"'\"");
-    else if (c === "&" || c === "|") error(i, i + 1, `unexpected '${c}': did you mean '${c}${c}'?`);
+    if (c === "'") {
+      // Read the whole single-quoted string so the closing quote is not a second error.
+      let j = i + 1;
+      while (j < source.length && source[j] !== "'" && source[j] !== "\n") j++;
+      const end = source[j] === "'" ? j + 1 : j;
+      error(i, end, "strings use double quotes: found \"'\"");
+      tokens.push({ type: "string", value: source.slice(i + 1, source[j] === "'" ? j : end), raw: source.slice(i, end), span: span(i, end) });
+      i = end;
+      continue;
+    }
+    if (c === "&" || c === "|") error(i, i + 1, `unexpected '${c}': did you mean '${c}${c}'?`);
     else error(i, i + 1, `unexpected character ${JSON.stringify(c)}`);
     i++;
   }

@@ -303,7 +303,8 @@ class Parser extends ExprParser {
       }
       rules.push({ kind: "PolicyRule", effect: t.value as PolicyEffect, expr, condition, span: spanFrom(t.span, this.prev().span) });
       if (this.isPunct(",") || this.isPunct(";")) {
-        this.fail(this.peek().span, `policy rules take no separator: remove '${this.peek().value}'`);
+        this.report(this.peek().span, `policy rules take no separator: remove '${this.peek().value}'`);
+        this.next();
       }
     }
     this.next();
