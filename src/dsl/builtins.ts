@@ -12,7 +12,6 @@ import {
   fromPlain,
   getField,
   isRecord,
-  newRecord,
   setField,
   toPlain,
   truthy,

@@ -68,7 +68,7 @@ export class Interpreter {
   /** Runs a body with `bindings` as its variables; the value is the body's value or what it returned. */
   run(body: Block, bindings: Readonly<Record<string, Value>>): Value {
     const scope = new Scope(undefined);
-    for (const [k, v] of Object.entries(bindings)) scope.vars.set(k, v);
+    for (const [k, v] of Object.entries(bindings)) scope.set(k, v);
     const value = this.execBlock(body, scope);
     const ret = this.#returning;
     this.#returning = undefined;
@@ -82,7 +82,11 @@ export class Interpreter {
   }
 
   execBlock(b: Block, parent: Scope): Value {
-    const scope = new Scope(parent);
+    return this.#execIn(b, blockDeclares(b) ? new Scope(parent) : parent);
+  }
+
+  /** Runs a block's statements in `scope` (a fresh one when the block declares variables). */
+  #execIn(b: Block, scope: Scope): Value {
     let last: Value = null;
     const stmts = b.stmts;
     for (let i = 0; i < stmts.length; i++) {
@@ -103,7 +107,7 @@ export class Interpreter {
     this.#step();
     switch (s.kind) {
       case "Let":
-        scope.vars.set(s.name, this.eval(s.value, scope));
+        scope.set(s.name, this.eval(s.value, scope));
         return null;
       case "Assign":
         this.#assign(s, scope);
@@ -119,17 +123,19 @@ export class Interpreter {
       case "For": {
         const iter = this.eval(s.iter, scope);
         const items: readonly Value[] = Array.isArray(iter)
-          ? [...iter]
+          ? iter
           : typeof iter === "string"
             ? [...iter]
             : isRecord(iter)
               ? Object.keys(iter)
               : this.#fail(s.iter.span, `cannot loop over a ${typeName(iter)}: 'for' takes a list, a string or a record`);
-        for (const item of items) {
+        // Elements pushed during the loop are not visited: the length is fixed when the loop starts.
+        const n = items.length;
+        for (let i = 0; i < n && i < items.length; i++) {
           this.#step();
           const inner = new Scope(scope);
-          inner.vars.set(s.name, item);
-          this.execBlock(s.body, inner);
+          inner.set(s.name, items[i] as Value);
+          this.#execIn(s.body, inner);
           if (this.#returning) return null;
         }
         return null;
@@ -165,7 +171,7 @@ export class Interpreter {
       case "BindPat":
         if (p.name === "None") return v === null;
         if (top && v === null) return false;
-        scope.vars.set(p.name, v);
+        scope.set(p.name, v);
         return true;
       case "CtorPat": {
         if (p.name === "Some") return v !== null && p.args.length === 1 && this.#bind(p.args[0] as Pattern, v, scope, false);
@@ -212,7 +218,7 @@ export class Interpreter {
         setField(rec, "kind", thrown.kind);
         setField(rec, "code", thrown.code ?? null);
         if (thrown.span) setField(rec, "line", thrown.span.start.line);
-        inner.vars.set(c.name, rec);
+        inner.set(c.name, rec);
         return this.execBlock(c.body, inner);
       }
       throw e;
@@ -227,32 +233,35 @@ export class Interpreter {
     throw e;
   }
 
+  /** The value to store: the right side, or `old op right` for compound assignments. */
+  #combined(s: AssignStmt, old: Value, scope: Scope): Value {
+    const rhs = this.eval(s.value, scope);
+    return s.op === "=" ? rhs : this.binary(s.op.slice(0, 1), old, rhs, s.span);
+  }
+
+  // No closures here: this is the hottest statement in loops.
   #assign(s: AssignStmt, scope: Scope): void {
     const t = s.target;
-    const combine = (old: Value, span: Span): Value => {
-      const rhs = this.eval(s.value, scope);
-      if (s.op === "=") return rhs;
-      return this.binary(s.op.slice(0, 1) as "+", old, rhs, span);
-    };
+    const compound = s.op !== "=";
     if (t.kind === "Ident") {
       const owner = scope.lookup(t.name);
       if (!owner) this.#fail(t.span, `assignment to undeclared variable '${t.name}': declare it first with 'let ${t.name} = ...;'`);
-      owner.vars.set(t.name, combine(s.op === "=" ? null : (owner.vars.get(t.name) as Value), s.span));
+      owner.set(t.name, this.#combined(s, compound ? (owner.get(t.name) as Value) : null, scope));
       return;
     }
     const obj = this.eval(t.object, scope);
     if (t.kind === "Member") {
       if (!isRecord(obj)) this.#fail(t.object.span, `cannot set field '${t.name}' on a ${typeName(obj)}`);
-      setField(obj, t.name, combine(s.op === "=" ? null : getField(obj, t.name), s.span));
+      setField(obj, t.name, this.#combined(s, compound ? getField(obj, t.name) : null, scope));
       return;
     }
     const key = this.eval(t.index, scope);
     if (Array.isArray(obj)) {
       const i = this.#listIndex(obj, key, t.index.span);
-      obj[i] = combine(s.op === "=" ? null : (obj[i] as Value), s.span);
+      obj[i] = this.#combined(s, compound ? (obj[i] as Value) : null, scope);
     } else if (isRecord(obj)) {
       if (typeof key !== "string") this.#fail(t.index.span, `record keys are strings, found a ${typeName(key)}`);
-      setField(obj, key, combine(s.op === "=" ? null : getField(obj, key), s.span));
+      setField(obj, key, this.#combined(s, compound ? getField(obj, key) : null, scope));
     } else {
       this.#fail(t.object.span, `cannot index into a ${typeName(obj)}`);
     }
@@ -274,8 +283,10 @@ export class Interpreter {
       case "Literal":
         return e.value;
       case "Ident": {
-        const owner = scope.lookup(e.name);
-        if (owner) return owner.vars.get(e.name) as Value;
+        for (let sc: Scope | undefined = scope; sc; sc = sc.parent) {
+          const v = sc.get(e.name);
+          if (v !== undefined) return v;
+        }
         if (e.name === "null" || e.name === "None") return null;
         const fn = this.#functions.get(e.name);
         if (fn) return new FunctionRef(fn);
@@ -377,7 +388,7 @@ export class Interpreter {
       this.#enter(span);
       try {
         const s = new Scope(fn.scope);
-        s.vars.set(fn.param, args[0] ?? null);
+        s.set(fn.param, args[0] ?? null);
         return this.eval(fn.body, s);
       } finally {
         this.#depth--;
@@ -401,8 +412,8 @@ export class Interpreter {
       this.#fail(args.span, `${decl.name} takes ${params.length} argument(s), given ${args.positional.length}`);
     }
     params.forEach((p, i) => {
-      if (i < args.positional.length) scope.vars.set(p.name, args.positional[i] as Value);
-      else if (args.named.has(p.name)) scope.vars.set(p.name, args.named.get(p.name) as Value);
+      if (i < args.positional.length) scope.set(p.name, args.positional[i] as Value);
+      else if (args.named.has(p.name)) scope.set(p.name, args.named.get(p.name) as Value);
       else this.#fail(args.span, `${decl.name} is missing argument '${p.name}'`);
     });
     for (const name of args.named.keys()) {
@@ -453,6 +464,18 @@ export class Interpreter {
       }
     }
   }
+}
+
+const declares = new WeakMap<Block, boolean>();
+
+/** Whether a block has `let` statements of its own (else it can share its parent's scope). */
+function blockDeclares(b: Block): boolean {
+  let d = declares.get(b);
+  if (d === undefined) {
+    d = b.stmts.some((s) => s.kind === "Let");
+    declares.set(b, d);
+  }
+  return d;
 }
 
 function mergeRecords(a: RecordValue, b: RecordValue): RecordValue {

@@ -24,18 +24,42 @@ export class FunctionRef {
   constructor(readonly decl: FunctionDecl) {}
 }
 
-/** Lexical scope: a map per block with a parent link. */
+/**
+ * Lexical scope with a parent link. Most scopes hold one or two names (a loop variable, a catch variable),
+ * so the first two live in fields and only larger scopes allocate a Map.
+ */
 export class Scope {
-  readonly vars = new Map<string, Value>();
+  #n0: string | undefined;
+  #v0: Value = null;
+  #n1: string | undefined;
+  #v1: Value = null;
+  #more: Map<string, Value> | undefined;
+
   constructor(readonly parent: Scope | undefined) {}
 
-  lookup(name: string): Scope | undefined {
-    let s: Scope | undefined = this;
-    while (s) {
-      if (s.vars.has(name)) return s;
-      s = s.parent;
+  /** This scope's own value for `name`, or `undefined`. */
+  get(name: string): Value | undefined {
+    if (this.#n0 === name) return this.#v0;
+    if (this.#n1 === name) return this.#v1;
+    return this.#more?.get(name);
+  }
+
+  /** Declares or updates `name` in this scope. */
+  set(name: string, value: Value): void {
+    if (this.#n0 === undefined || this.#n0 === name) {
+      this.#n0 = name;
+      this.#v0 = value;
+    } else if (this.#n1 === undefined || this.#n1 === name) {
+      this.#n1 = name;
+      this.#v1 = value;
+    } else {
+      (this.#more ??= new Map()).set(name, value);
     }
-    return undefined;
+  }
+
+  lookup(name: string): Scope | undefined {
+    if (this.get(name) !== undefined) return this;
+    return this.parent?.lookup(name);
   }
 }
 
