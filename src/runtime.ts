@@ -19,6 +19,7 @@ import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
+import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
 import { mkdirSync } from "node:fs";
 import { ConfigurationError, StoreError } from "./core/errors.js";
@@ -47,6 +48,8 @@ export interface Runtime {
   readonly lifecycle: LifecycleController;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
+  /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
+  readonly dsl: DslService;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -98,6 +101,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let policy: PolicyEngine;
   let authorizer: Authorizer;
   let lifecycle: DefaultLifecycleController;
+  let dsl: DslService;
   let recovery: RuntimeRecovery;
   try {
     if (config.store.kind !== "memory") {
@@ -142,6 +146,16 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     });
     lifecycle = ctl;
     late.lifecycle = ctl;
+
+    // Bus and scheduler adapters for publish/send/delegate are passed here as they are wired.
+    dsl = createDslService({
+      config: config.dsl,
+      logger,
+      events,
+      clock,
+      authorizer,
+      lifecycle: lifecycleSpawner(ctl),
+    });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
@@ -175,6 +189,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     authorizer,
     lifecycle,
     recovery,
+    dsl,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

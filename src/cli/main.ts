@@ -5,6 +5,7 @@ import { Command, CommanderError } from "commander";
 import { isRuntimeError } from "../core/errors.js";
 import { VERSION } from "../core/version.js";
 import { registerStatus } from "./status.js";
+import { registerDsl } from "./dsl.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(): Command {
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerUp(program);
   registerStatus(program);
+  registerDsl(program);
   return program;
 }
 

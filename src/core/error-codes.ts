@@ -17,6 +17,7 @@ export type ErrorFamily =
   | "Audit"
   | "Store"
   | "Api"
+  | "Dsl"
   | "Internal";
 
 export interface ErrorCodeInfo {
@@ -88,6 +89,16 @@ export const ERROR_CODES = {
   // API
   NOT_FOUND: { family: "Api", status: 404, description: "No such route." },
   UNAUTHORIZED: { family: "Api", status: 401, description: "A valid API key is required." },
+
+  // Dsl
+  DSL_PARSE_ERROR: { family: "Dsl", status: 400, description: "A .symbi source does not parse; details list every problem with its line:col." },
+  DSL_EXTRACTION_ERROR: { family: "Dsl", status: 400, description: "A .symbi source parses but cannot become runtime configuration (unknown sandbox tier, bad timeout, ...)." },
+  DSL_AGENT_NOT_FOUND: { family: "Dsl", status: 404, description: "The .symbi source defines no agent by that name, or the agent has no body to run." },
+  DSL_RUNTIME_ERROR: { family: "Dsl", status: 422, description: "An agent body failed: an error() call, a type error or an uncaught failure of a built-in." },
+  DSL_LIMIT_EXCEEDED: { family: "Dsl", status: 422, description: "An agent body exceeded its step budget, timeout, recursion depth or memory bound and was stopped." },
+  TOOL_UNAVAILABLE: { family: "Dsl", status: 503, description: "A declared tool cannot run: no sandbox orchestrator or sandbox was given to the tool registry." },
+  LLM_NOT_CONFIGURED: { family: "Dsl", status: 503, description: "An agent called reason/llm_call but no LLM provider (dsl.llm.base_url) is configured." },
+  LLM_REQUEST_FAILED: { family: "Dsl", status: 502, description: "The LLM provider returned an error or an unreadable answer." },
 
   // Internal
   INTERNAL_ERROR: { family: "Internal", status: 500, description: "An unexpected internal error." },
