@@ -12,6 +12,7 @@ import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./co
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
+import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
 
 export interface Runtime {
@@ -21,6 +22,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** The tamper-evident audit trail (records every runtime event); undefined when `audit.enabled` is false. */
+  readonly audit: AuditTrail | undefined;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -52,6 +55,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
 
+  // Built before the components whose events it records, closed after them (flushing what they emit last).
+  const audit = config.audit.enabled ? await createAuditTrail({ config, clock, logger, events }) : undefined;
+  if (audit) closers.push({ name: "audit", close: () => audit.close() });
+
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
 
@@ -82,6 +89,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    audit,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
