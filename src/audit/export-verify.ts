@@ -75,7 +75,7 @@ function checkHeader(h: unknown, where: string): ExportHeader {
 async function sniff(file: string): Promise<"json" | "ndjson" | "csv"> {
   const fh = await open(file, "r");
   try {
-    const { buffer, bytesRead } = await fh.read(Buffer.alloc(64), 0, 64, 0);
+    const { buffer, bytesRead } = await fh.read(Buffer.alloc(256), 0, 256, 0);
     const start = buffer.subarray(0, bytesRead).toString("utf8").trimStart();
     if (start.startsWith('{"type":"header"')) return "ndjson";
     if (start.startsWith('{"header"')) return "json";
@@ -158,7 +158,14 @@ export async function verifyExportFile(file: string, options: { publicKeyPem?: s
     }
     checkpoints.sort((a, b) => a.seq - b.seq);
     const keyPem = options.publicKeyPem ?? header?.public_key;
-    const publicKey = keyPem ? parsePublicKey(keyPem) : undefined;
+    let publicKey;
+    try {
+      publicKey = keyPem ? parsePublicKey(keyPem) : undefined;
+    } catch (err) {
+      // A bad key of the caller's is their error; a bad key inside the file makes the file invalid.
+      if (options.publicKeyPem) throw err;
+      throw invalid(file, "the header's public_key is not an Ed25519 SPKI PEM", err);
+    }
     const filtered = header?.filtered ?? false;
     const report = await verifyChain(records, {
       checkpoints,

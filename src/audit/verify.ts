@@ -126,6 +126,10 @@ export async function verifyChain(
       const pos: number = contiguous ? (k as number) : r.seq;
       if (contiguous && r.seq !== pos) {
         if (r.seq > pos) {
+          const ahead = await peek(SEARCH_WINDOW);
+          if (ahead.some((a) => a.seq >= pos && a.seq < r.seq)) {
+            throw new Broken(pos, "reordered", `record ${r.seq} appears before record ${pos}`);
+          }
           const range = r.seq - 1 === pos ? `record ${pos} is` : `records ${pos}..${r.seq - 1} are`;
           throw new Broken(pos, "deleted", `${range} missing (the sequence jumps from ${pos - 1} to ${r.seq})`);
         }

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { isRuntimeError } from "../core/errors.js";
 import { VERSION } from "../core/version.js";
+import { registerAudit } from "./audit.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(): Command {
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .version(VERSION, "-V, --version")
     .showHelpAfterError();
   registerUp(program);
+  registerAudit(program);
   return program;
 }
 
