@@ -243,6 +243,8 @@ export class DefaultAuditTrail implements AuditTrail {
 
   async queryPage(query: AuditQuery = {}): Promise<AuditPage> {
     const q = resolveQuery(query);
+    // Reads see every record accepted before them (those the runtime's events produced included).
+    await this.flush();
     const rows = await this.#store.query({ ...q, limit: q.limit + 1 });
     if (rows.length <= q.limit) return { events: rows, next_cursor: null };
     const page = rows.slice(0, q.limit);
@@ -255,6 +257,7 @@ export class DefaultAuditTrail implements AuditTrail {
 
   async getEvent(audit_id: AuditId): Promise<AuditRecord> {
     const id = AuditId.parse(audit_id);
+    await this.flush();
     const record = await this.#store.getById(id);
     if (!record) throw new AuditError("AUDIT_EVENT_NOT_FOUND", `Audit event ${id} not found`, { details: { audit_id: id } });
     return record;
