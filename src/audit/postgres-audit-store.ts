@@ -246,7 +246,11 @@ export class PostgresAuditStore implements AuditStore {
         const values: string[] = [];
         const seqs: number[] = [];
         for (const r of rs) {
-          for (const [k, v] of Object.entries(r.metadata)) (keys.push(k), values.push(v), seqs.push(r.seq));
+          for (const [k, v] of Object.entries(r.metadata)) {
+            keys.push(k);
+            values.push(v);
+            seqs.push(r.seq);
+          }
         }
         if (keys.length) {
           await client.query("INSERT INTO audit_metadata (key, value, seq) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])", [

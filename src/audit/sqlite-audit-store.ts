@@ -194,19 +194,17 @@ export class SqliteAuditStore implements AuditStore {
     this.#assertOpen();
     const where: string[] = [];
     const params: (string | number)[] = [];
-    if (q.from_time !== undefined) (where.push("ts >= ?"), params.push(q.from_time));
-    if (q.to_time !== undefined) (where.push("ts <= ?"), params.push(q.to_time));
-    if (q.event_types?.length) {
-      where.push(`event_type IN (${q.event_types.map(() => "?").join(", ")})`);
-      params.push(...q.event_types);
-    }
-    if (q.agent_id !== undefined) (where.push("agent_id = ?"), params.push(q.agent_id));
-    for (const [k, v] of q.metadata) {
-      where.push("seq IN (SELECT seq FROM audit_metadata WHERE key = ? AND value = ?)");
-      params.push(k, v);
-    }
-    if (q.text) (where.push("details LIKE ? ESCAPE '\\'"), params.push(likePattern(q.text)));
-    if (q.after_seq !== undefined) (where.push(q.order === "asc" ? "seq > ?" : "seq < ?"), params.push(q.after_seq));
+    const add = (clause: string, ...values: (string | number)[]): void => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (q.from_time !== undefined) add("ts >= ?", q.from_time);
+    if (q.to_time !== undefined) add("ts <= ?", q.to_time);
+    if (q.event_types?.length) add(`event_type IN (${q.event_types.map(() => "?").join(", ")})`, ...q.event_types);
+    if (q.agent_id !== undefined) add("agent_id = ?", q.agent_id);
+    for (const [k, v] of q.metadata) add("seq IN (SELECT seq FROM audit_metadata WHERE key = ? AND value = ?)", k, v);
+    if (q.text) add("details LIKE ? ESCAPE '\\'", likePattern(q.text));
+    if (q.after_seq !== undefined) add(q.order === "asc" ? "seq > ?" : "seq < ?", q.after_seq);
     const sql = `SELECT ${COLUMNS} FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${
       q.order === "asc" ? "ASC" : "DESC"
     } LIMIT ?`;
