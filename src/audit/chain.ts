@@ -2,7 +2,7 @@
  * The hash chain's byte-level definition. Everything that computes or checks a hash goes through here, so
  * the live trail, the stores' tamper tests and offline verification of an export agree byte for byte.
  */
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 import type { AuditRecord, Checkpoint } from "./types.js";
 
 /** Version tag inside the canonical bytes, so a future format can never collide with this one. */
@@ -19,17 +19,27 @@ export type RecordContent = Pick<AuditRecord, "seq" | "id" | "timestamp" | "even
  * inside, so a record moved to another position no longer matches its hash.
  */
 export function canonicalBytes(r: RecordContent): Buffer {
-  const keys = Object.keys(r.metadata).sort();
-  const meta = keys.map((k) => [k, r.metadata[k]]);
-  return Buffer.from(
-    JSON.stringify([CANONICAL_VERSION, r.seq, r.id, r.timestamp, r.event_type, r.agent_id ?? null, r.details, meta]),
-    "utf8",
-  );
+  return Buffer.from(canonicalJson(r), "utf8");
 }
 
-/** `SHA-256(prev_hash || canonical bytes)` as hex; `prev_hash` enters as its 32 raw bytes. */
+function canonicalJson(r: RecordContent): string {
+  const keys = Object.keys(r.metadata).sort();
+  const meta = keys.map((k) => [k, r.metadata[k]]);
+  return JSON.stringify([CANONICAL_VERSION, r.seq, r.id, r.timestamp, r.event_type, r.agent_id ?? null, r.details, meta]);
+}
+
+/**
+ * `SHA-256(prev_hash || canonical bytes)` as hex; `prev_hash` enters as its 32 raw bytes. Built in one buffer
+ * and hashed one-shot: this runs once per record on every append and every verification.
+ */
 export function recordHash(prev_hash: string, r: RecordContent): string {
-  return createHash("sha256").update(Buffer.from(prev_hash, "hex")).update(canonicalBytes(r)).digest("hex");
+  const json = canonicalJson(r);
+  const buf = Buffer.allocUnsafe(32 + Buffer.byteLength(json, "utf8"));
+  // A malformed (tampered) prev_hash decodes short: zero the rest so the result stays deterministic.
+  const n = buf.write(prev_hash, 0, 32, "hex");
+  if (n < 32) buf.fill(0, n, 32);
+  buf.write(json, 32, "utf8");
+  return hash("sha256", buf, "hex");
 }
 
 /** The bytes a checkpoint signature covers. */

@@ -8,6 +8,7 @@ import { resolveConfig } from "../core/config/index.js";
 import { RuntimeEvents, type RuntimeEvent } from "../core/events.js";
 import type { AgentId, AuditId } from "../core/ids.js";
 import { createLogger, silentLogger } from "../core/logger.js";
+import { auditPublicKey } from "../cli/audit.js";
 import { createRuntime } from "../runtime.js";
 import { agentConfig } from "../../test/helpers/runtime.js";
 import { sqliteTrail, type TrailFixture } from "../../test/helpers/audit.js";
@@ -104,6 +105,15 @@ describe("audit trail - signing key", () => {
     const a = loadOrCreateKeyFile(file);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(loadOrCreateKeyFile(file).keyId).toBe(a.keyId);
+  });
+
+  it("key - `symbiont audit public-key` prints the public half of the data dir's key", async () => {
+    const dir = tempDir();
+    const signer = loadOrCreateKeyFile(join(dir, "audit", "signing-key.pem"));
+    let out = "";
+    await auditPublicKey({ dataDir: dir }, new Writable({ write: (c: Buffer, _e, cb) => ((out += c.toString()), cb()) }));
+    expect(out).toBe(signer.publicKeyPem);
+    expect(out).toContain("BEGIN PUBLIC KEY");
   });
 
   it("key - a key file readable by others is refused with AUDIT_SIGNING_KEY_INVALID", () => {

@@ -6,7 +6,6 @@
  */
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { auditSigner, verifyExportFile } from "../audit/index.js";
 import { loadConfig, type RuntimeConfigInput } from "../core/config/index.js";
 import { AuditError } from "../core/errors.js";
 
@@ -24,6 +23,8 @@ export async function auditVerify(file: string, options: VerifyOptions, out: Nod
       throw new AuditError("AUDIT_SIGNING_KEY_INVALID", `Cannot read the public key file ${options.publicKey}: ${(err as Error).message}`, { cause: err });
     }
   }
+  // Loaded on use so other commands do not pay for the audit modules at start-up.
+  const { verifyExportFile } = await import("../audit/export-verify.js");
   const report = await verifyExportFile(file, publicKeyPem ? { publicKeyPem } : {});
   if (options.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
@@ -46,7 +47,8 @@ export async function auditVerify(file: string, options: VerifyOptions, out: Nod
 }
 
 /** Prints the public half of the runtime's checkpoint key (from config or the data dir's key file). */
-export function auditPublicKey(options: { config?: string; dataDir?: string }, out: NodeJS.WritableStream = process.stdout): void {
+export async function auditPublicKey(options: { config?: string; dataDir?: string }, out: NodeJS.WritableStream = process.stdout): Promise<void> {
+  const { auditSigner } = await import("../audit/index.js");
   const overrides: Record<string, unknown> = {};
   if (options.dataDir !== undefined) overrides.data_dir = options.dataDir;
   const config = loadConfig({ ...(options.config ? { file: options.config } : {}), overrides: overrides as RuntimeConfigInput });
