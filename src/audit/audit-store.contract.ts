@@ -73,7 +73,7 @@ export function describeAuditStoreContract(
 
     async function all(): Promise<AuditRecord[]> {
       const out: AuditRecord[] = [];
-      for await (const r of store.scan(1, Number.MAX_SAFE_INTEGER)) out.push(r);
+      for await (const chunk of store.scan(1, Number.MAX_SAFE_INTEGER)) out.push(...chunk);
       return out;
     }
 
@@ -108,7 +108,9 @@ export function describeAuditStoreContract(
         expect(got).toMatchObject({ id: ids[99], agent_id: agent, event_type: "AgentStarted", details: "d99" });
         let prev = GENESIS_HASH;
         let seq = 0;
-        for await (const r of reopened.scan(1, 250)) {
+        for await (const r of (async function* () {
+          for await (const chunk of reopened.scan(1, 250)) yield* chunk;
+        })()) {
           expect(r.seq).toBe(++seq);
           expect(r.prev_hash).toBe(prev);
           expect(recordHash(r.prev_hash, r)).toBe(r.hash);

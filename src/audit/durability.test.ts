@@ -58,7 +58,7 @@ async function checkSurvivors(spec: AuditStoreSpec, acks: Map<string, number>): 
   const trail = new DefaultAuditTrail({ store, signer: signerFromPem(keyPem), clock: new ManualClock(), logger: silentLogger() });
   try {
     const ids = new Set<string>();
-    for await (const r of store.scan(1, Number.MAX_SAFE_INTEGER)) ids.add(r.id);
+    for await (const chunk of store.scan(1, Number.MAX_SAFE_INTEGER)) for (const r of chunk) ids.add(r.id);
     const lost = [...acks.keys()].filter((id) => !ids.has(id));
     expect(lost, `acknowledged but lost: ${lost.length}`).toEqual([]);
     const report = await trail.verifySequence();

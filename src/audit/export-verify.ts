@@ -125,6 +125,24 @@ async function* csvRecords(file: string): AsyncIterable<AuditRecord> {
   }
 }
 
+const CHUNK = 5000;
+
+async function* inChunks(records: AsyncIterable<AuditRecord> | readonly AuditRecord[]): AsyncIterable<readonly AuditRecord[]> {
+  if (Array.isArray(records)) {
+    yield records;
+    return;
+  }
+  let chunk: AuditRecord[] = [];
+  for await (const r of records as AsyncIterable<AuditRecord>) {
+    chunk.push(r);
+    if (chunk.length >= CHUNK) {
+      yield chunk;
+      chunk = [];
+    }
+  }
+  if (chunk.length) yield chunk;
+}
+
 /** Verifies an export file. Tampering yields a report with `valid: false`; an unreadable file throws AUDIT_EXPORT_INVALID. */
 export async function verifyExportFile(file: string, options: { publicKeyPem?: string } = {}): Promise<ExportVerification> {
   let format: "json" | "ndjson" | "csv";
@@ -136,7 +154,7 @@ export async function verifyExportFile(file: string, options: { publicKeyPem?: s
   try {
     let header: ExportHeader | undefined;
     let checkpoints: Checkpoint[] = [];
-    let records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>;
+    let records: AsyncIterable<AuditRecord> | readonly AuditRecord[];
     if (format === "json") {
       const doc = JSON.parse(await readFile(file, "utf8")) as { header?: unknown; records?: unknown; checkpoints?: unknown };
       header = checkHeader(doc.header, "header");
@@ -167,7 +185,7 @@ export async function verifyExportFile(file: string, options: { publicKeyPem?: s
       throw invalid(file, "the header's public_key is not an Ed25519 SPKI PEM", err);
     }
     const filtered = header?.filtered ?? false;
-    const report = await verifyChain(records, {
+    const report = await verifyChain(inChunks(records), {
       checkpoints,
       ...(publicKey ? { publicKey } : {}),
       keyId: publicKey ? keyIdOf(publicKey) : "none",

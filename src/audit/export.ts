@@ -136,15 +136,9 @@ export async function* exportSeqRange(store: AuditStore, info: ExportInfo, from_
     query: { from_seq, to_seq },
   };
   yield `${JSON.stringify({ type: "header", ...head })}\n`;
-  let lines: string[] = [];
-  for await (const r of store.scan(from_seq, to_seq)) {
-    lines.push(`{"type":"record",${recordJson(r).slice(1)}\n`);
-    if (lines.length >= PAGE) {
-      yield lines.join("");
-      lines = [];
-    }
+  for await (const chunk of store.scan(from_seq, to_seq)) {
+    yield chunk.map((r) => `{"type":"record",${recordJson(r).slice(1)}\n`).join("");
   }
-  if (lines.length) yield lines.join("");
   const checkpoints = await store.checkpoints(Math.max(0, from_seq - 1), to_seq);
   yield checkpoints.map((c) => `{"type":"checkpoint",${checkpointJson(c).slice(1)}\n`).join("");
 }

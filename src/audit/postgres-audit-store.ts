@@ -318,7 +318,7 @@ export class PostgresAuditStore implements AuditStore {
     return this.#withClient("Audit query failed", async (c) => (await c.query<Row>(sql, params)).rows.map(toRecord));
   }
 
-  async *scan(from_seq: number, to_seq: number): AsyncIterable<AuditRecord> {
+  async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
     let next = from_seq;
     for (;;) {
       const rows = await this.#withClient("Audit read failed", async (c) => {
@@ -329,7 +329,7 @@ export class PostgresAuditStore implements AuditStore {
         ]);
         return res.rows;
       });
-      for (const row of rows) yield toRecord(row);
+      if (rows.length) yield rows.map(toRecord);
       if (rows.length < SCAN_CHUNK) return;
       next = (rows[rows.length - 1] as Row).seq + 1;
     }

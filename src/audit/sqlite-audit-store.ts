@@ -14,6 +14,8 @@ import { likePattern } from "./query.js";
 import type { AppendPlan, ArchiveEntry, AuditEventType, AuditRecord, AuditStore, ChainHead, Checkpoint, ResolvedAuditQuery } from "./types.js";
 
 const SCAN_CHUNK = 10_000;
+/** Rows per multi-row INSERT: fewer native calls per batch, well under SQLite's bound-parameter limit. */
+const ROWS_PER_INSERT = 100;
 
 const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
   {
@@ -38,7 +40,6 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
         PRIMARY KEY (key, value, seq)
       ) WITHOUT ROWID;
-      CREATE INDEX audit_metadata_seq ON audit_metadata (seq);
       CREATE TABLE audit_checkpoints (
         seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, ts INTEGER NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL
       );
@@ -99,7 +100,9 @@ export class SqliteAuditStore implements AuditStore {
       lastCheckpoint: db.prepare<[], { seq: number }>("SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
       firstSeq: db.prepare<[], { seq: number }>("SELECT seq FROM audit_events ORDER BY seq ASC LIMIT 1"),
       insertEvent: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertEvents: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`),
       insertMeta: db.prepare("INSERT INTO audit_metadata (key, value, seq) VALUES (?, ?, ?)"),
+      insertMetas: db.prepare(`INSERT INTO audit_metadata (key, value, seq) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?)").join(", ")}`),
       insertCheckpoint: db.prepare("INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)"),
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
@@ -153,10 +156,14 @@ export class SqliteAuditStore implements AuditStore {
     const s = this.#stmts;
     const tx = this.#db.transaction(() => {
       const plan = build(this.#readHead());
+      const events: unknown[][] = [];
+      const metas: unknown[][] = [];
       for (const r of plan.records) {
-        s.insertEvent.run(r.seq, r.id, r.timestamp, r.event_type, r.agent_id, r.details, JSON.stringify(r.metadata), r.prev_hash, r.hash);
-        for (const [k, v] of Object.entries(r.metadata)) s.insertMeta.run(k, v, r.seq);
+        events.push([r.seq, r.id, r.timestamp, r.event_type, r.agent_id, r.details, JSON.stringify(r.metadata), r.prev_hash, r.hash]);
+        for (const [k, v] of Object.entries(r.metadata)) metas.push([k, v, r.seq]);
       }
+      insertRows(events, s.insertEvents, s.insertEvent);
+      insertRows(metas, s.insertMetas, s.insertMeta);
       const cp = plan.checkpoint;
       if (cp) s.insertCheckpoint.run(cp.seq, cp.hash, cp.timestamp, cp.key_id, cp.signature);
       return plan;
@@ -212,12 +219,12 @@ export class SqliteAuditStore implements AuditStore {
     return this.#db.prepare<(string | number)[], Row>(sql).all(...params).map(toRecord);
   }
 
-  async *scan(from_seq: number, to_seq: number): AsyncIterable<AuditRecord> {
+  async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
     let next = from_seq;
     for (;;) {
       this.#assertOpen();
       const rows = this.#stmts.scan.all(next, to_seq, SCAN_CHUNK);
-      for (const row of rows) yield toRecord(row);
+      if (rows.length) yield rows.map(toRecord);
       if (rows.length < SCAN_CHUNK) return;
       next = (rows[rows.length - 1] as Row).seq + 1;
     }
@@ -267,6 +274,13 @@ export class SqliteAuditStore implements AuditStore {
   #assertOpen(): void {
     if (this.#closed) throw new AuditError("AUDIT_STORE_UNAVAILABLE", "The audit store is closed");
   }
+}
+
+/** Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. */
+function insertRows(rows: readonly unknown[][], many: Database.Statement, one: Database.Statement): void {
+  let i = 0;
+  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) many.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
+  for (; i < rows.length; i++) one.run(rows[i]);
 }
 
 function writeError(err: unknown): AuditError {

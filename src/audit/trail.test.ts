@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../core/clock.js";
 import { resolveConfig } from "../core/config/index.js";
 import { RuntimeEvents, type RuntimeEvent } from "../core/events.js";
-import type { AgentId, AuditId } from "../core/ids.js";
+import { AuditId as AuditIdFactory, type AgentId, type AuditId } from "../core/ids.js";
 import { createLogger, silentLogger } from "../core/logger.js";
 import { auditPublicKey } from "../cli/audit.js";
 import { createRuntime } from "../runtime.js";
@@ -40,6 +40,17 @@ describe("audit trail - recording", () => {
     await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", agent_id: "nope" as AgentId })).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
     await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", timestamp: -1 })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
     expect((await fx.store.head()).seq).toBe(0);
+  });
+
+  it("record - minted ids are UUIDv7, ordered by time", async () => {
+    fx = await sqliteTrail();
+    const a = await fx.trail.recordEvent({ event_type: "AgentCreated", details: "a" });
+    await fx.clock.advance(5);
+    const b = await fx.trail.recordEvent({ event_type: "AgentCreated", details: "b" });
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(AuditIdFactory.is(b)).toBe(true);
+    expect(a < b).toBe(true);
+    expect(parseInt(a.replace(/-/g, "").slice(0, 12), 16)).toBe(fx.clock.now() - 5);
   });
 
   it("record - a caller-supplied id and timestamp are kept (ids normalised to lower case)", async () => {

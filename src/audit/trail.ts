@@ -8,6 +8,7 @@
  * failed commit leaves no hole and several processes can share one chain. A failed batch is rejected as a
  * whole (`AUDIT_WRITE_FAILED` / `AUDIT_STORE_UNAVAILABLE`) and reported on the event stream.
  */
+import { randomUUID } from "node:crypto";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import { AuditError, isRuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
@@ -72,6 +73,15 @@ interface Pending {
   readonly content: Omit<RecordContent, "seq">;
   readonly resolve: (id: AuditId) => void;
   readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Audit ids are UUIDv7 (time-ordered), so the id index grows at its right edge instead of taking random
+ * page writes: the random part comes from `randomUUID`'s pooled entropy.
+ */
+function timeOrderedId(ms: number): AuditId {
+  const t = Math.floor(ms).toString(16).padStart(12, "0").slice(-12);
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}` as AuditId;
 }
 
 const EMPTY_REPORT_BASE = { records_checked: 0, checkpoints_checked: 0, first_broken_seq: null, problem: null, unsigned_records: 0 };
@@ -154,7 +164,7 @@ export class DefaultAuditTrail implements AuditTrail {
     const timestamp = e.timestamp ?? this.#clock.now();
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw validationError("Audit event timestamp must be epoch ms", { timestamp });
     return {
-      id: e.id === undefined ? AuditId.new() : AuditId.parse(e.id),
+      id: e.id === undefined ? timeOrderedId(timestamp) : AuditId.parse(e.id),
       timestamp,
       event_type: e.event_type,
       agent_id: e.agent_id == null ? null : AgentId.parse(e.agent_id),

@@ -221,8 +221,8 @@ export interface AuditStore {
   getById(id: AuditId): Promise<AuditRecord | undefined>;
   getBySeq(seq: number): Promise<AuditRecord | undefined>;
   query(query: ResolvedAuditQuery): Promise<AuditRecord[]>;
-  /** Records with from_seq <= seq <= to_seq in ascending order, read in chunks. */
-  scan(from_seq: number, to_seq: number): AsyncIterable<AuditRecord>;
+  /** Records with from_seq <= seq <= to_seq in ascending order, in chunks (one read each). */
+  scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]>;
   /** The seq range of records with timestamps in [from, to]; undefined when none. */
   seqRangeForTime(from_time?: number, to_time?: number): Promise<{ first: number; last: number } | undefined>;
   checkpoints(from_seq: number, to_seq: number): Promise<Checkpoint[]>;

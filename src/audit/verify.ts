@@ -60,26 +60,28 @@ function hashesAt(r: AuditRecord, pos: number): number | undefined {
   return recordHash(r.prev_hash, { ...r, seq: pos }) === r.hash ? pos : originOf(r, pos);
 }
 
-/** Verifies records (ascending seq) against their hashes, links and checkpoints. Never throws for tampering. */
-export async function verifyChain(
-  records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
-  opts: VerifyChainOptions,
-): Promise<IntegrityReport> {
-  const iterator =
-    Symbol.asyncIterator in records ? records[Symbol.asyncIterator]() : (records as Iterable<AuditRecord>)[Symbol.iterator]();
-  const buffer: AuditRecord[] = [];
-  const pull = async (): Promise<AuditRecord | undefined> => {
-    const r = await iterator.next();
-    return r.done ? undefined : r.value;
-  };
-  const next = async (): Promise<AuditRecord | undefined> => buffer.shift() ?? pull();
-  const peek = async (n: number): Promise<AuditRecord[]> => {
-    while (buffer.length < n) {
-      const r = await pull();
-      if (!r) break;
-      buffer.push(r);
+/**
+ * Verifies records (ascending seq, in chunks) against their hashes, links and checkpoints. Never throws for
+ * tampering: the report says what broke. Records are checked synchronously within a chunk; only fetching the
+ * next chunk awaits.
+ */
+export async function verifyChain(chunks: AsyncIterable<readonly AuditRecord[]>, opts: VerifyChainOptions): Promise<IntegrityReport> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let buffer: readonly AuditRecord[] = [];
+  let at = 0;
+  /** Makes at least `n` unread records available unless the input ends first; returns how many are. */
+  const fill = async (n: number): Promise<number> => {
+    while (buffer.length - at < n) {
+      const r = await iterator.next();
+      if (r.done) break;
+      buffer = at < buffer.length ? [...buffer.slice(at), ...r.value] : r.value;
+      at = 0;
     }
-    return buffer.slice(0, n);
+    return buffer.length - at;
+  };
+  const peek = async (n: number): Promise<readonly AuditRecord[]> => {
+    await fill(n);
+    return buffer.slice(at, at + n);
   };
 
   const contiguous = opts.contiguous ?? true;
@@ -105,7 +107,8 @@ export async function verifyChain(
   };
 
   try {
-    const [first] = await peek(1);
+    await fill(1);
+    const first = buffer[at];
     if (first) {
       firstSeq = first.seq;
       k ??= first.seq;
@@ -122,7 +125,9 @@ export async function verifyChain(
       }
     }
     let lastSigned = 0;
-    for (let r = await next(); r; r = await next()) {
+    for (;;) {
+      if (at >= buffer.length && (await fill(1)) === 0) break;
+      const r = buffer[at++] as AuditRecord;
       const pos: number = contiguous ? (k as number) : r.seq;
       if (contiguous && r.seq !== pos) {
         if (r.seq > pos) {
