@@ -78,6 +78,7 @@ export interface PostgresAuditStoreOptions {
 }
 
 const IDENT_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Connection-level failures (the server is down or went away) as opposed to a bad statement. */
 function isUnavailable(err: unknown): boolean {
@@ -292,9 +293,10 @@ export class PostgresAuditStore implements AuditStore {
     });
   }
 
-  getById(id: AuditId): Promise<AuditRecord | undefined> {
-    // A malformed id cannot match a UUID column; compare as text so it is simply not found.
-    return this.#one(`SELECT ${COLUMNS} FROM audit_events WHERE id::text = $1`, [id.toLowerCase()]);
+  async getById(id: AuditId): Promise<AuditRecord | undefined> {
+    // Not a UUID: cannot be in the UUID column (and must not reach the cast as an error).
+    if (!UUID_RE.test(id)) return undefined;
+    return this.#one(`SELECT ${COLUMNS} FROM audit_events WHERE id = $1::uuid`, [id]);
   }
 
   getBySeq(seq: number): Promise<AuditRecord | undefined> {

@@ -12,7 +12,7 @@ import { auditPublicKey } from "../cli/audit.js";
 import { createRuntime } from "../runtime.js";
 import { agentConfig } from "../../test/helpers/runtime.js";
 import { sqliteTrail, type TrailFixture } from "../../test/helpers/audit.js";
-import { createAuditTrail, verifyExportFile } from "./index.js";
+import { auditStoreSpec, createAuditStore, createAuditTrail, verifyExportFile } from "./index.js";
 import { loadOrCreateKeyFile } from "./signing.js";
 import type { AppendPlan, AuditStore, ChainHead } from "./types.js";
 
@@ -191,6 +191,33 @@ describe("audit trail - retention", () => {
     const left = await fx.trail.queryEvents({ event_types: ["RuntimeEvent"] });
     expect(left.map((r) => r.details)).toEqual(["new0", "new1", "new2"]);
     expect((await fx.trail.verifySequence()).valid).toBe(true);
+  });
+});
+
+describe("audit trail - configuration", () => {
+  it("config - the store follows store.kind unless audit.store names one; paths resolve under data_dir", () => {
+    const sqlite = auditStoreSpec(resolveConfig({ data_dir: "/srv/sym" }));
+    expect(sqlite).toEqual({ kind: "sqlite", path: "/srv/sym/audit/audit.db" });
+    const inherited = auditStoreSpec(resolveConfig({ store: { kind: "postgres", postgres_url: "postgres://db/x" } }));
+    expect(inherited).toEqual({ kind: "postgres", url: "postgres://db/x", schema: "public" });
+    const own = auditStoreSpec(
+      resolveConfig({ store: { kind: "postgres", postgres_url: "postgres://db/x" }, audit: { store: "sqlite", sqlite_path: "/tmp/a.db" } }),
+    );
+    expect(own).toEqual({ kind: "sqlite", path: "/tmp/a.db" });
+  });
+
+  it("config - bad audit settings name the field", () => {
+    expect(() => resolveConfig({ audit: { retention: { interval_ms: 5 } } })).toThrow(/audit\.retention: retention needs max_age_ms or max_records/);
+    expect(() => resolveConfig({ audit: { signing_key: "a", signing_key_file: "b" } })).toThrow(/signing_key or signing_key_file/);
+    expect(() => resolveConfig({ audit: { postgres_schema: "Robert'); DROP" } })).toThrow(/audit\.postgres_schema/);
+    expect(() => resolveConfig({ audit: { checkpoint_every_records: 0 } })).toThrow(/audit\.checkpoint_every_records/);
+  });
+
+  it("config - postgres without a URL fails with AUDIT_STORE_UNAVAILABLE naming the settings", async () => {
+    await expect(createAuditStore(auditStoreSpec(resolveConfig({ audit: { store: "postgres" } })))).rejects.toMatchObject({
+      code: "AUDIT_STORE_UNAVAILABLE",
+      message: expect.stringContaining("postgres_url"),
+    });
   });
 });
 
