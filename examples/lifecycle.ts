@@ -12,7 +12,8 @@ import { parseAgentConfig } from "../src/core/schemas.js";
 import { silentLogger } from "../src/core/logger.js";
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
-  const runtime = await createRuntime({ logger: silentLogger() });
+  // The memory store keeps the example from leaving state behind; `symbiont up` uses the durable default.
+  const runtime = await createRuntime({ config: { store: { kind: "memory" } }, logger: silentLogger() });
   const lifecycle = runtime.lifecycle;
 
   const agentConfig = parseAgentConfig({

@@ -21,6 +21,7 @@ import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
+import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
 import { ConfigurationError, StoreError } from "./core/errors.js";
 import type { AgentId } from "./core/ids.js";
@@ -50,6 +51,8 @@ export interface Runtime {
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
   readonly dsl: DslService;
+  /** The tamper-evident audit trail (records every runtime event); undefined when `audit.enabled` is false. */
+  readonly audit: AuditTrail | undefined;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -98,6 +101,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   };
 
   let store: StateStore;
+  let audit: AuditTrail | undefined;
   let policy: PolicyEngine;
   let authorizer: Authorizer;
   let lifecycle: DefaultLifecycleController;
@@ -117,6 +121,11 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     store = await openStateStore({ config: config.store, dataDir: config.data_dir });
     const opened = store;
     closers.push({ name: "store", close: () => opened.close() });
+
+    // Built before the components whose events it records, closed after them (flushing what they emit last).
+    const trail = config.audit.enabled ? await createAuditTrail({ config, clock, logger, events }) : undefined;
+    audit = trail;
+    if (trail) closers.push({ name: "audit", close: () => trail.close() });
 
     // The engine looks agents up through the lifecycle controller, which is built after it.
     const late: { lifecycle?: LifecycleController } = {};
@@ -190,6 +199,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     lifecycle,
     recovery,
     dsl,
+    audit,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

@@ -6,6 +6,7 @@ import { isRuntimeError } from "../core/errors.js";
 import { VERSION } from "../core/version.js";
 import { registerStatus } from "./status.js";
 import { registerDsl } from "./dsl.js";
+import { registerAudit } from "./audit.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(): Command {
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerStatus(program);
   registerDsl(program);
+  registerAudit(program);
   return program;
 }
 

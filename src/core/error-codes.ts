@@ -78,6 +78,14 @@ export const ERROR_CODES = {
 
   // Audit
   AUDIT_STORE_UNAVAILABLE: { family: "Audit", status: 503, description: "The audit store cannot be reached." },
+  AUDIT_EVENT_NOT_FOUND: { family: "Audit", status: 404, description: "No audit record with this id." },
+  AUDIT_WRITE_FAILED: { family: "Audit", status: 500, description: "The audit record could not be committed; it was not acknowledged." },
+  AUDIT_QUERY_INVALID: { family: "Audit", status: 400, description: "The audit query is malformed (bad cursor, limit, time range or event type)." },
+  AUDIT_INTEGRITY_VIOLATION: { family: "Audit", status: 409, description: "Verification found tampering; details name the first broken sequence number." },
+  AUDIT_EXPORT_INVALID: { family: "Audit", status: 400, description: "The audit export file cannot be read or is not a Symbiont audit export." },
+  AUDIT_SIGNING_KEY_INVALID: { family: "Audit", status: 500, description: "The audit signing key is missing, unreadable, not Ed25519 or readable by others." },
+  AUDIT_MIGRATION_FAILED: { family: "Audit", status: 500, description: "The audit store schema could not be migrated (or is newer than this runtime)." },
+  AUDIT_TRAIL_CLOSED: { family: "Audit", status: 503, description: "The audit trail was closed and accepts no more records." },
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
