@@ -57,9 +57,21 @@ export const ERROR_CODES = {
   // Scheduler
   TASK_NOT_FOUND: { family: "Scheduler", status: 404, description: "No task with this id." },
   QUEUE_FULL: { family: "Scheduler", status: 429, description: "The queue is at its configured bound." },
+  TASK_TIMEOUT: { family: "Scheduler", status: 504, description: "The task ran longer than its timeout and was killed." },
+  TASK_CANCELLED: { family: "Scheduler", status: 409, description: "The task was cancelled before it finished." },
+  TASK_ALREADY_EXISTS: { family: "Scheduler", status: 409, description: "A task with this id is already known to the scheduler." },
+  TASK_ALREADY_FINISHED: { family: "Scheduler", status: 409, description: "The task has already finished; it can no longer be changed or cancelled." },
+  CRON_INVALID: { family: "Scheduler", status: 400, description: "A Scheduled agent's cron expression or timezone cannot be parsed." },
+  AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
+  AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
+  AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
+  AGENT_PROTOCOL_ERROR: { family: "Scheduler", status: 502, description: "The agent broke the JSON-lines agent protocol (e.g. an oversized line)." },
+  MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
 
   // Error handler
   ERROR_HANDLER_FAILED: { family: "ErrorHandler", status: 500, description: "The error handler could not process the error." },
+  CIRCUIT_OPEN: { family: "ErrorHandler", status: 503, description: "The agent's circuit breaker is open after repeated failures; tasks fail fast until it half-opens." },
+  RECOVERY_FAILED: { family: "ErrorHandler", status: 500, description: "The recovery action chosen for an error could not be carried out." },
 
   // Configuration and validation
   CONFIGURATION_ERROR: { family: "Configuration", status: 400, description: "The configuration is invalid; details list every bad field." },
