@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SchedulerError } from "../core/errors.js";
 import { AgentId, TaskId } from "../core/ids.js";
 import type { Priority } from "../core/types.js";
+import type { UsageProbe } from "./types.js";
 import { ControlledRunner, FixedRetrySink, makeScheduler } from "../../test/helpers/scheduler.js";
 
 const agent = AgentId.new();
@@ -193,7 +194,7 @@ describe("scheduler - retries", () => {
 });
 
 describe("scheduler - load balancing", () => {
-  async function distribution(strategy: "RoundRobin" | "LeastConnections" | "WeightedRoundRobin" | "ResourceBased", extra = {}, usage?: Parameters<typeof makeScheduler>[1]["usage"]) {
+  async function distribution(strategy: "RoundRobin" | "LeastConnections" | "WeightedRoundRobin" | "ResourceBased", extra = {}, usage?: UsageProbe) {
     const runner = new ControlledRunner();
     return makeScheduler({ load_balancing_strategy: strategy, worker_threads: 3, max_concurrent_tasks: 30, ...extra }, { runner, ...(usage ? { usage } : {}) });
   }

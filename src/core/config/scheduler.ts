@@ -36,6 +36,12 @@ export const schedulerConfigSchema = z
      */
     missed_run_policy: z.enum(["RunOnce", "CatchUp", "Skip"]).default("RunOnce"),
     max_catch_up_runs: z.number().int().positive().default(10),
+    /** Agent protocol: the longest line an agent may write, in characters (longer ones are malformed). */
+    agent_max_line_length: z.number().int().positive().default(1024 * 1024),
+    /** How long an agent process asked to shut down gets before it is killed. */
+    agent_shutdown_grace: z.number().int().nonnegative().default(2_000),
+    /** Messages held for an agent that runs a fresh process per task, until its next task. */
+    agent_inbox_size: z.number().int().positive().default(1_000),
   })
   .strict();
 
