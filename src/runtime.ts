@@ -13,6 +13,10 @@ import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
+import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
+import type { SandboxOrchestrator } from "./sandbox/types.js";
+import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -21,6 +25,14 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** Task queue, dispatch, timeouts, retries (`scheduleTask`, `cancelTask`, ...). */
+  readonly scheduler: Scheduler;
+  /** Runs tasks: in-process handlers (`registerHandler`) and sandboxed agent programs; routes messages. */
+  readonly executor: AgentExecutor;
+  /** Classifies failures and carries out the recovery action. */
+  readonly errorHandler: ErrorHandler;
+  /** Fires the tasks of Scheduled agents (interval or cron). */
+  readonly schedules: AgentSchedules;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -34,6 +46,10 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Runs agent programs (entrypoints); without one such agents fail with TIER_UNAVAILABLE. */
+  readonly sandbox?: SandboxOrchestrator;
+  /** The executor's view of the message bus (send, subscribe, push delivery). */
+  readonly messaging?: AgentMessaging;
 }
 
 interface Closer {
@@ -54,6 +70,28 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
+
+  // Error handler, executor and scheduler refer to each other: built in this order, then attached.
+  const errorHandler = new DefaultErrorHandler({ config: config.error_handler, clock, events, logger, lifecycle });
+  closers.push({ name: "error-handler", close: () => errorHandler.shutdown() });
+  const executor = new DefaultAgentExecutor({
+    config: config.scheduler,
+    clock,
+    events,
+    logger,
+    lifecycle,
+    ...(options.sandbox ? { sandbox: options.sandbox } : {}),
+    ...(options.messaging ? { messaging: options.messaging } : {}),
+  });
+  lifecycle.addHooks(executor);
+  closers.push({ name: "executor", close: () => executor.close() });
+  const scheduler = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: executor, failures: errorHandler });
+  closers.push({ name: "scheduler", close: () => scheduler.shutdown() });
+  errorHandler.attach({ tasks: scheduler, sandboxes: executor });
+  executor.attach({ tasks: scheduler, errors: errorHandler });
+  const schedules = new AgentSchedules({ config: config.scheduler, clock, events, logger, tasks: scheduler });
+  lifecycle.addHooks(schedules);
+  closers.push({ name: "schedules", close: async () => schedules.close() });
 
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
@@ -82,6 +120,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    scheduler,
+    executor,
+    errorHandler,
+    schedules,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

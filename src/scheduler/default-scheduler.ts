@@ -97,6 +97,8 @@ export class DefaultScheduler implements Scheduler {
   readonly #waiting = new Map<AgentId, TaskRecord[]>();
   #waitingCount = 0;
   #retryingCount = 0;
+  /** Agents with a failure being decided: their other tasks wait, so a restart or suspension comes first. */
+  readonly #deciding = new Map<AgentId, number>();
   readonly #running = new Map<TaskId, TaskRecord>();
   readonly #slots: ExecutorSlot[];
   readonly #balancer: LoadBalancer;
@@ -452,14 +454,16 @@ export class DefaultScheduler implements Scheduler {
   #agentChanged(agentId: AgentId): void {
     if (!this.#waiting.has(agentId)) return;
     // After the other listeners of this event (the executor's view of the agent) have run.
-    queueMicrotask(() => {
-      const list = this.#waiting.get(agentId);
-      if (!list) return;
-      this.#waiting.delete(agentId);
-      this.#waitingCount -= list.length;
-      for (const rec of list) this.#pushReady(rec, rec.enqueued_mono, rec.seq);
-      this.#pump();
-    });
+    queueMicrotask(() => this.#unpark(agentId));
+  }
+
+  #unpark(agentId: AgentId): void {
+    const list = this.#waiting.get(agentId);
+    if (!list) return;
+    this.#waiting.delete(agentId);
+    this.#waitingCount -= list.length;
+    for (const rec of list) this.#pushReady(rec, rec.enqueued_mono, rec.seq);
+    this.#pump();
   }
 
   // ---- dispatch ----
@@ -483,7 +487,7 @@ export class DefaultScheduler implements Scheduler {
 
   #dispatch(rec: TaskRecord): void {
     const agentId = rec.task.agent_id;
-    const readiness = this.#runner.readiness(agentId);
+    const readiness = this.#deciding.has(agentId) ? "wait" : this.#runner.readiness(agentId);
     if (readiness === "wait") {
       rec.place = "waiting";
       let list = this.#waiting.get(agentId);
@@ -568,12 +572,21 @@ export class DefaultScheduler implements Scheduler {
   /** Asks the error handler what the failure means, then retries, reassigns or finishes the task. */
   async #failed(rec: TaskRecord, error: RuntimeError, final: "Failed" | "TimedOut", duration: number): Promise<void> {
     rec.place = "deciding";
+    const agentId = rec.task.agent_id;
     let outcome: { retry_after_ms?: number; reassign_to?: AgentId } = {};
     if (this.#failures) {
+      this.#deciding.set(agentId, (this.#deciding.get(agentId) ?? 0) + 1);
       try {
         outcome = await this.#failures.handleTaskFailure(rec.task, error, rec.attempt);
       } catch (err) {
         this.#logger.error({ err, task_id: rec.task.id }, "error handler failed; the task fails");
+      } finally {
+        const n = (this.#deciding.get(agentId) ?? 1) - 1;
+        if (n > 0) this.#deciding.set(agentId, n);
+        else {
+          this.#deciding.delete(agentId);
+          queueMicrotask(() => this.#unpark(agentId));
+        }
       }
     }
     const now = this.#clock.now();
@@ -609,14 +622,17 @@ export class DefaultScheduler implements Scheduler {
       delay_ms: delay,
       error_code: error.code,
     });
-    rec.retryTimer = this.#clock.setTimeout(() => {
+    const requeue = () => {
       rec.retryTimer = undefined;
       this.#retryingCount--;
       rec.status = { state: "Pending", since: this.#clock.now() };
       rec.seq = this.#seq++;
       this.#pushReady(rec, this.#clock.monotonic());
       this.#pump();
-    }, delay);
+    };
+    // No wait (a retry after a restart) goes straight back to the queue.
+    if (delay <= 0) requeue();
+    else rec.retryTimer = this.#clock.setTimeout(requeue, delay);
   }
 
   #finish(rec: TaskRecord, status: TaskStatus, duration: number): void {
