@@ -165,7 +165,7 @@ describe("error handler - actions are carried out", () => {
         throw new ValidationError("input", [{ path: "x", message: "bad" }]);
       },
     });
-    const backup = await startAgent(runtime, { capabilities: ["Database", "Network"] }, {
+    await startAgent(runtime, { capabilities: ["Database", "Network"] }, {
       onTask(input) {
         done.push(String(input));
         return "handled by backup";
