@@ -7,12 +7,14 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -21,6 +23,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 Firecracker). */
+  readonly sandboxes: DefaultSandboxOrchestrator;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -34,6 +38,8 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Decides every enforcement point; defaults to the built-in one (network and mounts denied). */
+  readonly authorizer?: Authorizer;
 }
 
 interface Closer {
@@ -51,6 +57,17 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
+  const authorizer = options.authorizer ?? new BuiltinAuthorizer();
+
+  const sandboxes = await createSandboxOrchestrator({
+    config: config.sandbox,
+    dataDir: config.data_dir,
+    clock,
+    logger,
+    events,
+    authorizer,
+  });
+  closers.push({ name: "sandboxes", close: () => sandboxes.shutdown() });
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
@@ -82,6 +99,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    sandboxes,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
