@@ -7,6 +7,7 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
@@ -15,7 +16,7 @@ import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
 import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
-import type { SandboxOrchestrator } from "./sandbox/types.js";
+import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
 import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
 
 export interface Runtime {
@@ -25,6 +26,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 Firecracker). */
+  readonly sandboxes: DefaultSandboxOrchestrator;
   /** Task queue, dispatch, timeouts, retries (`scheduleTask`, `cancelTask`, ...). */
   readonly scheduler: Scheduler;
   /** Runs tasks: in-process handlers (`registerHandler`) and sandboxed agent programs; routes messages. */
@@ -46,8 +49,8 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
-  /** Runs agent programs (entrypoints); without one such agents fail with TIER_UNAVAILABLE. */
-  readonly sandbox?: SandboxOrchestrator;
+  /** Decides every enforcement point; defaults to the built-in one (network and mounts denied). */
+  readonly authorizer?: Authorizer;
   /** The executor's view of the message bus (send, subscribe, push delivery). */
   readonly messaging?: AgentMessaging;
 }
@@ -67,6 +70,17 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
+  const authorizer = options.authorizer ?? new BuiltinAuthorizer();
+
+  const sandboxes = await createSandboxOrchestrator({
+    config: config.sandbox,
+    dataDir: config.data_dir,
+    clock,
+    logger,
+    events,
+    authorizer,
+  });
+  closers.push({ name: "sandboxes", close: () => sandboxes.shutdown() });
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
@@ -80,7 +94,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     events,
     logger,
     lifecycle,
-    ...(options.sandbox ? { sandbox: options.sandbox } : {}),
+    sandbox: sandboxes,
     ...(options.messaging ? { messaging: options.messaging } : {}),
   });
   lifecycle.addHooks(executor);
@@ -120,6 +134,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    sandboxes,
     scheduler,
     executor,
     errorHandler,

@@ -83,6 +83,13 @@ export const ERROR_CODES = {
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
   TIER_UNAVAILABLE: { family: "Sandbox", status: 503, description: "The requested security tier cannot run on this host." },
+  SANDBOX_INVALID_STATE: { family: "Sandbox", status: 409, description: "The sandbox's status does not allow this call (exec on a stopped sandbox, start on a destroyed one)." },
+  MOUNT_DENIED: { family: "Sandbox", status: 403, description: "A requested mount is forbidden or not on the mount allowlist." },
+  PATH_ESCAPE: { family: "Sandbox", status: 403, description: "A file path leads outside the sandbox workspace (.., absolute path or symlink)." },
+  FILE_NOT_FOUND: { family: "Sandbox", status: 404, description: "The file to download does not exist in the sandbox workspace." },
+  FILE_TOO_LARGE: { family: "Sandbox", status: 413, description: "The file exceeds the sandbox's upload/download size cap." },
+  SANDBOX_CONFIG_INVALID: { family: "Sandbox", status: 400, description: "The sandbox configuration is invalid (environment names, limits, paths)." },
+  SANDBOX_BACKEND_FAILED: { family: "Sandbox", status: 500, description: "The tier's backend failed (container engine, bubblewrap, cgroup) while acting on the sandbox." },
 
   // Audit
   AUDIT_STORE_UNAVAILABLE: { family: "Audit", status: 503, description: "The audit store cannot be reached." },

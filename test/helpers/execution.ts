@@ -12,11 +12,10 @@ import type { Message } from "../../src/core/types.js";
 import type { AgentHandler, AgentMessaging } from "../../src/agents/index.js";
 import { payloadBytes } from "../../src/agents/protocol.js";
 import { createRuntime, type Runtime } from "../../src/runtime.js";
-import type { SandboxOrchestrator } from "../../src/sandbox/types.js";
 
 export async function makeRuntime(
   config: RuntimeConfigInput = {},
-  opts: { messaging?: AgentMessaging; sandbox?: SandboxOrchestrator; clock?: ManualClock } = {},
+  opts: { messaging?: AgentMessaging; clock?: ManualClock } = {},
 ): Promise<{ runtime: Runtime; clock: ManualClock; seen: RuntimeEvent[] }> {
   const clock = opts.clock ?? new ManualClock();
   const runtime = await createRuntime({
@@ -24,7 +23,6 @@ export async function makeRuntime(
     clock,
     logger: silentLogger(),
     ...(opts.messaging ? { messaging: opts.messaging } : {}),
-    ...(opts.sandbox ? { sandbox: opts.sandbox } : {}),
   });
   const seen: RuntimeEvent[] = [];
   runtime.events.onAny((e) => seen.push(e));
