@@ -99,7 +99,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   });
   lifecycle.addHooks(executor);
   closers.push({ name: "executor", close: () => executor.close() });
-  const scheduler = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: executor, failures: errorHandler });
+  const scheduler = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: executor, failures: errorHandler, usage: executor });
   closers.push({ name: "scheduler", close: () => scheduler.shutdown() });
   errorHandler.attach({ tasks: scheduler, sandboxes: executor });
   executor.attach({ tasks: scheduler, errors: errorHandler });

@@ -11,10 +11,10 @@ import { LifecycleError, SchedulerError, toRuntimeError, type RuntimeError } fro
 import type { EventStream } from "../core/events.js";
 import { AgentId, MessageId, type SandboxId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import type { AgentInstance, AgentState, Message } from "../core/types.js";
+import type { AgentInstance, AgentState, Message, ResourceUsage } from "../core/types.js";
 import type { LifecycleController, LifecycleHooks } from "../lifecycle/types.js";
 import type { SandboxOrchestrator } from "../sandbox/types.js";
-import type { Readiness, ScheduledTask, TaskContext, TaskControl } from "../scheduler/types.js";
+import type { Readiness, ScheduledTask, TaskContext, TaskControl, UsageProbe } from "../scheduler/types.js";
 import type { AgentContext } from "./agent-sdk.js";
 import "./events.js";
 import { payloadBytes, payloadFields, type LogLevel } from "./protocol.js";
@@ -43,7 +43,7 @@ export interface ErrorReporter {
 const CAN_RUN: ReadonlySet<AgentState> = new Set(["Ready", "Running", "Completed", "Waiting"]);
 const WAIT: ReadonlySet<AgentState> = new Set(["Created", "Initializing", "Suspended", "Failed"]);
 
-export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks {
+export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, UsageProbe {
   readonly name = "executor";
   readonly #config: ExecutorSettings;
   readonly #events: EventStream;
@@ -133,11 +133,20 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks {
     }
   }
 
-  /** Healthy while the sandbox orchestrator answers (there is nothing else an executor slot depends on). */
+  /**
+   * Healthy while the sandbox orchestrator answers (there is nothing else an executor slot depends on). Each
+   * probe round also samples the agents' sandbox usage for ResourceBased balancing.
+   */
   async probe(): Promise<boolean> {
     if (!this.#sandbox) return true;
     await this.#sandbox.listSandboxes();
+    await this.#programs?.sample();
     return true;
+  }
+
+  /** Measured usage of the agent's sandbox (sampled every health check), for ResourceBased balancing. */
+  usage(agentId: AgentId): ResourceUsage | undefined {
+    return this.#programs?.usage(agentId);
   }
 
   // ---- sandboxes ----

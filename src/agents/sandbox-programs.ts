@@ -9,8 +9,8 @@ import { ResourceError, SandboxError, SchedulerError, isRuntimeError, type Runti
 import type { EventStream } from "../core/events.js";
 import type { AgentId, SandboxId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import type { AgentInstance, Message } from "../core/types.js";
-import type { ProcessExit, SandboxOrchestrator, SandboxProcess } from "../sandbox/types.js";
+import type { AgentInstance, Message, ResourceUsage } from "../core/types.js";
+import type { ProcessExit, SandboxOrchestrator, SandboxProcess, SandboxUsage } from "../sandbox/types.js";
 import type { ScheduledTask } from "../scheduler/types.js";
 import "./events.js";
 import { AgentSession, type SessionHandlers } from "./session.js";
@@ -33,6 +33,8 @@ interface Persistent {
   readonly proc: SandboxProcess;
   readonly session: AgentSession;
   stopping: boolean;
+  /** Tasks handed to this process and not yet settled (their failures reach the error handler themselves). */
+  tasks: number;
 }
 
 export class SandboxPrograms {
@@ -40,6 +42,9 @@ export class SandboxPrograms {
   readonly #sandboxes = new Map<AgentId, Promise<SandboxId>>();
   readonly #persistent = new Map<AgentId, Promise<Persistent>>();
   readonly #live = new Set<SandboxProcess>();
+  /** The last two usage readings per agent's sandbox (CPU use is the rate between them). */
+  readonly #usage = new Map<AgentId, { last: SandboxUsage; usage: ResourceUsage }>();
+  #sampling: Promise<void> | undefined;
   /** Persistent agents whose process has been started at least once (a restart starts it again). */
   readonly #started = new Set<AgentId>();
 
@@ -78,9 +83,40 @@ export class SandboxPrograms {
     return p;
   }
 
+  /** Reads every agent sandbox's measured usage (cgroup / engine stats); concurrent calls share one round. */
+  sample(): Promise<void> {
+    this.#sampling ??= this.#sampleAll().finally(() => (this.#sampling = undefined));
+    return this.#sampling;
+  }
+
+  async #sampleAll(): Promise<void> {
+    await Promise.all(
+      [...this.#sandboxes].map(async ([agentId, p]) => {
+        try {
+          const u = await this.#deps.sandbox.getSandboxUsage(await p);
+          const prev = this.#usage.get(agentId)?.last;
+          const span = prev ? u.measured_at - prev.measured_at : 0;
+          const cpu = prev && span > 0 ? Math.max(0, (u.cpu_time_ms - prev.cpu_time_ms) / span) : 0;
+          this.#usage.set(agentId, {
+            last: u,
+            usage: { memory_used: u.memory_bytes, cpu_usage: cpu, disk_io_rate: 0, network_io_rate: 0, uptime: 0 },
+          });
+        } catch {
+          this.#usage.delete(agentId);
+        }
+      }),
+    );
+  }
+
+  /** The agent's last measured usage, if its sandbox has been sampled. */
+  usage(agentId: AgentId): ResourceUsage | undefined {
+    return this.#usage.get(agentId)?.usage;
+  }
+
   /** Stops the agent's processes and destroys its sandbox. */
   async destroy(agentId: AgentId): Promise<void> {
     this.#started.delete(agentId);
+    this.#usage.delete(agentId);
     await this.stopPersistent(agentId);
     const p = this.#sandboxes.get(agentId);
     if (!p) return;
@@ -123,9 +159,11 @@ export class SandboxPrograms {
       p.proc.kill("SIGKILL");
     };
     signal.addEventListener("abort", kill, { once: true });
+    p.tasks++;
     try {
       return await this.#answer(p.session, p.proc, task, signal);
     } finally {
+      p.tasks--;
       signal.removeEventListener("abort", kill);
       if (signal.aborted) await p.proc.exited;
     }
@@ -224,12 +262,12 @@ export class SandboxPrograms {
     const p = (async (): Promise<Persistent> => {
       const sandboxId = await this.ensureSandbox(agent);
       const proc = await this.#spawn(agent.id, sandboxId, entry.command, entry.args);
-      const rec: Persistent = { proc, session: this.#session(agent.id, proc), stopping: false };
+      const rec: Persistent = { proc, session: this.#session(agent.id, proc), stopping: false, tasks: 0 };
       void proc.exited.then((exit) => {
         if (this.#persistent.get(agent.id) === p) this.#persistent.delete(agent.id);
         if (rec.stopping) return;
         const err = exitError(exit);
-        const busy = rec.session.inFlight > 0;
+        const busy = rec.tasks > 0;
         rec.session.close(err);
         this.#deps.onCrash(agent.id, err, busy);
       });
