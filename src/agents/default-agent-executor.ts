@@ -20,7 +20,7 @@ import "./events.js";
 import { payloadBytes, payloadFields, type LogLevel } from "./protocol.js";
 import { noSandbox, SandboxPrograms } from "./sandbox-programs.js";
 import type { SessionHandlers } from "./session.js";
-import type { AgentExecutor, AgentHandler, AgentMessaging } from "./types.js";
+import type { AgentExecutor, AgentHandler, AgentMessaging, HandlerContext } from "./types.js";
 
 export type ExecutorSettings = Pick<SchedulerConfig, "agent_max_line_length" | "agent_shutdown_grace" | "agent_inbox_size">;
 
@@ -59,6 +59,8 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
   readonly #inflight = new Map<AgentId, number>();
   readonly #inbox = new Map<AgentId, Message[]>();
   readonly #listening = new Map<AgentId, () => void>();
+  /** Per-agent protocol handlers and handler context functions, built once. */
+  readonly #perAgent = new Map<AgentId, { handlers: SessionHandlers; context: AgentContext }>();
   readonly #unsubscribe: (() => void)[];
   #closed = false;
 
@@ -124,7 +126,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
     }
     await this.#enterRunning(agent);
     try {
-      if (handler) return await this.#runHandler(agent, handler, task, ctx.signal);
+      if (handler) return await this.#runHandler(agent, handler, task, ctx);
       if (!this.#programs) throw noSandbox();
       if (agent.config.execution_mode.type === "Persistent") return await this.#programs.runPersistent(agent, task, ctx.signal);
       return await this.#programs.runEphemeral(agent, task, ctx.signal, this.#takeInbox(agent.id));
@@ -267,30 +269,71 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
     }
   }
 
-  #runHandler(agent: AgentInstance, handler: AgentHandler, task: ScheduledTask, signal: AbortSignal): Promise<unknown> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+  #runHandler(agent: AgentInstance, handler: AgentHandler, task: ScheduledTask, task_ctx: TaskContext): Promise<unknown> {
     // An in-process handler cannot be killed: it is told to stop (signal) and its result is no longer awaited.
     return new Promise((resolve, reject) => {
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener("abort", onAbort, { once: true });
-      const ctx = { ...this.#context(agent.id, task.id), agent_id: agent.id, signal };
-      new Promise((r) => r(handler.onTask(task.input ?? null, ctx)))
-        .then(resolve, reject)
-        .finally(() => signal.removeEventListener("abort", onAbort));
+      const off = task_ctx.onAbort(reject);
+      const base = this.#context(agent.id);
+      const ctx: HandlerContext = {
+        task_id: task.id,
+        agent_id: agent.id,
+        get signal() {
+          return task_ctx.signal;
+        },
+        send: base.send,
+        subscribe: base.subscribe,
+        log: base.log,
+      };
+      let out: unknown;
+      try {
+        out = handler.onTask(task.input ?? null, ctx);
+      } catch (err) {
+        off();
+        reject(err);
+        return;
+      }
+      if (!(out instanceof Promise)) {
+        off();
+        resolve(out);
+        return;
+      }
+      out.then(
+        (v) => {
+          off();
+          resolve(v);
+        },
+        (e: unknown) => {
+          off();
+          reject(e);
+        },
+      );
     });
   }
 
-  #context(agentId: AgentId, taskId?: string): AgentContext {
-    const h = this.#sessionHandlers(agentId);
-    return {
-      ...(taskId !== undefined ? { task_id: taskId } : {}),
-      send: (to, topic, payload) => h.send?.(to, topic, payload),
-      subscribe: (topic) => h.subscribe?.(topic),
-      log: (level, message) => h.log?.(level, message),
-    };
+  #context(agentId: AgentId): AgentContext {
+    return this.#agentParts(agentId).context;
   }
 
   #sessionHandlers(agentId: AgentId): SessionHandlers {
+    return this.#agentParts(agentId).handlers;
+  }
+
+  #agentParts(agentId: AgentId): { handlers: SessionHandlers; context: AgentContext } {
+    let parts = this.#perAgent.get(agentId);
+    if (!parts) {
+      const handlers = this.#makeSessionHandlers(agentId);
+      const context: AgentContext = {
+        send: (to, topic, payload) => handlers.send?.(to, topic, payload),
+        subscribe: (topic) => handlers.subscribe?.(topic),
+        log: (level, message) => handlers.log?.(level, message),
+      };
+      parts = { handlers, context };
+      this.#perAgent.set(agentId, parts);
+    }
+    return parts;
+  }
+
+  #makeSessionHandlers(agentId: AgentId): SessionHandlers {
     return {
       send: (to, topic, payload) => void this.#send(agentId, to, topic, payload),
       subscribe: (topic) => {
@@ -353,6 +396,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
 
   #forget(agentId: AgentId): void {
     this.#states.delete(agentId);
+    this.#perAgent.delete(agentId);
     this.#handlers.delete(agentId);
     this.#inbox.delete(agentId);
     this.#inflight.delete(agentId);

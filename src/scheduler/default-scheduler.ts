@@ -34,13 +34,54 @@ import type {
 
 type Place = "ready" | "delayed" | "waiting" | "retrying" | "running" | "deciding" | "done";
 
+/**
+ * A running task's abort plumbing. The AbortController is made only if the runner asks for `ctx.signal`
+ * (sandboxed runs do; in-process handlers use the cheaper `onAbort`), which keeps dispatch of small tasks fast.
+ */
+class RunAbort {
+  reason: RuntimeError | undefined;
+  #controller: AbortController | undefined;
+  #listeners: ((reason: RuntimeError) => void)[] | undefined;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.reason) this.#controller.abort(this.reason);
+    }
+    return this.#controller.signal;
+  }
+
+  onAbort(listener: (reason: RuntimeError) => void): () => void {
+    if (this.reason) {
+      listener(this.reason);
+      return noop;
+    }
+    (this.#listeners ??= []).push(listener);
+    return () => {
+      const i = this.#listeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.#listeners?.splice(i, 1);
+    };
+  }
+
+  abort(reason: RuntimeError): void {
+    if (this.reason) return;
+    this.reason = reason;
+    this.#controller?.abort(reason);
+    const listeners = this.#listeners;
+    this.#listeners = undefined;
+    if (listeners) for (const l of listeners) l(reason);
+  }
+}
+
+function noop(): void {}
+
 interface Run {
-  readonly controller: AbortController;
+  readonly controller: RunAbort;
   readonly slot: ExecutorSlot;
   readonly started_at: number;
   readonly started_mono: number;
   readonly deadline: number;
-  readonly timer: TimerHandle;
+  readonly timer: Delayed;
   abort?: "timeout" | "cancel";
   cancelReason?: string;
 }
@@ -92,8 +133,10 @@ export class DefaultScheduler implements Scheduler {
   #finishedHead = 0;
   readonly #ready: TaskQueue<TaskRecord>;
   readonly #delayed = new DelayHeap<Delayed>();
-  #delayedCount = 0;
   #delayTimer: { handle: TimerHandle; at: number } | undefined;
+  /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
+  readonly #deadlines = new DelayHeap<Delayed>();
+  #deadlineTimer: { handle: TimerHandle; at: number } | undefined;
   readonly #waiting = new Map<AgentId, TaskRecord[]>();
   #waitingCount = 0;
   #retryingCount = 0;
@@ -331,6 +374,7 @@ export class DefaultScheduler implements Scheduler {
     for (const u of this.#unsubscribe) u();
     this.#clock.clearTimeout(this.#healthTimer);
     if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
+    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
     const reason = "scheduler shut down";
     const running = [...this.#running.values()];
     for (const rec of running) {
@@ -369,7 +413,7 @@ export class DefaultScheduler implements Scheduler {
   }
 
   #pendingCount(): number {
-    return this.#ready.size + this.#delayedCount + this.#waitingCount;
+    return this.#ready.size + this.#delayed.length + this.#waitingCount;
   }
 
   /** Puts a new or returning task where it belongs: delayed when its time is ahead, else ready. */
@@ -380,7 +424,6 @@ export class DefaultScheduler implements Scheduler {
       const d: Delayed = { at: this.#clock.monotonic() + delay, seq: rec.seq, dead: false, rec };
       rec.delayed = d;
       this.#delayed.push(d);
-      this.#delayedCount++;
       this.#armDelayTimer();
     } else {
       this.#pushReady(rec, this.#clock.monotonic());
@@ -403,10 +446,7 @@ export class DefaultScheduler implements Scheduler {
         rec.entry = undefined;
         break;
       case "delayed":
-        if (rec.delayed && !rec.delayed.dead) {
-          rec.delayed.dead = true;
-          this.#delayedCount--;
-        }
+        if (rec.delayed) this.#delayed.remove(rec.delayed);
         break;
       case "waiting": {
         const list = this.#waiting.get(rec.task.agent_id);
@@ -439,12 +479,34 @@ export class DefaultScheduler implements Scheduler {
     this.#delayTimer = { handle, at: next.at };
   }
 
+  #armDeadlineTimer(at: number): void {
+    if (this.#deadlineTimer && this.#deadlineTimer.at <= at) return;
+    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
+    const handle = this.#clock.setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      this.#expireDeadlines();
+    }, at - this.#clock.monotonic());
+    this.#deadlineTimer = { handle, at };
+  }
+
+  /** Aborts every running task whose deadline has passed (TimedOut once its runner has stopped it). */
+  #expireDeadlines(): void {
+    const now = this.#clock.monotonic();
+    for (let d = this.#deadlines.peek(); d && d.at <= now; d = this.#deadlines.peek()) {
+      this.#deadlines.pop();
+      const run = d.rec.run;
+      if (!run || run.abort || run.timer !== d) continue;
+      run.abort = "timeout";
+      run.controller.abort(taskTimedOut(d.rec.task));
+    }
+    const next = this.#deadlines.peek();
+    if (next) this.#armDeadlineTimer(next.at);
+  }
+
   #releaseDue(): void {
     const now = this.#clock.monotonic();
     for (let d = this.#delayed.peek(); d && d.at <= now; d = this.#delayed.peek()) {
       this.#delayed.pop();
-      d.dead = true;
-      this.#delayedCount--;
       this.#pushReady(d.rec, now);
     }
     this.#armDelayTimer();
@@ -514,13 +576,10 @@ export class DefaultScheduler implements Scheduler {
     const now = this.#clock.now();
     const mono = this.#clock.monotonic();
     rec.attempt++;
-    const controller = new AbortController();
-    const timer = this.#clock.setTimeout(() => {
-      const run = rec.run;
-      if (!run || run.abort) return;
-      run.abort = "timeout";
-      run.controller.abort(taskTimedOut(task));
-    }, task.timeout);
+    const controller = new RunAbort();
+    const timer: Delayed = { at: mono + task.timeout, seq: rec.seq, dead: false, rec };
+    this.#deadlines.push(timer);
+    this.#armDeadlineTimer(timer.at);
     const run: Run = { controller, slot, started_at: now, started_mono: mono, deadline: now + task.timeout, timer };
     rec.run = run;
     rec.place = "running";
@@ -534,7 +593,14 @@ export class DefaultScheduler implements Scheduler {
     this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
     let p: Promise<unknown>;
     try {
-      p = this.#runner.run(task, { signal: controller.signal, executor_id: slot.id, attempt: rec.attempt });
+      p = this.#runner.run(task, {
+        get signal() {
+          return controller.signal;
+        },
+        onAbort: (listener) => controller.onAbort(listener),
+        executor_id: slot.id,
+        attempt: rec.attempt,
+      });
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -546,7 +612,7 @@ export class DefaultScheduler implements Scheduler {
 
   #settle(rec: TaskRecord, ok: boolean, value: unknown): void {
     const run = rec.run as Run;
-    this.#clock.clearTimeout(run.timer);
+    this.#deadlines.remove(run.timer);
     rec.run = undefined;
     const slot = run.slot;
     slot.active--;

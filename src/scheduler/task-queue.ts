@@ -144,12 +144,32 @@ export class TaskQueue<T> {
   }
 }
 
-/** A binary min-heap on (time, seq): the tasks whose scheduled_time is still ahead. */
+/**
+ * A binary min-heap on (time, seq): tasks whose scheduled_time is ahead, or running tasks' deadlines.
+ * Removal is lazy; when removed items outnumber live ones the heap is rebuilt, so memory follows the live
+ * count even when most items are removed long before their time.
+ */
 export class DelayHeap<T extends { readonly at: number; readonly seq: number; dead: boolean }> {
-  readonly #items: T[] = [];
+  #items: T[] = [];
+  #dead = 0;
 
   get length(): number {
-    return this.#items.length;
+    return this.#items.length - this.#dead;
+  }
+
+  /** Marks an item removed. */
+  remove(item: T): void {
+    if (item.dead) return;
+    item.dead = true;
+    this.#dead++;
+    if (this.#dead > 1024 && this.#dead * 2 > this.#items.length) this.#rebuild();
+  }
+
+  #rebuild(): void {
+    const live = this.#items.filter((x) => !x.dead);
+    this.#items = [];
+    this.#dead = 0;
+    for (const x of live) this.push(x);
   }
 
   push(item: T): void {
@@ -166,13 +186,20 @@ export class DelayHeap<T extends { readonly at: number; readonly seq: number; de
 
   /** The earliest live item. */
   peek(): T | undefined {
-    while (this.#items.length && (this.#items[0] as T).dead) this.#popTop();
+    while (this.#items.length && (this.#items[0] as T).dead) {
+      this.#popTop();
+      this.#dead--;
+    }
     return this.#items[0];
   }
 
+  /** Removes and returns the earliest live item (it is marked dead). */
   pop(): T | undefined {
     const top = this.peek();
-    if (top) this.#popTop();
+    if (top) {
+      this.#popTop();
+      top.dead = true;
+    }
     return top;
   }
 

@@ -101,6 +101,8 @@ export interface SchedulerMetrics {
 export interface TaskContext {
   /** Aborts with the TASK_TIMEOUT or TASK_CANCELLED error; the runner kills what it started and settles. */
   readonly signal: AbortSignal;
+  /** The same moment as `signal`'s abort, as a plain callback (cheaper; no AbortController is made). */
+  onAbort(listener: (reason: RuntimeError) => void): () => void;
   readonly executor_id: string;
   readonly attempt: number;
 }
