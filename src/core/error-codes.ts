@@ -65,7 +65,6 @@ export const ERROR_CODES = {
   AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
   AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
   AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
-  AGENT_PROTOCOL_ERROR: { family: "Scheduler", status: 502, description: "The agent broke the JSON-lines agent protocol (e.g. an oversized line)." },
   MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
 
   // Error handler

@@ -288,7 +288,7 @@ describe("scheduler - metrics and shutdown", () => {
     expect(runner.live.size).toBe(0);
     expect((await scheduler.getTaskStatus(a.id)).state).toBe("Cancelled");
     expect((await scheduler.getTaskStatus(b.id)).state).toBe("Cancelled");
-    await expect(scheduler.scheduleTask({ agent_id: agent })).rejects.toBeInstanceOf(SchedulerError);
+    await expect(scheduler.scheduleTask({ agent_id: agent })).rejects.toMatchObject({ code: "RUNTIME_SHUT_DOWN" });
     await scheduler.shutdown();
   });
 });

@@ -10,7 +10,7 @@
 import "./events.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { SchedulerConfig } from "../core/config/scheduler.js";
-import { SchedulerError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
+import { LifecycleError, SchedulerError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import type { AgentId, TaskId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
@@ -397,7 +397,7 @@ export class DefaultScheduler implements Scheduler {
   // ---- queueing ----
 
   #assertOpen(): void {
-    if (this.#closing) throw new SchedulerError("TASK_CANCELLED", "The scheduler has been shut down", { details: { reason: "shut down" } });
+    if (this.#closing) throw new LifecycleError("RUNTIME_SHUT_DOWN", "The scheduler has been shut down");
   }
 
   #get(taskId: TaskId): TaskRecord {
