@@ -5,6 +5,7 @@
 // Task input: {"text": "...", "notify": "<agent id>"?}
 // Output:     {"reply": "echo: ...", "length": N}; with `notify`, it also sends that agent a message on the
 //             topic "echo". Messages it receives are logged back to the runtime.
+import process from "node:process";
 import { createInterface } from "node:readline";
 
 const write = (obj) => process.stdout.write(`${JSON.stringify(obj)}\n`);
