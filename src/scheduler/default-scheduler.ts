@@ -15,8 +15,11 @@ import type { EventStream } from "../core/events.js";
 import type { AgentId, TaskId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import { PRIORITIES, type Priority } from "../core/types.js";
+import { ExecutorHealth } from "./executor-health.js";
 import { LoadBalancer, makeSlots, type ExecutorSlot } from "./load-balancer.js";
 import { RateWindow, SampleRing } from "./metrics.js";
+import { RunAbort } from "./run-abort.js";
+import { taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
 import { validateTaskRequest } from "./task-request.js";
 import { DelayHeap, TaskQueue, type QueueEntry } from "./task-queue.js";
 import type {
@@ -24,7 +27,6 @@ import type {
   ScheduledTask,
   Scheduler,
   SchedulerMetrics,
-  TaskError,
   TaskFailureSink,
   TaskRequest,
   TaskRunner,
@@ -34,46 +36,6 @@ import type {
 
 type Place = "ready" | "delayed" | "waiting" | "retrying" | "running" | "deciding" | "done";
 
-/**
- * A running task's abort plumbing. The AbortController is made only if the runner asks for `ctx.signal`
- * (sandboxed runs do; in-process handlers use the cheaper `onAbort`), which keeps dispatch of small tasks fast.
- */
-class RunAbort {
-  reason: RuntimeError | undefined;
-  #controller: AbortController | undefined;
-  #listeners: ((reason: RuntimeError) => void)[] | undefined;
-
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.reason) this.#controller.abort(this.reason);
-    }
-    return this.#controller.signal;
-  }
-
-  onAbort(listener: (reason: RuntimeError) => void): () => void {
-    if (this.reason) {
-      listener(this.reason);
-      return noop;
-    }
-    (this.#listeners ??= []).push(listener);
-    return () => {
-      const i = this.#listeners?.indexOf(listener) ?? -1;
-      if (i >= 0) this.#listeners?.splice(i, 1);
-    };
-  }
-
-  abort(reason: RuntimeError): void {
-    if (this.reason) return;
-    this.reason = reason;
-    this.#controller?.abort(reason);
-    const listeners = this.#listeners;
-    this.#listeners = undefined;
-    if (listeners) for (const l of listeners) l(reason);
-  }
-}
-
-function noop(): void {}
 
 interface Run {
   readonly controller: RunAbort;
@@ -145,7 +107,7 @@ export class DefaultScheduler implements Scheduler {
   readonly #running = new Map<TaskId, TaskRecord>();
   readonly #slots: ExecutorSlot[];
   readonly #balancer: LoadBalancer;
-  #healthTimer: TimerHandle | undefined;
+  readonly #health: ExecutorHealth | undefined;
   #seq = 0;
   #paused = false;
   #closing = false;
@@ -174,7 +136,19 @@ export class DefaultScheduler implements Scheduler {
       this.#events.on("agent.state_changed", (e) => this.#agentChanged(e.agent_id)),
       this.#events.on("agent.removed", (e) => this.#agentChanged(e.agent_id)),
     );
-    if (this.#runner.probe) this.#scheduleHealthCheck();
+    const runner = this.#runner;
+    if (runner.probe) {
+      this.#health = new ExecutorHealth({
+        slots: this.#slots,
+        probe: (id) => (runner.probe as (id: string) => Promise<boolean>).call(runner, id),
+        clock: this.#clock,
+        events: this.#events,
+        logger: this.#logger,
+        intervalMs: deps.config.health_check_interval,
+        onRound: () => this.#pump(),
+      });
+      this.#health.start();
+    }
   }
 
   /** Wires the error handler after construction (the two refer to each other). */
@@ -372,7 +346,7 @@ export class DefaultScheduler implements Scheduler {
     if (this.#closing) return;
     this.#closing = true;
     for (const u of this.#unsubscribe) u();
-    this.#clock.clearTimeout(this.#healthTimer);
+    this.#health?.stop();
     if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
     if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
     const reason = "scheduler shut down";
@@ -735,68 +709,6 @@ export class DefaultScheduler implements Scheduler {
       this.#finishedHead = 0;
     }
   }
-
-  // ---- executor health ----
-
-  #scheduleHealthCheck(): void {
-    this.#healthTimer = this.#clock.setTimeout(() => {
-      void this.#checkHealth().finally(() => {
-        if (!this.#closing) this.#scheduleHealthCheck();
-      });
-    }, this.#config.health_check_interval);
-  }
-
-  async #checkHealth(): Promise<void> {
-    const probe = this.#runner.probe?.bind(this.#runner);
-    if (!probe) return;
-    const deadline = Math.max(1, Math.floor(this.#config.health_check_interval / 2));
-    await Promise.all(
-      this.#slots.map(async (slot) => {
-        let healthy = false;
-        let reason = "probe returned false";
-        let timer: TimerHandle | undefined;
-        try {
-          healthy = await Promise.race([
-            probe(slot.id),
-            new Promise<boolean>((resolve) => {
-              timer = this.#clock.setTimeout(() => {
-                reason = `probe did not answer within ${deadline} ms`;
-                resolve(false);
-              }, deadline);
-            }),
-          ]);
-        } catch (err) {
-          reason = err instanceof Error ? err.message : String(err);
-        } finally {
-          this.#clock.clearTimeout(timer);
-        }
-        if (healthy === slot.healthy) return;
-        slot.healthy = healthy;
-        if (healthy) this.#events.emit("scheduler.executor_recovered", { executor_id: slot.id });
-        else {
-          this.#logger.warn({ executor_id: slot.id, reason }, "executor left rotation");
-          this.#events.emit("scheduler.executor_unhealthy", { executor_id: slot.id, reason });
-        }
-      }),
-    );
-    this.#pump();
-  }
 }
 
 const COUNT_KEY = { Completed: "completed", Failed: "failed", Cancelled: "cancelled", TimedOut: "timed_out" } as const;
-
-function taskError(err: RuntimeError): TaskError {
-  return err.details ? { code: err.code, message: err.message, details: err.details } : { code: err.code, message: err.message };
-}
-
-function taskTimedOut(task: ScheduledTask): SchedulerError {
-  return new SchedulerError("TASK_TIMEOUT", `Task ${task.id} exceeded its timeout of ${task.timeout} ms`, {
-    details: { task_id: task.id, agent_id: task.agent_id, timeout: task.timeout },
-  });
-}
-
-function taskCancelled(task: ScheduledTask, reason: string): SchedulerError {
-  return new SchedulerError("TASK_CANCELLED", `Task ${task.id} was cancelled: ${reason}`, {
-    details: { task_id: task.id, agent_id: task.agent_id, reason },
-  });
-}
