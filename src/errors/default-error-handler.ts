@@ -423,12 +423,20 @@ export class DefaultErrorHandler implements ErrorHandler {
   }
 
   async #suspend(agentId: AgentId, reason: string): Promise<void> {
-    const agent = await this.#lifecycle.getAgent(agentId);
-    if (agent.state === "Suspended") return;
-    // Completed has no edge to Suspended; it passes through Running (no task is dispatched in between:
-    // the scheduler asks the executor, which sees the suspension first).
-    if (agent.state === "Completed") await this.#lifecycle.transition(agentId, "Running", `suspending: ${reason}`);
-    await this.#lifecycle.suspendAgent(agentId);
+    // The agent may be moving (an ephemeral agent goes Running → Completed as its task ends): re-read and retry.
+    for (let attempt = 1; ; attempt++) {
+      const agent = await this.#lifecycle.getAgent(agentId);
+      if (agent.state === "Suspended") return;
+      try {
+        // Completed has no edge to Suspended; it passes through Running (no task is dispatched in between:
+        // the scheduler holds the agent's tasks while this decision is made).
+        if (agent.state === "Completed") await this.#lifecycle.transition(agentId, "Running", `suspending: ${reason}`);
+        await this.#lifecycle.suspendAgent(agentId);
+        return;
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof RuntimeError && err.code === "INVALID_STATE_TRANSITION")) throw err;
+      }
+    }
   }
 
   async #terminate(agentId: AgentId, error: RuntimeError, cleanup: boolean): Promise<void> {

@@ -58,6 +58,8 @@ const CAN_WORK: ReadonlySet<AgentState> = new Set(["Ready", "Running", "Complete
 
 interface Entry {
   readonly agent_id: AgentId;
+  /** The mode it was built from, to notice a changed schedule on restart. */
+  readonly key: string;
   readonly schedule: Schedule;
   readonly priority: Priority;
   state: AgentState;
@@ -107,13 +109,15 @@ export class AgentSchedules implements LifecycleHooks {
   /** Starts firing for the agent. Throws CRON_INVALID for a bad expression. */
   add(agentId: AgentId, mode: ScheduledMode, priority: Priority, state: AgentState = "Ready"): void {
     const schedule = parseSchedule(mode);
+    const key = JSON.stringify([mode.interval, mode.cron ?? null, mode.timezone ?? null, priority]);
     const previous = this.#entries.get(agentId);
-    if (previous) {
+    if (previous && previous.key === key) {
       // A restart keeps the timing (and what was missed while the agent was down).
       previous.state = state;
       return;
     }
-    const entry: Entry = { agent_id: agentId, schedule, priority, state, due: undefined, timer: undefined, missed: 0 };
+    if (previous) this.remove(agentId);
+    const entry: Entry = { agent_id: agentId, key, schedule, priority, state, due: undefined, timer: undefined, missed: 0 };
     this.#entries.set(agentId, entry);
     this.#arm(entry, this.#deps.clock.now());
   }
