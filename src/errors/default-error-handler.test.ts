@@ -193,6 +193,33 @@ describe("error handler - actions are carried out", () => {
     await runtime.shutdown();
   });
 
+  it("Suspend works for an Ephemeral agent that is finishing its task (Running → Completed)", async () => {
+    const { runtime } = await makeRuntime();
+    const id = await startAgent(runtime, { execution_mode: { type: "Ephemeral" } }, {
+      onTask() {
+        throw new PolicyError("POLICY_DENIED", "not allowed");
+      },
+    });
+    const t = await runtime.scheduler.scheduleTask({ agent_id: id });
+    await runtime.scheduler.waitForTask(t.id);
+    await settle();
+    expect(await runtime.lifecycle.getAgentState(id)).toBe("Suspended");
+    expect((await runtime.errorHandler.getSystemErrorStats()).failed_recoveries).toBe(0);
+    await runtime.shutdown();
+  });
+
+  it("Restart{preserve_state: false} gives the agent a fresh sandbox", async () => {
+    const { runtime } = await makeRuntime();
+    await runtime.errorHandler.registerStrategy("SystemError", { type: "Restart", preserve_state: false });
+    const destroyed: AgentId[] = [];
+    runtime.errorHandler.attach({ sandboxes: { destroyAgentSandbox: async (a) => void destroyed.push(a) } });
+    const id = await startAgent(runtime);
+    expect(await runtime.errorHandler.handleError(id, new Error("x"))).toEqual({ type: "Restart" });
+    expect(destroyed).toEqual([id]);
+    expect((await runtime.lifecycle.getAgent(id)).restart_count).toBe(1);
+    await runtime.shutdown();
+  });
+
   it("with enable_auto_recovery off, recovery is decided but not carried out", async () => {
     const { runtime, seen } = await makeRuntime({ error_handler: { enable_auto_recovery: false } });
     const id = await startAgent(runtime);
