@@ -121,7 +121,13 @@ export class DockerBackend implements SandboxBackend {
 
   #context(): DockerContext {
     const s = this.options.settings.docker;
-    return { docker: this.#docker!, user: s.user, clock: this.options.clock, logger: this.options.logger };
+    return {
+      docker: this.#docker!,
+      user: s.user,
+      hostProcesses: this.#runtime === "runc",
+      clock: this.options.clock,
+      logger: this.options.logger,
+    };
   }
 
   #uidGid(): { uid: number; gid: number } {

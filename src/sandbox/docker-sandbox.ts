@@ -15,26 +15,52 @@ import { CappedOutput } from "./output.js";
 import type { CommandResult, ProcessExit, SandboxProcess } from "./types.js";
 import type { HostWorkspace } from "./workspace.js";
 
-/** The host cgroup file holding a container's OOM-kill count, for the layouts dockerd uses. */
-export async function containerOomKills(containerId: string): Promise<number> {
-  const candidates = [
-    [`/sys/fs/cgroup/memory/docker/${containerId}/memory.oom_control`, "oom_kill"],
-    [`/sys/fs/cgroup/memory/system.slice/docker-${containerId}.scope/memory.oom_control`, "oom_kill"],
-    [`/sys/fs/cgroup/docker/${containerId}/memory.events`, "oom_kill"],
-    [`/sys/fs/cgroup/system.slice/docker-${containerId}.scope/memory.events`, "oom_kill"],
-  ] as const;
-  for (const [path, key] of candidates) {
-    const text = await readFile(path, "utf8").catch(() => undefined);
-    if (text === undefined) continue;
-    const line = text.split("\n").find((l) => l.startsWith(`${key} `));
-    return line ? Number(line.split(" ")[1]) : 0;
+/** The host cgroup directories dockerd may put a container in (cgroupfs or systemd driver, v1 or v2). */
+function cgroupDirs(containerId: string, controller: string): string[] {
+  return [
+    `/sys/fs/cgroup/${controller}/docker/${containerId}`,
+    `/sys/fs/cgroup/${controller}/system.slice/docker-${containerId}.scope`,
+    `/sys/fs/cgroup/docker/${containerId}`,
+    `/sys/fs/cgroup/system.slice/docker-${containerId}.scope`,
+  ];
+}
+
+async function readFirst(paths: string[]): Promise<string | undefined> {
+  for (const p of paths) {
+    const text = await readFile(p, "utf8").catch(() => undefined);
+    if (text !== undefined) return text;
   }
-  return 0;
+  return undefined;
+}
+
+/** The container's OOM-kill count from its host memory cgroup (0 when it cannot be read). */
+export async function containerOomKills(containerId: string): Promise<number> {
+  const text = await readFirst([
+    ...cgroupDirs(containerId, "memory").slice(0, 2).map((d) => `${d}/memory.oom_control`),
+    ...cgroupDirs(containerId, "memory").slice(2).map((d) => `${d}/memory.events`),
+  ]);
+  const line = text?.split("\n").find((l) => l.startsWith("oom_kill "));
+  return line ? Number(line.split(" ")[1]) : 0;
+}
+
+/** Host pids in the container's cgroup whose real uid is `uid` (runc only: runsc processes live in its kernel). */
+async function hostPidsOfUser(containerId: string, uid: number): Promise<number[]> {
+  const text = await readFirst(cgroupDirs(containerId, "pids").map((d) => `${d}/cgroup.procs`));
+  const pids = (text ?? "").split("\n").filter(Boolean).map(Number);
+  const mine: number[] = [];
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+    const m = /^Uid:\s+(\d+)/m.exec(status);
+    if (m && Number(m[1]) === uid) mine.push(pid);
+  }
+  return mine;
 }
 
 export interface DockerContext {
   readonly docker: Docker;
   readonly user: string;
+  /** runc: the container's processes are host processes we can signal directly. */
+  readonly hostProcesses: boolean;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -132,13 +158,30 @@ export class DockerSandbox implements BackendSandbox {
     return { stream, stdout, stderr, done };
   }
 
-  /** Kills every process of the sandbox user except init. */
+  /** Kills every process of the sandbox user (the container's init runs as another user and stays). */
   async #killAll(): Promise<void> {
+    const uid = Number(this.ctx.user.split(":")[0]);
+    if (this.ctx.hostProcesses) {
+      // From the host: works even when a fork bomb leaves no room in the container for one more process.
+      for (let round = 0; round < 100; round++) {
+        const pids = await hostPidsOfUser(this.container.id, uid);
+        if (pids.length === 0) return;
+        for (const pid of pids) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // already gone
+          }
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
     try {
       const k = await this.#exec(["kill", "-9", "-1"], {}, "/", false);
       k.stdout.resume();
       k.stderr.resume();
-      await k.done;
+      const deadline = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("kill did not finish in 3 s")), 3000));
+      await Promise.race([k.done, deadline]);
     } catch (err) {
       // No room for even one more process (a fork bomb at PidsLimit): restart the container instead.
       this.ctx.logger.warn({ err }, "could not kill the sandbox's processes; restarting the container");
@@ -239,7 +282,20 @@ export class DockerSandbox implements BackendSandbox {
       memory_bytes: stats.memory_stats?.usage ?? 0,
       memory_limit_bytes: info.HostConfig.Memory || stats.memory_stats?.limit || 0,
       cpu_time_ms: (stats.cpu_stats?.cpu_usage?.total_usage ?? 0) / 1e6,
-      pids: stats.pids_stats?.current ?? 0,
+      pids: this.ctx.hostProcesses ? (stats.pids_stats?.current ?? 0) : await this.#guestPids(),
     };
+  }
+
+  /**
+   * Processes inside a gVisor sandbox: the engine's pid count is the sandbox kernel's host threads, so ask
+   * the guest's /proc (the glob is expanded by the shell itself: no extra process, minus the shell).
+   */
+  async #guestPids(): Promise<number> {
+    const run = await this.#exec(["sh", "-c", "echo /proc/[0-9]*"], {}, "/", false);
+    const out = new CappedOutput(1 << 20);
+    run.stdout.on("data", (c: Buffer) => out.push(c));
+    run.stderr.resume();
+    await run.done;
+    return Math.max(0, out.text().trim().split(/\s+/).filter(Boolean).length - 1);
   }
 }

@@ -1,5 +1,5 @@
+import { dockerLeftovers } from "../../test/helpers/docker.js";
 import { describeSandboxContract } from "./sandbox.contract.js";
-import { dockerLeftovers } from "./docker-backend.test.js";
 
 await describeSandboxContract({
   name: "gvisor",
