@@ -174,7 +174,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
    */
   async onInitialize(agent: AgentInstance): Promise<void> {
     if (this.#messaging && !this.#listening.has(agent.id)) {
-      this.#listening.set(agent.id, this.#messaging.listen(agent.id, (m) => void this.#deliverLogged(m)));
+      this.#listening.set(agent.id, this.#messaging.listen(agent.id, (m) => this.#deliverLogged(m)));
     }
     const programs = this.#programs;
     if (!programs || !programs.wasStarted(agent.id)) return;
@@ -241,6 +241,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
       await this.deliver(message);
     } catch (err) {
       this.#logger.warn({ err, agent_id: message.to, message_id: message.id }, "message could not be handed to the agent");
+      throw err;
     }
   }
 

@@ -86,7 +86,7 @@ describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
   it("ephemeral - the example agent answers a task and sends a message, then the agent is Completed", async () => {
     const peer = await programAgent({ execution_mode: { type: "Persistent" } });
     const received: string[] = [];
-    messaging.listen(peer, (m) => received.push(`${m.topic}:${Buffer.from(m.payload).toString()}`));
+    messaging.listen(peer, async (m) => void received.push(`${m.topic}:${Buffer.from(m.payload).toString()}`));
     const id = await programAgent({ execution_mode: { type: "Ephemeral" }, entrypoint: { command: NODE, args: ["/workspace/echo-agent.mjs"] } }, true);
     const task = await runtime.scheduler.scheduleTask({ agent_id: id, input: { text: "hi there", notify: peer } });
     const status = await runtime.scheduler.waitForTask(task.id);
@@ -116,10 +116,15 @@ describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
 
   it("a timed-out task is killed and leaves no process behind", async () => {
     const marker = "sleep 61.4321";
-    const id = await programAgent({ execution_mode: { type: "Ephemeral" }, entrypoint: { command: "sh", args: ["-c", marker] } });
-    const task = await runtime.scheduler.scheduleTask({ agent_id: id, timeout: 700 });
-    await until(() => hostProcesses(marker).length > 0);
+    const id = await programAgent({ execution_mode: { type: "Ephemeral" }, entrypoint: { command: "sh", args: ["-c", marker] } }, true);
+    let seenRunning = false;
+    const off = runtime.events.on("agent.process_started", (e) => {
+      if (e.agent_id === id) void until(() => hostProcesses(marker).length > 0, 5_000).then(() => (seenRunning = true), () => undefined);
+    });
+    const task = await runtime.scheduler.scheduleTask({ agent_id: id, timeout: 2_500 });
     const status = await runtime.scheduler.waitForTask(task.id);
+    off();
+    expect(seenRunning).toBe(true);
     expect(status).toMatchObject({ state: "TimedOut", error: { code: "TASK_TIMEOUT" } });
     expect(hostProcesses(marker)).toEqual([]);
     expect(runtime.executor.processCount()).toBe(0);

@@ -29,13 +29,18 @@ export interface HandlerContext extends AgentContext {
 
 /**
  * What the executor needs from the communication bus: send on an agent's behalf, subscribe it to topics,
- * and have messages for it pushed here. The runtime adapts the real bus to this.
+ * and have messages for it pushed here. The runtime adapts the real bus to this (sendMessage,
+ * subscribeToTopic, and its per-agent delivery hook with the verified, decrypted `message`).
  */
 export interface AgentMessaging {
   send(message: Message): Promise<MessageId>;
   subscribe(agentId: AgentId, topic: string): Promise<void>;
-  /** Calls `deliver` with each message for the agent (direct or via its topics) until the returned function is called. */
-  listen(agentId: AgentId, deliver: (message: Message) => void): () => void;
+  /**
+   * Calls `deliver` with each message for the agent (direct or via its topics) until the returned function is
+   * called. `deliver` rejects when the agent could not take the message (its inbox is full, it has no way to
+   * run), so the bus can redeliver or dead-letter it rather than count it delivered.
+   */
+  listen(agentId: AgentId, deliver: (message: Message) => Promise<void>): () => void;
 }
 
 export interface AgentExecutor extends TaskRunner, AgentSandboxCleanup {

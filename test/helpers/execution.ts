@@ -43,7 +43,7 @@ export const settle = () => flushMicrotasks(40);
 
 /** In-process AgentMessaging: sends go straight to the recipient's listener; `publish` fans out to a topic's subscribers. */
 export class LocalMessaging implements AgentMessaging {
-  readonly #listeners = new Map<AgentId, (m: Message) => void>();
+  readonly #listeners = new Map<AgentId, (m: Message) => Promise<void>>();
   readonly #topics = new Map<string, Set<AgentId>>();
   readonly sent: Message[] = [];
 
@@ -51,7 +51,7 @@ export class LocalMessaging implements AgentMessaging {
     const deliver = this.#listeners.get(message.to);
     if (!deliver) throw new Error(`agent ${message.to} is not listening`);
     this.sent.push(message);
-    deliver(message);
+    await deliver(message);
     return message.id;
   }
 
@@ -61,7 +61,7 @@ export class LocalMessaging implements AgentMessaging {
     set.add(agentId);
   }
 
-  listen(agentId: AgentId, deliver: (message: Message) => void): () => void {
+  listen(agentId: AgentId, deliver: (message: Message) => Promise<void>): () => void {
     this.#listeners.set(agentId, deliver);
     return () => this.#listeners.delete(agentId);
   }
