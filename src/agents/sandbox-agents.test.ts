@@ -109,6 +109,12 @@ describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
     expect(started).toBe(1);
     expect(runtime.executor.processCount()).toBeGreaterThanOrEqual(1);
     expect(await runtime.lifecycle.getAgentState(id)).toBe("Running");
+    // The health probe samples the sandbox's measured usage (what ResourceBased balancing reads).
+    await runtime.executor.probe?.("executor-0");
+    await runtime.executor.probe?.("executor-0");
+    const usage = runtime.executor.usage(id);
+    expect(usage?.memory_used).toBeGreaterThan(1024 * 1024);
+    expect(usage?.cpu_usage).toBeGreaterThanOrEqual(0);
     off();
     await runtime.lifecycle.terminateAgent(id);
     await until(() => runtime.executor.processCount() === 0);

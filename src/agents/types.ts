@@ -12,7 +12,7 @@
 import type { AgentId, MessageId, SandboxId } from "../core/ids.js";
 import type { Message } from "../core/types.js";
 import type { AgentSandboxCleanup } from "../errors/types.js";
-import type { TaskRunner } from "../scheduler/types.js";
+import type { TaskRunner, UsageProbe } from "../scheduler/types.js";
 import type { AgentContext, IncomingMessage } from "./agent-sdk.js";
 
 /** A trusted in-process agent. */
@@ -43,7 +43,8 @@ export interface AgentMessaging {
   listen(agentId: AgentId, deliver: (message: Message) => Promise<void>): () => void;
 }
 
-export interface AgentExecutor extends TaskRunner, AgentSandboxCleanup {
+/** Also a UsageProbe: the measured usage of each agent's sandbox, sampled at every health check. */
+export interface AgentExecutor extends TaskRunner, AgentSandboxCleanup, UsageProbe {
   registerHandler(agentId: AgentId, handler: AgentHandler): void;
   unregisterHandler(agentId: AgentId): void;
   /** The agent's sandbox, created and started if it does not exist yet (e.g. to upload files before a task). */
