@@ -129,7 +129,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
       if (handler) return await this.#runHandler(agent, handler, task, ctx);
       if (!this.#programs) throw noSandbox();
       if (agent.config.execution_mode.type === "Persistent") return await this.#programs.runPersistent(agent, task, ctx.signal);
-      return await this.#programs.runEphemeral(agent, task, ctx.signal, this.#takeInbox(agent.id));
+      return await this.#programs.runEphemeral(agent, task, ctx.signal, () => this.#takeInbox(agent.id));
     } finally {
       this.#leaveRunning(agent);
     }

@@ -125,8 +125,11 @@ export class SandboxPrograms {
     if (id) await this.#deps.sandbox.destroySandbox(id);
   }
 
-  /** A fresh process for one task: queued messages first, then the task; killed on abort. */
-  async runEphemeral(agent: AgentInstance, task: ScheduledTask, signal: AbortSignal, inbox: readonly Message[]): Promise<unknown> {
+  /**
+   * A fresh process for one task: queued messages first (taken from `takeInbox` only once the process runs,
+   * so a failed start loses none), then the task; killed on abort.
+   */
+  async runEphemeral(agent: AgentInstance, task: ScheduledTask, signal: AbortSignal, takeInbox: () => readonly Message[]): Promise<unknown> {
     const entry = agent.config.entrypoint;
     if (!entry) throw new SchedulerError("AGENT_NOT_RUNNABLE", `Agent ${agent.id} has no entrypoint`, { details: { agent_id: agent.id } });
     const sandboxId = await this.ensureSandbox(agent);
@@ -138,7 +141,7 @@ export class SandboxPrograms {
     signal.addEventListener("abort", kill, { once: true });
     try {
       if (signal.aborted) throw signal.reason;
-      for (const m of inbox) session.deliver(m);
+      for (const m of takeInbox()) session.deliver(m);
       return await this.#answer(session, proc, task, signal);
     } finally {
       signal.removeEventListener("abort", kill);

@@ -11,10 +11,10 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Fills defaults (new id, Normal priority, now, `defaultTimeout`) and rejects bad fields, naming each. */
 export function validateTaskRequest(req: TaskRequest, now: number, defaultTimeout: number): ScheduledTask {
-  const issues: FieldIssue[] = [];
   if (typeof req !== "object" || req === null) {
     throw new ValidationError("task", [{ path: "", message: "expected an object" }]);
   }
+  const issues: FieldIssue[] = [];
   if (!AgentId.is(req.agent_id)) issues.push({ path: "agent_id", message: "expected a UUID" });
   if (req.id !== undefined && !TaskId.is(req.id)) issues.push({ path: "id", message: "expected a UUID" });
   if (req.priority !== undefined && !PRIORITIES.includes(req.priority)) {
