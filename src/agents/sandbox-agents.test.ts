@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SystemClock } from "../core/clock.js";
-import type { AgentId } from "../core/ids.js";
+import { MessageId, type AgentId } from "../core/ids.js";
+import { payloadBytes } from "./protocol.js";
 import { parseAgentConfig, type AgentConfigInput } from "../core/schemas.js";
 import { silentLogger } from "../core/logger.js";
 import { createRuntime, type Runtime } from "../runtime.js";
@@ -160,6 +161,14 @@ describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
     const stats = await runtime.errorHandler.getErrorStats(id);
     expect(stats.actions.Restart).toBe(3);
     expect(runtime.executor.processCount()).toBe(0);
+  });
+
+  it("ephemeral - a message waits for the next task's process and is read before the task", async () => {
+    const script = `read m; read t; id=$(printf '%s' "$t" | sed -E 's/.*"id":"([^"]+)".*/\\1/'); topic=$(printf '%s' "$m" | sed -E 's/.*"topic":"([^"]+)".*/\\1/'); printf '{"type":"result","id":"%s","output":"%s"}\\n' "$id" "$topic"`;
+    const id = await programAgent({ execution_mode: { type: "Ephemeral" }, entrypoint: { command: "sh", args: ["-c", script] } });
+    await messaging.send({ id: MessageId.new(), from: id, to: id, topic: "inbox.test", payload: payloadBytes({ x: 1 }), priority: "Normal", ttl: 60_000 });
+    const task = await runtime.scheduler.scheduleTask({ agent_id: id });
+    expect(await runtime.scheduler.waitForTask(task.id)).toMatchObject({ state: "Completed", result: "inbox.test" });
   });
 
   it("a program agent that breaks the protocol is reported, not fatal", async () => {
