@@ -121,6 +121,19 @@ describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
     await until(() => runtime.executor.processCount() === 0);
   });
 
+  it("persistent - a bus message reaches the running process, which sends one back", async () => {
+    const peer = await programAgent({ execution_mode: { type: "Persistent" } });
+    const acks: string[] = [];
+    messaging.listen(peer, async (m) => void acks.push(`${m.topic}:${Buffer.from(m.payload).toString()}`));
+    const script = `while read l; do case "$l" in *'"type":"message"'*) printf '{"type":"send","to":"${peer}","topic":"ack","payload":{"ok":true}}\\n';; esac; done`;
+    const id = await programAgent({ entrypoint: { command: "sh", args: ["-c", script] } });
+    await runtime.lifecycle.startAgent(id);
+    await messaging.send({ id: MessageId.new(), from: peer, to: id, topic: "ping", payload: payloadBytes("hi"), priority: "Normal", ttl: 60_000 });
+    await until(() => acks.length > 0);
+    expect(acks).toEqual(['ack:{"ok":true}']);
+    await runtime.lifecycle.terminateAgent(id);
+  });
+
   it("a timed-out task is killed and leaves no process behind", async () => {
     const marker = "sleep 61.4321";
     const id = await programAgent({ execution_mode: { type: "Ephemeral" }, entrypoint: { command: "sh", args: ["-c", marker] } }, true);
