@@ -119,7 +119,8 @@ export async function describeSandboxContract(opts: SandboxContractOptions): Pro
   });
   if (!req.available) await h.close();
 
-  describe.skipIf(!req.available)(`sandbox contract - ${opts.name}`, () => {
+  // Container tiers on a loaded 2-core machine need more than the default per-test time.
+  describe.skipIf(!req.available)(`sandbox contract - ${opts.name}`, { timeout: 60_000 }, () => {
     const o = h.orchestrator;
     let main: SandboxId;
     const secretName = `SYMBIONT_HOST_SECRET_${randomBytes(4).toString("hex")}`;
