@@ -119,7 +119,8 @@ export async function describeSandboxContract(opts: SandboxContractOptions): Pro
   });
   if (!req.available) await h.close();
 
-  describe.skipIf(!req.available)(`sandbox contract - ${opts.name}`, () => {
+  // Container tiers on a loaded 2-core machine need more than the default per-test time.
+  describe.skipIf(!req.available)(`sandbox contract - ${opts.name}`, { timeout: 60_000 }, () => {
     const o = h.orchestrator;
     let main: SandboxId;
     const secretName = `SYMBIONT_HOST_SECRET_${randomBytes(4).toString("hex")}`;
@@ -261,7 +262,9 @@ export async function describeSandboxContract(opts: SandboxContractOptions): Pro
       const usage = await o.getSandboxUsage(bomb);
       expect(usage.pids).toBeLessThanOrEqual(256);
       const r = await running;
-      expect(r.timed_out).toBe(true);
+      // Ended by the timeout, or (gVisor) by the memory limit killing the sandbox's kernel first.
+      expect(r.timed_out || r.oom_killed).toBe(true);
+      expect(r.exit_code).not.toBe(0);
       expect(await settledPids(bomb, idle)).toBeLessThanOrEqual(idle);
       await o.destroySandbox(bomb);
     });
