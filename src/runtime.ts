@@ -26,6 +26,11 @@ import { mkdirSync } from "node:fs";
 import { ConfigurationError, StoreError } from "./core/errors.js";
 import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
+import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
+import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
+import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
+import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
   MemoryPolicyStore,
@@ -47,6 +52,16 @@ export interface Runtime {
   /** What every enforcement point asks: the policy engine, or the built-in default when policy is disabled. */
   readonly authorizer: Authorizer;
   readonly lifecycle: LifecycleController;
+  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 microVM). */
+  readonly sandboxes: DefaultSandboxOrchestrator;
+  /** Task queue, dispatch, timeouts, retries (`scheduleTask`, `cancelTask`, ...). */
+  readonly scheduler: Scheduler;
+  /** Runs tasks: in-process handlers (`registerHandler`) and sandboxed agent programs; routes messages. */
+  readonly executor: AgentExecutor;
+  /** Classifies failures and carries out the recovery action. */
+  readonly errorHandler: ErrorHandler;
+  /** Fires the tasks of Scheduled agents (interval or cron). */
+  readonly schedules: AgentSchedules;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
@@ -66,6 +81,10 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Decides every enforcement point; defaults to the policy engine (or the built-in one when policy is off). */
+  readonly authorizer?: Authorizer;
+  /** The executor's view of the message bus (send, subscribe, push delivery). */
+  readonly messaging?: AgentMessaging;
 }
 
 export interface RuntimeRecovery extends StoreRecovery {
@@ -106,6 +125,11 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let authorizer: Authorizer;
   let lifecycle: DefaultLifecycleController;
   let dsl: DslService;
+  let sandboxes: DefaultSandboxOrchestrator;
+  let scheduler: DefaultScheduler;
+  let executor: DefaultAgentExecutor;
+  let errorHandler: DefaultErrorHandler;
+  let schedules: AgentSchedules;
   let recovery: RuntimeRecovery;
   try {
     if (config.store.kind !== "memory") {
@@ -141,7 +165,18 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     });
     policy = engine;
     closers.push({ name: "policy", close: () => engine.close() });
-    authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
+    authorizer = options.authorizer ?? (config.policy.enabled ? policy : new BuiltinAuthorizer());
+
+    const orchestrator = await createSandboxOrchestrator({
+      config: config.sandbox,
+      dataDir: config.data_dir,
+      clock,
+      logger,
+      events,
+      authorizer,
+    });
+    sandboxes = orchestrator;
+    closers.push({ name: "sandboxes", close: () => orchestrator.shutdown() });
 
     const durable = config.store.kind !== "memory";
     const ctl = new DefaultLifecycleController({
@@ -156,13 +191,41 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     lifecycle = ctl;
     late.lifecycle = ctl;
 
-    // Bus and scheduler adapters for publish/send/delegate are passed here as they are wired.
+    // Error handler, executor and scheduler refer to each other: built in this order, then attached.
+    const handler = new DefaultErrorHandler({ config: config.error_handler, clock, events, logger, lifecycle: ctl });
+    errorHandler = handler;
+    closers.push({ name: "error-handler", close: () => handler.shutdown() });
+    const exec = new DefaultAgentExecutor({
+      config: config.scheduler,
+      clock,
+      events,
+      logger,
+      lifecycle: ctl,
+      sandbox: orchestrator,
+      ...(options.messaging ? { messaging: options.messaging } : {}),
+    });
+    executor = exec;
+    ctl.addHooks(exec);
+    closers.push({ name: "executor", close: () => exec.close() });
+    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec });
+    scheduler = sched;
+    closers.push({ name: "scheduler", close: () => sched.shutdown() });
+    handler.attach({ tasks: sched, sandboxes: exec });
+    exec.attach({ tasks: sched, errors: handler });
+    const cron = new AgentSchedules({ config: config.scheduler, clock, events, logger, tasks: sched });
+    schedules = cron;
+    ctl.addHooks(cron);
+    closers.push({ name: "schedules", close: async () => cron.close() });
+
+    // The bus adapter for publish/send is passed here when the bus is wired.
     dsl = createDslService({
       config: config.dsl,
       logger,
       events,
       clock,
       authorizer,
+      orchestrator,
+      scheduler: schedulerDelegator(ctl, sched),
       lifecycle: lifecycleSpawner(ctl),
     });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
@@ -197,6 +260,11 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     policy,
     authorizer,
     lifecycle,
+    sandboxes,
+    scheduler,
+    executor,
+    errorHandler,
+    schedules,
     recovery,
     dsl,
     audit,
