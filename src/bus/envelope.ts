@@ -1,0 +1,269 @@
+/**
+ * The secure envelope: how a `Message` travels. Wire layout (all lengths big-endian u32):
+ *
+ *   "SYB1" | header length | header (canonical JSON) | sealed payload | Ed25519 signature (64 bytes)
+ *
+ * The header carries the routing fields, timestamp, algorithm, nonce and flags; it is the AEAD's associated
+ * data, so it cannot be changed without failing decryption. The payload is compressed (when large enough and
+ * enabled) and then sealed with AES-256-GCM or ChaCha20-Poly1305 under an HKDF key derived from the
+ * sender/recipient X25519 secret with the message id as salt. The signature covers every byte before it, so
+ * any change anywhere is caught before decryption is attempted.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  randomBytes,
+  type CipherChaCha20Poly1305,
+  type CipherGCM,
+  type DecipherChaCha20Poly1305,
+  type DecipherGCM,
+} from "node:crypto";
+import { deflateRawSync, inflateRawSync } from "node:zlib";
+import { CommunicationError } from "../core/errors.js";
+import { AgentId, MessageId } from "../core/ids.js";
+import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
+import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
+
+const MAGIC = Buffer.from("SYB1", "latin1");
+const SIGNATURE_BYTES = 64;
+const TAG_BYTES = 16;
+const NONCE_BYTES = 12;
+const PROTOCOL = "symbiont/bus/v1";
+
+function cipher(alg: EncryptionAlgorithm, key: Buffer, nonce: Buffer): CipherGCM | CipherChaCha20Poly1305 {
+  const opts = { authTagLength: TAG_BYTES };
+  return alg === "Aes256Gcm" ? createCipheriv("aes-256-gcm", key, nonce, opts) : createCipheriv("chacha20-poly1305", key, nonce, opts);
+}
+
+function decipher(alg: EncryptionAlgorithm, key: Buffer, nonce: Buffer): DecipherGCM | DecipherChaCha20Poly1305 {
+  const opts = { authTagLength: TAG_BYTES };
+  return alg === "Aes256Gcm" ? createDecipheriv("aes-256-gcm", key, nonce, opts) : createDecipheriv("chacha20-poly1305", key, nonce, opts);
+}
+
+/** The signed routing and crypto parameters of one envelope. */
+export interface EnvelopeHeader {
+  readonly v: 1;
+  readonly id: MessageId;
+  readonly from: AgentId;
+  readonly to: AgentId;
+  readonly topic: string;
+  readonly priority: Priority;
+  readonly ttl: number;
+  /** epoch ms when sealed */
+  readonly ts: number;
+  /** "none" when encryption is off: the payload is then signed but readable. */
+  readonly alg: EncryptionAlgorithm | "none";
+  /** payload deflated before sealing */
+  readonly z: boolean;
+  /** base64 AEAD nonce ("" when alg is none) */
+  readonly n: string;
+  /** plaintext payload length */
+  readonly size: number;
+  readonly cid: MessageId | null;
+}
+
+export interface SealOptions {
+  readonly encrypt: boolean;
+  readonly algorithm: EncryptionAlgorithm;
+  readonly compress: boolean;
+  readonly compressionThreshold: number;
+}
+
+/** An envelope split into its parts; nothing in it is trusted until `openEnvelope` verifies it. */
+export interface EnvelopeFrame {
+  readonly header: EnvelopeHeader;
+  readonly headerBytes: Buffer;
+  readonly sealed: Buffer;
+  readonly signature: Buffer;
+  /** every byte the signature covers */
+  readonly signed: Buffer;
+}
+
+function info(alg: string, from: AgentId, to: AgentId): string {
+  return `${PROTOCOL}|${alg}|${from}|${to}`;
+}
+
+function canonicalHeader(h: EnvelopeHeader): Buffer {
+  // Fixed key order: the bytes are what is signed, so the same header always encodes the same way.
+  return Buffer.from(
+    JSON.stringify({ v: h.v, id: h.id, from: h.from, to: h.to, topic: h.topic, priority: h.priority, ttl: h.ttl, ts: h.ts, alg: h.alg, z: h.z, n: h.n, size: h.size, cid: h.cid }),
+  );
+}
+
+/** Seals `message` from its sender (whose keys are in `keys`) for a recipient with `recipient` public keys. */
+export function sealEnvelope(
+  message: Message,
+  timestamp: number,
+  keys: KeyStore,
+  recipient: AgentPublicKeys,
+  options: SealOptions,
+): Uint8Array {
+  let body: Buffer = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
+  let z = false;
+  if (options.compress && body.length > options.compressionThreshold) {
+    const deflated = deflateRawSync(body);
+    if (deflated.length < body.length) {
+      body = deflated;
+      z = true;
+    }
+  }
+  const alg = options.encrypt ? options.algorithm : "none";
+  const nonce = options.encrypt ? randomBytes(NONCE_BYTES) : Buffer.alloc(0);
+  const header: EnvelopeHeader = {
+    v: 1,
+    id: message.id,
+    from: message.from,
+    to: message.to,
+    topic: message.topic,
+    priority: message.priority,
+    ttl: message.ttl,
+    ts: timestamp,
+    alg,
+    z,
+    n: nonce.toString("base64"),
+    size: message.payload.byteLength,
+    cid: message.correlation_id ?? null,
+  };
+  const headerBytes = canonicalHeader(header);
+  let sealed: Buffer = body;
+  if (options.encrypt) {
+    try {
+      const key = keys.deriveKey(message.from, recipient.agreement_public_key, message.id, info(alg, message.from, message.to));
+      const c = cipher(options.algorithm, key, nonce);
+      c.setAAD(headerBytes, { plaintextLength: body.length });
+      sealed = Buffer.concat([c.update(body), c.final(), c.getAuthTag()]);
+    } catch (err) {
+      if (err instanceof CommunicationError) throw err;
+      throw new CommunicationError("ENCRYPTION_FAILED", `Message ${message.id} could not be encrypted`, {
+        details: { message_id: message.id, reason: err instanceof Error ? err.message : String(err) },
+        cause: err,
+      });
+    }
+  }
+  const signed = Buffer.allocUnsafe(MAGIC.length + 4 + headerBytes.length + sealed.length);
+  MAGIC.copy(signed, 0);
+  signed.writeUInt32BE(headerBytes.length, 4);
+  headerBytes.copy(signed, 8);
+  sealed.copy(signed, 8 + headerBytes.length);
+  const signature = keys.sign(message.from, signed);
+  return Buffer.concat([signed, signature]);
+}
+
+function invalid(reason: string, details: Record<string, unknown> = {}): CommunicationError {
+  return new CommunicationError("INVALID_SIGNATURE", `Message rejected: ${reason}`, { details: { reason, ...details } });
+}
+
+function parseHeader(raw: Buffer): EnvelopeHeader {
+  let h: Record<string, unknown>;
+  try {
+    h = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
+  } catch {
+    throw invalid("malformed envelope header");
+  }
+  const ok =
+    h.v === 1 &&
+    MessageId.is(h.id) &&
+    AgentId.is(h.from) &&
+    AgentId.is(h.to) &&
+    typeof h.topic === "string" &&
+    PRIORITIES.includes(h.priority as Priority) &&
+    Number.isSafeInteger(h.ttl) &&
+    Number.isSafeInteger(h.ts) &&
+    (h.alg === "none" || h.alg === "Aes256Gcm" || h.alg === "ChaCha20Poly1305") &&
+    typeof h.z === "boolean" &&
+    typeof h.n === "string" &&
+    Number.isSafeInteger(h.size) &&
+    (h.cid === null || MessageId.is(h.cid));
+  if (!ok) throw invalid("malformed envelope header");
+  return h as unknown as EnvelopeHeader;
+}
+
+/** Splits an envelope into its parts. Throws INVALID_SIGNATURE when it is not a well-formed envelope. */
+export function readEnvelope(bytes: Uint8Array): EnvelopeFrame {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 8 + SIGNATURE_BYTES || !buf.subarray(0, 4).equals(MAGIC)) throw invalid("not a bus envelope");
+  const headerLength = buf.readUInt32BE(4);
+  if (8 + headerLength + SIGNATURE_BYTES > buf.length) throw invalid("truncated envelope");
+  const headerBytes = buf.subarray(8, 8 + headerLength);
+  const end = buf.length - SIGNATURE_BYTES;
+  return {
+    header: parseHeader(headerBytes),
+    headerBytes,
+    sealed: buf.subarray(8 + headerLength, end),
+    signature: buf.subarray(end),
+    signed: buf.subarray(0, end),
+  };
+}
+
+/**
+ * Verifies the sender's signature, then decrypts (and inflates) the payload for the recipient named in the
+ * header, whose keys must be in `keys`. Throws INVALID_SIGNATURE or DECRYPTION_FAILED.
+ */
+export function openEnvelope(
+  frame: EnvelopeFrame,
+  sender: AgentPublicKeys,
+  keys: KeyStore,
+  maxMessageSize: number,
+): SecureMessage {
+  const h = frame.header;
+  if (!verifySignature(sender.signing_public_key, frame.signed, frame.signature)) {
+    throw invalid("signature does not verify against the sender's key", { message_id: h.id, from: h.from });
+  }
+  const failed = (reason: string, cause?: unknown): CommunicationError =>
+    new CommunicationError("DECRYPTION_FAILED", `Message ${h.id} could not be decrypted: ${reason}`, {
+      details: { message_id: h.id, from: h.from, to: h.to, reason },
+      cause,
+    });
+  let body: Buffer = frame.sealed;
+  if (h.alg !== "none") {
+    if (body.length < TAG_BYTES) throw failed("sealed payload too short");
+    try {
+      const key = keys.deriveKey(h.to, sender.agreement_public_key, h.id, info(h.alg, h.from, h.to));
+      const d = decipher(h.alg, key, Buffer.from(h.n, "base64"));
+      d.setAAD(frame.headerBytes, { plaintextLength: body.length - TAG_BYTES });
+      d.setAuthTag(body.subarray(body.length - TAG_BYTES));
+      body = Buffer.concat([d.update(body.subarray(0, body.length - TAG_BYTES)), d.final()]);
+    } catch (err) {
+      if (err instanceof CommunicationError) throw err;
+      throw failed("authentication tag mismatch (wrong key or altered data)", err);
+    }
+  }
+  if (h.z) {
+    try {
+      // Bounded: a small envelope must not inflate into an unbounded allocation.
+      body = inflateRawSync(body, { maxOutputLength: Math.max(maxMessageSize, 1) });
+    } catch (err) {
+      throw failed("payload does not decompress within max_message_size", err);
+    }
+  }
+  if (body.length !== h.size) throw failed(`payload is ${body.length} bytes, header says ${h.size}`);
+  const message: Message = {
+    id: h.id,
+    from: h.from,
+    to: h.to,
+    topic: h.topic,
+    payload: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+    priority: h.priority,
+    ttl: h.ttl,
+    ...(h.cid ? { correlation_id: h.cid } : {}),
+  };
+  return { message, signature: new Uint8Array(frame.signature), encrypted_payload: new Uint8Array(frame.sealed), timestamp: h.ts };
+}
+
+/** How the bus turns messages into envelopes and back; `secureCodec` is the only one the runtime uses. */
+export interface EnvelopeCodec {
+  seal(message: Message, timestamp: number, recipient: AgentPublicKeys): Uint8Array;
+  /** Splits an envelope; its header is unauthenticated until `open` succeeds. */
+  read(bytes: Uint8Array): EnvelopeFrame;
+  /** Verifies and decrypts; throws INVALID_SIGNATURE or DECRYPTION_FAILED. */
+  open(frame: EnvelopeFrame, sender: AgentPublicKeys): SecureMessage;
+}
+
+/** The signed + encrypted codec over the bus's key store. */
+export function secureCodec(keys: KeyStore, options: SealOptions & { readonly maxMessageSize: number }): EnvelopeCodec {
+  return {
+    seal: (message, timestamp, recipient) => sealEnvelope(message, timestamp, keys, recipient, options),
+    read: readEnvelope,
+    open: (frame, sender) => openEnvelope(frame, sender, keys, options.maxMessageSize),
+  };
+}
