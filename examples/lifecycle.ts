@@ -1,12 +1,14 @@
 /**
  * The spec's "Complete Agent Lifecycle" example, ported to TypeScript against the real classes.
  *
- * Built so far: the lifecycle controller (create, initialize, start, state, terminate) wired by the
- * composition root. Left out until their issues land, and marked below where they go: resource allocation
- * (ResourceManager), bus registration and messaging (CommunicationBus), task scheduling (Scheduler).
+ * Built so far: the lifecycle controller (create, initialize, start, state, terminate) and the
+ * communication bus (register, send, receive, unregister) wired by the composition root. Left out until
+ * their issues land, and marked below where they go: resource allocation (ResourceManager), task
+ * scheduling (Scheduler).
  *
  * Run: `npx tsx examples/lifecycle.ts`
  */
+import { MessageId } from "../src/core/ids.js";
 import { createRuntime } from "../src/runtime.js";
 import { parseAgentConfig } from "../src/core/schemas.js";
 import { silentLogger } from "../src/core/logger.js";
@@ -38,19 +40,35 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   log(`Created agent: ${agent.id}`);
 
   // Resource allocation goes here (ResourceManager).
-  // Bus registration goes here (CommunicationBus).
+  await runtime.bus.registerAgent(agent.id, agentConfig.capabilities);
+  log("Registered agent with communication bus");
 
   await lifecycle.initializeAgent(agent.id);
   await lifecycle.startAgent(agent.id);
   log("Agent started successfully");
 
-  // Task scheduling and messaging go here (Scheduler, CommunicationBus).
+  // Task scheduling goes here (Scheduler).
+
+  await runtime.bus.sendMessage({
+    id: MessageId.new(),
+    from: agent.id,
+    to: agent.id, // Self-message for demo
+    topic: "test_topic",
+    payload: new TextEncoder().encode("Hello, world!"),
+    priority: "Normal",
+    ttl: 300_000,
+  });
+  for (const m of await runtime.bus.receiveMessages(agent.id)) {
+    log(`Received message: ${new TextDecoder().decode(m.message.payload)}`);
+  }
 
   const state = await lifecycle.getAgentState(agent.id);
   log(`Agent state: ${state}`);
 
   await lifecycle.terminateAgent(agent.id);
   log("Agent terminated");
+  await runtime.bus.unregisterAgent(agent.id);
+  log("Unregistered agent from communication bus");
   await runtime.shutdown();
 }
 

@@ -11,6 +11,7 @@ export * from "./core/events.js";
 export { createLogger, silentLogger, type Logger } from "./core/logger.js";
 export * from "./core/config/index.js";
 export * from "./lifecycle/index.js";
+export * from "./bus/index.js";
 export { createRuntime, type Runtime, type CreateRuntimeOptions } from "./runtime.js";
 export { createApiServer, API_PREFIX } from "./api/server.js";
 export { VERSION } from "./core/version.js";

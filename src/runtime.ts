@@ -7,6 +7,8 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
+import { createCommunicationBus, type CommunicationBus } from "./bus/index.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
@@ -21,6 +23,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** Signed and encrypted messaging between agents (transport from `config.communication.transport`). */
+  readonly bus: CommunicationBus;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -34,6 +38,8 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /** Decides every enforcement point (`message.send`, `message.subscribe`, ...); defaults to the built-in rules. */
+  readonly authorizer?: Authorizer;
 }
 
 interface Closer {
@@ -51,9 +57,20 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
+  const authorizer = options.authorizer ?? new BuiltinAuthorizer();
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
+
+  let bus: CommunicationBus;
+  try {
+    bus = await createCommunicationBus({ config: config.communication, authorizer, clock, events, logger });
+  } catch (err) {
+    // A bus that cannot start (NATS unreachable) must not leave the components built before it running.
+    for (const c of [...closers].reverse()) await c.close().catch(() => undefined);
+    throw err;
+  }
+  closers.push({ name: "bus", close: () => bus.shutdown() });
 
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
@@ -82,6 +99,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    bus,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

@@ -8,6 +8,9 @@ describe("examples - complete agent lifecycle", () => {
     expect(lines[0]).toMatch(/^Created agent: [0-9a-f-]{36}$/);
     expect(lines).toContain("Agent started successfully");
     expect(lines).toContain("Agent state: Running");
-    expect(lines.at(-1)).toBe("Agent terminated");
+    expect(lines).toContain("Registered agent with communication bus");
+    expect(lines).toContain("Received message: Hello, world!");
+    expect(lines).toContain("Agent terminated");
+    expect(lines.at(-1)).toBe("Unregistered agent from communication bus");
   });
 });
