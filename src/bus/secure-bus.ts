@@ -22,6 +22,7 @@ import type { AgentPublicKeyInfo, CommunicationBus, DeadLetter, MessageHandler }
 
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
 const STATUS_HISTORY = 100_000;
+const STATUS_TRIM = 1_000;
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -598,11 +599,14 @@ export class SecureCommunicationBus implements CommunicationBus {
   // ---------------------------------------------------------------- helpers
 
   #setStatus(id: MessageId, status: DeliveryStatus, from?: AgentId): void {
-    this.#statuses.delete(id);
     this.#statuses.set(id, status);
-    if (this.#statuses.size > STATUS_HISTORY) {
-      const oldest = this.#statuses.keys().next();
-      if (!oldest.done) this.#statuses.delete(oldest.value);
+    if (this.#statuses.size > STATUS_HISTORY + STATUS_TRIM) {
+      // Forget the oldest sent in one pass rather than one per message.
+      let n = STATUS_TRIM;
+      for (const key of this.#statuses.keys()) {
+        if (n-- === 0) break;
+        this.#statuses.delete(key);
+      }
     }
     // The sender may live on another instance; it learns the outcome through the transport.
     if (status !== "Pending" && from && !this.#keys.has(from)) this.#transport.recordStatus(id, status);

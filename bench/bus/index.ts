@@ -1,0 +1,77 @@
+/**
+ * Communication bus costs, each against a reference measured in the same run:
+ *
+ * - plain in-process throughput: the bus (memory transport) with a crypto-free codec, 1 KB messages, send
+ *   + receive; baseline: the same number of pushes and shifts on a bare array queue.
+ * - secure in-process throughput: the real signed + encrypted bus, against the crypto floor: one Ed25519
+ *   sign + verify and one AES-256-GCM seal + open of the same 1 KB payload per message, nothing else.
+ * - p99 send→receive latency of one secure message at a time.
+ * - NATS: the bus over JetStream (crypto-free codec, so the transport is what is measured) against raw
+ *   nats.js publishing the same payloads to a stream of the same shape and consuming them with acks.
+ *
+ * Run: `npm run bench -- bus` (NATS metrics need a JetStream server at SYMBIONT_TEST_NATS_URL or 127.0.0.1:4222)
+ */
+import { MemoryTransport } from "../../src/bus/memory-transport.js";
+import { round, type Metric } from "../lib.js";
+import { cryptoFloorRate, latencyP99 } from "./crypto.js";
+import { makeBus, pump } from "./fixtures.js";
+import { natsMetrics } from "./nats.js";
+
+function rate(n: number, ms: number): number {
+  return n / (ms / 1000);
+}
+
+function arrayQueueRate(n: number): number {
+  const start = performance.now();
+  const q: Uint8Array[] = [];
+  let sum = 0;
+  for (let i = 0; i < n; i += 1000) {
+    for (let j = 0; j < 1000; j++) q.push(new Uint8Array(1024));
+    while (q.length) sum += (q.shift() as Uint8Array).length;
+  }
+  if (sum !== n * 1024) throw new Error("array queue lost items");
+  return rate(n, performance.now() - start);
+}
+
+async function plainRate(n: number): Promise<number> {
+  const bus = makeBus(new MemoryTransport(), {}, true);
+  await pump(bus, 5_000, 1_000); // warm-up
+  const ms = await pump(bus, n, 1_000);
+  await bus.shutdown();
+  return rate(n, ms);
+}
+
+async function secureRate(n: number): Promise<number> {
+  const bus = makeBus(new MemoryTransport(), { enable_compression: true });
+  await pump(bus, 300, 100);
+  const ms = await pump(bus, n, 100);
+  await bus.shutdown();
+  return rate(n, ms);
+}
+
+export async function run(): Promise<Metric[]> {
+  const metrics: Metric[] = [];
+
+  const plainN = 100_000;
+  const baseline = arrayQueueRate(plainN);
+  const plain = await plainRate(plainN);
+  metrics.push({ name: "plain_inprocess_throughput_1kb", value: Math.round(plain), unit: "msg/s", baseline: Math.round(baseline), target: ">= 200000" });
+
+  const secureN = 4_000;
+  const floor = cryptoFloorRate(secureN);
+  const secure = await secureRate(secureN);
+  metrics.push({
+    name: "secure_inprocess_throughput_vs_crypto_floor",
+    value: Math.round(secure),
+    unit: "msg/s",
+    baseline: Math.round(floor),
+    ratio: round(secure / floor, 3),
+    target: ">= 0.8",
+  });
+
+  const p99 = await latencyP99(2_000);
+  metrics.push({ name: "secure_send_receive_p99_latency", value: round(p99.p99, 3), unit: "ms", baseline: round(p99.floorP99, 3), ratio: round(p99.p99 / p99.floorP99, 2) });
+
+  metrics.push(...(await natsMetrics()));
+  return metrics;
+}
