@@ -4,6 +4,7 @@ import { AgentId, MessageId } from "../core/ids.js";
 import type { Message } from "../core/types.js";
 import { openEnvelope, readEnvelope, sealEnvelope, type SealOptions } from "./envelope.js";
 import { KeyStore } from "./key-store.js";
+import { VerifyPool } from "./verify-pool.js";
 
 const opts: SealOptions = { encrypt: true, algorithm: "Aes256Gcm", compress: true, compressionThreshold: 64 };
 
@@ -93,5 +94,27 @@ describe("key store - secrecy", () => {
     keys.create(id);
     keys.delete(id);
     expect(code(() => keys.sign(id, new Uint8Array(1)))).toBe("AGENT_NOT_REGISTERED");
+  });
+});
+
+describe("verify pool - worker-thread signature checks", () => {
+  it("verify pool - accepts good signatures and refuses altered ones, batched across workers", async () => {
+    const { keys, pa, pb, message } = setup();
+    const pool = new VerifyPool(2);
+    try {
+      const frames = Array.from({ length: 50 }, () => readEnvelope(sealEnvelope({ ...message, id: MessageId.new() }, 1, keys, pb, opts)));
+      const results = await Promise.all(
+        frames.map((f, i) => {
+          const data = Buffer.from(f.signed);
+          if (i % 3 === 0) data[20] = data[20]! ^ 1;
+          return pool.verify(pa.signing_public_key, data, f.signature);
+        }),
+      );
+      expect(results).toEqual(frames.map((_, i) => i % 3 !== 0));
+      expect(await pool.verify(pb.signing_public_key, frames[1]!.signed, frames[1]!.signature)).toBe(false);
+    } finally {
+      await pool.close();
+    }
+    expect(await pool.verify(pa.signing_public_key, new Uint8Array(1), new Uint8Array(64))).toBe(false);
   });
 });

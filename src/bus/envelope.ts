@@ -23,6 +23,7 @@ import { CommunicationError } from "../core/errors.js";
 import { AgentId, MessageId } from "../core/ids.js";
 import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
+import type { VerifyPool } from "./verify-pool.js";
 
 const MAGIC = Buffer.from("SYB1", "latin1");
 const SIGNATURE_BYTES = 64;
@@ -195,6 +196,11 @@ export function readEnvelope(bytes: Uint8Array): EnvelopeFrame {
   };
 }
 
+/** True when the envelope carries the sender's valid signature over every byte before it. */
+export function verifyEnvelope(frame: EnvelopeFrame, sender: AgentPublicKeys): boolean {
+  return verifySignature(sender.signing_public_key, frame.signed, frame.signature);
+}
+
 /**
  * Verifies the sender's signature, then decrypts (and inflates) the payload for the recipient named in the
  * header, whose keys must be in `keys`. Throws INVALID_SIGNATURE or DECRYPTION_FAILED.
@@ -205,10 +211,23 @@ export function openEnvelope(
   keys: KeyStore,
   maxMessageSize: number,
 ): SecureMessage {
+  if (!verifyEnvelope(frame, sender)) throw signatureMismatch(frame.header);
+  return decryptEnvelope(frame, sender, keys, maxMessageSize);
+}
+
+/** The INVALID_SIGNATURE error for an envelope whose signature does not verify. */
+export function signatureMismatch(h: EnvelopeHeader): CommunicationError {
+  return invalid("signature does not verify against the sender's key", { message_id: h.id, from: h.from });
+}
+
+/** Decrypts (and inflates) an envelope whose signature was verified. Throws DECRYPTION_FAILED. */
+export function decryptEnvelope(
+  frame: EnvelopeFrame,
+  sender: AgentPublicKeys,
+  keys: KeyStore,
+  maxMessageSize: number,
+): SecureMessage {
   const h = frame.header;
-  if (!verifySignature(sender.signing_public_key, frame.signed, frame.signature)) {
-    throw invalid("signature does not verify against the sender's key", { message_id: h.id, from: h.from });
-  }
   const failed = (reason: string, cause?: unknown): CommunicationError =>
     new CommunicationError("DECRYPTION_FAILED", `Message ${h.id} could not be decrypted: ${reason}`, {
       details: { message_id: h.id, from: h.from, to: h.to, reason },
@@ -255,15 +274,23 @@ export interface EnvelopeCodec {
   seal(message: Message, timestamp: number, recipient: AgentPublicKeys): Uint8Array;
   /** Splits an envelope; its header is unauthenticated until `open` succeeds. */
   read(bytes: Uint8Array): EnvelopeFrame;
-  /** Verifies and decrypts; throws INVALID_SIGNATURE or DECRYPTION_FAILED. */
-  open(frame: EnvelopeFrame, sender: AgentPublicKeys): SecureMessage;
+  /** Checks the sender's signature; a promise when the check runs on another thread. */
+  verify(frame: EnvelopeFrame, sender: AgentPublicKeys): boolean | Promise<boolean>;
+  /** Decrypts a verified envelope; throws DECRYPTION_FAILED. */
+  decrypt(frame: EnvelopeFrame, sender: AgentPublicKeys): SecureMessage;
 }
 
-/** The signed + encrypted codec over the bus's key store. */
-export function secureCodec(keys: KeyStore, options: SealOptions & { readonly maxMessageSize: number }): EnvelopeCodec {
+/**
+ * The signed + encrypted codec over the bus's key store. With a `pool`, signatures are verified on worker
+ * threads (only public data crosses); private-key work stays on the calling thread.
+ */
+export function secureCodec(keys: KeyStore, options: SealOptions & { readonly maxMessageSize: number }, pool?: VerifyPool): EnvelopeCodec {
   return {
     seal: (message, timestamp, recipient) => sealEnvelope(message, timestamp, keys, recipient, options),
     read: readEnvelope,
-    open: (frame, sender) => openEnvelope(frame, sender, keys, options.maxMessageSize),
+    verify: pool
+      ? (frame, sender) => pool.verify(sender.signing_public_key, frame.signed, frame.signature)
+      : (frame, sender) => verifyEnvelope(frame, sender),
+    decrypt: (frame, sender) => decryptEnvelope(frame, sender, keys, options.maxMessageSize),
   };
 }

@@ -5,6 +5,7 @@
  */
 import {
   createPublicKey,
+  createSecretKey,
   diffieHellman,
   generateKeyPairSync,
   hkdfSync,
@@ -27,7 +28,7 @@ interface AgentKeys {
   readonly agreement: KeyObject;
   readonly publicKeys: AgentPublicKeys;
   /** ECDH results by peer public key (base64), so each message pays for HKDF only. */
-  readonly shared: Map<string, Buffer>;
+  readonly shared: Map<string, KeyObject>;
 }
 
 const MAX_SHARED_CACHE = 4096;
@@ -103,7 +104,7 @@ export class KeyStore {
     const peer = Buffer.from(peerAgreementKey.buffer, peerAgreementKey.byteOffset, peerAgreementKey.byteLength).toString("base64");
     let secret = keys.shared.get(peer);
     if (!secret) {
-      secret = diffieHellman({ privateKey: keys.agreement, publicKey: importPublicKey(peerAgreementKey, "X25519") });
+      secret = createSecretKey(diffieHellman({ privateKey: keys.agreement, publicKey: importPublicKey(peerAgreementKey, "X25519") }));
       if (keys.shared.size >= MAX_SHARED_CACHE) keys.shared.clear();
       keys.shared.set(peer, secret);
     }

@@ -14,11 +14,12 @@ import type { Logger } from "../core/logger.js";
 import { PRIORITIES, type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { AgentQueue } from "./agent-queue.js";
 import { DeadLetterQueue } from "./dead-letters.js";
-import { secureCodec, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
+import { secureCodec, signatureMismatch, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
 import { KeyStore, type AgentPublicKeys } from "./key-store.js";
 import { topicMatches, validatePattern, validateTopic } from "./topics.js";
 import type { BusTransport, DirectoryEntry, TransportDelivery } from "./transport.js";
 import type { AgentPublicKeyInfo, CommunicationBus, DeadLetter, MessageHandler } from "./types.js";
+import { VerifyPool } from "./verify-pool.js";
 
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
 const STATUS_HISTORY = 100_000;
@@ -51,6 +52,9 @@ interface LocalAgent {
   readonly queue: AgentQueue<QueuedMessage>;
   /** ids in the queue or being handed to the handler: a transport redelivery of one of them is ignored */
   readonly holding: Set<MessageId>;
+  /** Arrivals still being verified; they join the queue in arrival order through `arrivals`. */
+  inflight: number;
+  arrivals: Promise<void>;
   handler: MessageHandler | undefined;
   pumping: boolean;
 }
@@ -75,6 +79,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   readonly #logger: Logger;
   readonly #keys = new KeyStore();
   readonly #codec: EnvelopeCodec;
+  readonly #pool: VerifyPool | undefined;
   readonly #agents = new Map<AgentId, LocalAgent>();
   readonly #statuses = new Map<MessageId, DeliveryStatus>();
   /** Delivered ids → when they expire; anything older is refused as expired, so this stays bounded. */
@@ -94,15 +99,20 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#events = deps.events;
     this.#logger = deps.logger.child({ component: "bus", transport: deps.transport.kind });
     this.#dlq = new DeadLetterQueue(deps.config.dead_letter_queue_size);
+    this.#pool = !deps.codec && deps.config.verify_threads > 0 ? new VerifyPool(deps.config.verify_threads) : undefined;
     this.#codec =
       deps.codec?.(this.#keys) ??
-      secureCodec(this.#keys, {
-        encrypt: deps.config.enable_encryption,
-        algorithm: deps.config.encryption_algorithm,
-        compress: deps.config.enable_compression,
-        compressionThreshold: deps.config.compression_threshold,
-        maxMessageSize: deps.config.max_message_size,
-      });
+      secureCodec(
+        this.#keys,
+        {
+          encrypt: deps.config.enable_encryption,
+          algorithm: deps.config.encryption_algorithm,
+          compress: deps.config.enable_compression,
+          compressionThreshold: deps.config.compression_threshold,
+          maxMessageSize: deps.config.max_message_size,
+        },
+        this.#pool,
+      );
     this.#transport.setSink({ deliver: (agentId, delivery) => this.#arrive(agentId, delivery) });
     this.#scheduleSweep();
   }
@@ -120,6 +130,8 @@ export class SecureCommunicationBus implements CommunicationBus {
       topics: new Set(),
       queue: new AgentQueue(),
       holding: new Set(),
+      inflight: 0,
+      arrivals: Promise.resolve(),
       handler: undefined,
       pumping: false,
     };
@@ -146,6 +158,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     await this.#transport.directory.remove(local.id);
     const leftover = await this.#transport.detach(local.id);
     for (const d of leftover) this.#arrive(local.id, d);
+    await local.arrivals;
     let dead = 0;
     for (const q of local.queue.drain()) {
       this.#deadLetter(q.secure.message, "AGENT_NOT_REGISTERED", `recipient ${local.id} was unregistered`, 0);
@@ -298,7 +311,7 @@ export class SecureCommunicationBus implements CommunicationBus {
       throw err;
     }
     const local = this.#agents.get(msg.to);
-    if (local && local.queue.size >= this.#config.max_queue_size) throw this.#queueFull(msg);
+    if (local && local.queue.size + local.inflight >= this.#config.max_queue_size) throw this.#queueFull(msg);
     const bytes = this.#codec.seal(msg, this.#clock.now(), this.#publicKeys(entry));
     if (bytes.byteLength > this.#transport.maxEnvelopeSize) {
       throw new CommunicationError("MESSAGE_TOO_LARGE", `Sealed message is ${bytes.byteLength} bytes; the ${this.#transport.kind} transport carries at most ${this.#transport.maxEnvelopeSize}`, {
@@ -332,6 +345,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#assertOpen();
     const local = this.#local(agentId);
     await this.#transport.settle(local.id);
+    await local.arrivals;
     const out: SecureMessage[] = [];
     const now = this.#clock.now();
     for (let q = local.queue.shift(); q; q = local.queue.shift()) {
@@ -358,7 +372,10 @@ export class SecureCommunicationBus implements CommunicationBus {
     };
   }
 
-  /** An envelope arrived from the transport for a local agent. */
+  /**
+   * An envelope arrived from the transport for a local agent. Verification may finish later (worker
+   * threads, a directory lookup); envelopes still join the agent's queue in the order they arrived.
+   */
   #arrive(agentId: AgentId, delivery: TransportDelivery): void {
     let frame: EnvelopeFrame;
     try {
@@ -367,27 +384,45 @@ export class SecureCommunicationBus implements CommunicationBus {
       this.#reject(undefined, agentId, delivery, err);
       return;
     }
+    const local = this.#agents.get(agentId);
     const sender = this.#transport.directory.get(frame.header.from);
-    if (sender) this.#accept(agentId, delivery, frame, sender);
-    else {
-      // Registered a moment ago on another instance: ask the shared directory before refusing.
-      this.#transport.directory.fetch(frame.header.from).then(
-        (entry) => this.#accept(agentId, delivery, frame, entry),
+    const verdict = sender ? this.#codec.verify(frame, this.#publicKeys(sender)) : undefined;
+    if (sender && typeof verdict === "boolean" && (!local || local.inflight === 0)) {
+      this.#accept(agentId, delivery, frame, sender, verdict);
+      return;
+    }
+    // Registered a moment ago on another instance: ask the shared directory before refusing.
+    const checked = (async (): Promise<[DirectoryEntry | undefined, boolean]> => {
+      const entry = sender ?? (await this.#transport.directory.fetch(frame.header.from));
+      if (!entry) return [undefined, false];
+      return [entry, await (verdict ?? this.#codec.verify(frame, this.#publicKeys(entry)))];
+    })();
+    const settle = (): Promise<void> =>
+      checked.then(
+        ([entry, ok]) => this.#accept(agentId, delivery, frame, entry, ok),
         (err: unknown) => this.#reject(frame, agentId, delivery, err),
       );
+    if (!local) {
+      void settle();
+      return;
     }
+    local.inflight++;
+    local.arrivals = local.arrivals.then(settle).finally(() => {
+      local.inflight--;
+    });
   }
 
-  #accept(agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined): void {
+  #accept(agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
     const h = frame.header;
     const local = this.#agents.get(agentId);
     if (!local) return this.#reject(frame, agentId, delivery, this.#notRegistered(agentId));
     if (!sender) {
       return this.#reject(frame, agentId, delivery, new CommunicationError("INVALID_SIGNATURE", `Message ${h.id} rejected: its sender ${h.from} is not registered, so its signature cannot be checked`, { details: { message_id: h.id, from: h.from } }));
     }
+    if (!verified) return this.#reject(frame, agentId, delivery, signatureMismatch(h));
     let secure: SecureMessage;
     try {
-      secure = this.#codec.open(frame, this.#publicKeys(sender));
+      secure = this.#codec.decrypt(frame, this.#publicKeys(sender));
     } catch (err) {
       return this.#reject(frame, agentId, delivery, err);
     }
@@ -401,6 +436,11 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     const q: QueuedMessage = { secure, priority: h.priority, delivery, expiresAt: h.ts + this.#effectiveTtl(h.ttl) };
     if (q.expiresAt <= this.#clock.now()) return this.#expire(local, q);
+    if (delivery.attempt > this.#config.retry_attempts + 1) {
+      // Redelivered by the transport more often than retry_attempts allows: stop the cycle.
+      this.#deadLetter(secure.message, "DELIVERY_FAILED", `transport delivered it ${delivery.attempt} times without acknowledgement`, delivery.attempt);
+      return delivery.ack();
+    }
     const request = h.cid ? this.#requests.get(h.cid) : undefined;
     if (h.cid && request?.requester === agentId) {
       this.#delivered(local, q);
@@ -414,10 +454,11 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   /** Hands queued messages to the agent's handler, one at a time, until the queue is empty or it detaches. */
   #pump(local: LocalAgent): void {
-    if (local.pumping || !local.handler || local.queue.size === 0) return;
+    if (local.pumping || !local.handler || local.queue.size + local.inflight === 0) return;
     local.pumping = true;
+    // Arrivals still being verified join the queue first, so the handler sees them in priority order too.
     setImmediate(() => {
-      void this.#drainToHandler(local).finally(() => {
+      void local.arrivals.then(() => this.#drainToHandler(local)).finally(() => {
         local.pumping = false;
         if (local.handler && local.queue.size && this.#agents.get(local.id) === local) this.#pump(local);
       });
@@ -594,6 +635,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     for (const local of this.#agents.values()) local.handler = undefined;
     await this.#transport.close();
+    await this.#pool?.close();
   }
 
   // ---------------------------------------------------------------- helpers

@@ -32,6 +32,11 @@ export const communicationConfigSchema = z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, "letters, digits, '_' and '-' only")
       .default("default"),
+    /**
+     * Worker threads that verify incoming signatures in parallel with the main thread (only public keys and
+     * signed bytes cross to them). 0 verifies on the main thread.
+     */
+    verify_threads: z.number().int().min(0).max(16).default(1),
     /** How long to wait for the NATS server when connecting. */
     connect_timeout: z.number().int().positive().default(5_000),
   })
