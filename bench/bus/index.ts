@@ -5,7 +5,10 @@
  *   + receive; baseline: the same number of pushes and shifts on a bare array queue.
  * - secure in-process throughput: the real signed + encrypted bus, against the crypto floor: one Ed25519
  *   sign + verify and one AES-256-GCM seal + open of the same 1 KB payload per message, nothing else.
- * - p99 send→receive latency of one secure message at a time.
+ * - p99 send→receive latency of one secure message at a time, against the p99 of the crypto floor alone.
+ *
+ * Rates are the best of several rounds (alternating bus and reference) so that load from other processes
+ * on a shared machine disturbs both sides alike.
  * - NATS: the bus over JetStream (crypto-free codec, so the transport is what is measured) against raw
  *   nats.js publishing the same payloads to a stream of the same shape and consuming them with acks.
  *
@@ -33,33 +36,41 @@ function arrayQueueRate(n: number): number {
   return rate(n, performance.now() - start);
 }
 
-async function plainRate(n: number): Promise<number> {
+async function plainRate(n: number, rounds: number): Promise<number> {
   const bus = makeBus(new MemoryTransport(), {}, true);
   await pump(bus, 5_000, 1_000); // warm-up
-  const ms = await pump(bus, n, 1_000);
+  let best = 0;
+  for (let r = 0; r < rounds; r++) best = Math.max(best, rate(n, await pump(bus, n, 1_000)));
   await bus.shutdown();
-  return rate(n, ms);
+  return best;
 }
 
-async function secureRate(n: number): Promise<number> {
+/**
+ * Secure bus rate and crypto floor rate, measured in alternating rounds so both see the same machine
+ * conditions; each side keeps its best round (the least disturbed by other load).
+ */
+async function secureVsFloor(n: number, rounds: number): Promise<{ secure: number; floor: number }> {
   const bus = makeBus(new MemoryTransport(), { enable_compression: true });
   await pump(bus, 300, 100);
-  const ms = await pump(bus, n, 100);
+  let secure = 0;
+  let floor = 0;
+  for (let r = 0; r < rounds; r++) {
+    floor = Math.max(floor, cryptoFloorRate(n));
+    secure = Math.max(secure, rate(n, await pump(bus, n, 100)));
+  }
   await bus.shutdown();
-  return rate(n, ms);
+  return { secure, floor };
 }
 
 export async function run(): Promise<Metric[]> {
   const metrics: Metric[] = [];
 
-  const plainN = 100_000;
-  const baseline = arrayQueueRate(plainN);
-  const plain = await plainRate(plainN);
+  const plainN = 50_000;
+  const baseline = Math.max(arrayQueueRate(plainN), arrayQueueRate(plainN), arrayQueueRate(plainN));
+  const plain = await plainRate(plainN, 3);
   metrics.push({ name: "plain_inprocess_throughput_1kb", value: Math.round(plain), unit: "msg/s", baseline: Math.round(baseline), target: ">= 200000" });
 
-  const secureN = 4_000;
-  const floor = cryptoFloorRate(secureN);
-  const secure = await secureRate(secureN);
+  const { secure, floor } = await secureVsFloor(1_000, 5);
   metrics.push({
     name: "secure_inprocess_throughput_vs_crypto_floor",
     value: Math.round(secure),

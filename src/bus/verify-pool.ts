@@ -47,6 +47,9 @@ interface Slot {
   jobs: number;
 }
 
+/** Jobs per worker beyond which the caller is better off verifying on its own thread. */
+const BACKLOG_PER_THREAD = 32;
+
 export class VerifyPool {
   readonly #slots: Slot[];
   #queue: Job[] = [];
@@ -81,6 +84,13 @@ export class VerifyPool {
     slot.jobs = 0;
     const i = this.#slots.indexOf(slot);
     if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
+  }
+
+  /** The workers have more queued than they will finish soon: the caller should verify this one itself. */
+  get saturated(): boolean {
+    let pending = this.#queue.length;
+    for (const slot of this.#slots) pending += slot.jobs;
+    return pending >= BACKLOG_PER_THREAD * this.#slots.length;
   }
 
   /** True when `sig` is `data`'s Ed25519 signature under the raw public `key`. */
