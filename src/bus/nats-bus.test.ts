@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { requirement, TEST_NATS_URL } from "../../test/helpers/requirements.js";
 import { resolveConfig } from "../core/config/index.js";
 import { RuntimeError } from "../core/errors.js";
-import { AgentId } from "../core/ids.js";
+import { AgentId, MessageId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
 import { describeBusContract, eventually, makeHarness, msg, type CommunicationInput, type OpenTransport } from "./bus.contract.js";
 import { NatsTransport } from "./nats-transport.js";
@@ -100,6 +100,36 @@ describe.skipIf(!nats.available)("nats transport", () => {
     } finally {
       await one.close();
       await two.close();
+    }
+  });
+
+  it("nats - unacknowledged envelopes are redelivered to the next consumer; duplicates by message id are dropped", async () => {
+    const ns = `${RUN}_redeliver`;
+    namespaces.add(ns);
+    const config = resolveConfig({ communication: { transport: "nats", nats_url: TEST_NATS_URL, namespace: ns, delivery_timeout: 500 } }).communication;
+    const agent = AgentId.new();
+    const first = await NatsTransport.connect(config, silentLogger());
+    const seen: { bytes: string; attempt: number }[] = [];
+    first.setSink({ deliver: (_id, d) => seen.push({ bytes: new TextDecoder().decode(d.bytes), attempt: d.attempt }) });
+    await first.attach(agent);
+    const id = MessageId.new();
+    await first.publish(agent, id, new TextEncoder().encode("envelope"));
+    await first.publish(agent, id, new TextEncoder().encode("envelope")); // a retried publish
+    await eventually(() => seen.length === 1);
+    await first.close(); // "crashes" without acknowledging
+    const second = await NatsTransport.connect(config, silentLogger());
+    try {
+      const again: { bytes: string; attempt: number; ack(): void }[] = [];
+      second.setSink({ deliver: (_id, d) => again.push({ bytes: new TextDecoder().decode(d.bytes), attempt: d.attempt, ack: d.ack }) });
+      await second.attach(agent);
+      const redelivered = await eventually(() => again[0], 10_000);
+      expect(redelivered).toMatchObject({ bytes: "envelope", attempt: 2 });
+      redelivered.ack();
+      await second.settle(agent);
+      expect(again).toHaveLength(1);
+      expect(await second.detach(agent)).toEqual([]);
+    } finally {
+      await second.close();
     }
   });
 
