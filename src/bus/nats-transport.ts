@@ -203,10 +203,15 @@ export class NatsTransport implements BusTransport {
     this.directory = new NatsDirectory(js, jsm, this.#s, this.#logger);
     // Held envelopes would be redelivered after ack_wait; "still working" keeps them ours while we live.
     this.#keepAlive = setInterval(() => {
-      for (const a of this.#attached.values()) for (const m of a.outstanding) m.working();
+      if (this.#nc.isClosed()) return;
+      try {
+        for (const a of this.#attached.values()) for (const m of a.outstanding) m.working();
+      } catch (err) {
+        this.#logger.warn({ err }, "could not extend acknowledgement deadlines");
+      }
     }, Math.max(100, Math.floor(config.delivery_timeout / 3)));
     this.#keepAlive.unref();
-    void this.#watchStatus();
+    this.#watchStatus().catch((err: unknown) => this.#logger.debug({ err }, "status feed ended"));
   }
 
   /** Connects, checks JetStream and creates the namespace's streams. TRANSPORT_UNAVAILABLE when it cannot. */
@@ -357,7 +362,12 @@ export class NatsTransport implements BusTransport {
       attempt: m.info.deliveryCount,
       ack: () => {
         a?.outstanding.delete(m);
-        m.ack();
+        try {
+          m.ack();
+        } catch (err) {
+          // Connection gone: the server redelivers it later and the bus drops it as already handled.
+          this.#logger.warn({ err, seq: m.seq }, "acknowledgement not sent");
+        }
       },
     };
   }

@@ -407,9 +407,12 @@ export class SecureCommunicationBus implements CommunicationBus {
       return;
     }
     local.inflight++;
-    local.arrivals = local.arrivals.then(settle).finally(() => {
-      local.inflight--;
-    });
+    local.arrivals = local.arrivals
+      .then(settle)
+      .catch((err: unknown) => this.#logger.error({ err, agent_id: agentId }, "arrival not processed"))
+      .finally(() => {
+        local.inflight--;
+      });
   }
 
   #accept(agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
@@ -458,10 +461,13 @@ export class SecureCommunicationBus implements CommunicationBus {
     local.pumping = true;
     // Arrivals still being verified join the queue first, so the handler sees them in priority order too.
     setImmediate(() => {
-      void local.arrivals.then(() => this.#drainToHandler(local)).finally(() => {
-        local.pumping = false;
-        if (local.handler && local.queue.size && this.#agents.get(local.id) === local) this.#pump(local);
-      });
+      void local.arrivals
+        .then(() => this.#drainToHandler(local))
+        .catch((err: unknown) => this.#logger.error({ err, agent_id: local.id }, "message handler pump failed"))
+        .finally(() => {
+          local.pumping = false;
+          if (local.handler && local.queue.size && this.#agents.get(local.id) === local) this.#pump(local);
+        });
     });
   }
 
