@@ -24,6 +24,12 @@ import { VerifyPool } from "./verify-pool.js";
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
 const STATUS_HISTORY = 100_000;
 const STATUS_TRIM = 1_000;
+/**
+ * Delivered ids remembered for replay detection. Ids leave when their message expires (a replay after that
+ * is refused as expired) or, past this many, oldest first: memory stays bounded at any message rate.
+ */
+const SEEN_LIMIT = 1_000_000;
+const SEEN_TRIM = 10_000;
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -491,8 +497,13 @@ export class SecureCommunicationBus implements CommunicationBus {
         }
         const reason = error instanceof Error ? error.message : String(error);
         if (!handler || this.#closed) {
-          // Not the message's fault: put it back for the next handler or receive.
-          local.queue.push(q);
+          // Not the message's fault: put it back for the next handler or receive, unless the agent is gone.
+          if (this.#closed || this.#agents.get(local.id) === local) local.queue.push(q);
+          else {
+            local.holding.delete(id);
+            this.#deadLetter(q.secure.message, "AGENT_NOT_REGISTERED", `recipient ${local.id} was unregistered during delivery`, attempt);
+            q.delivery.ack();
+          }
           return;
         }
         if (attempt > this.#config.retry_attempts) {
@@ -527,6 +538,13 @@ export class SecureCommunicationBus implements CommunicationBus {
   #delivered(local: LocalAgent, q: QueuedMessage): void {
     const m = q.secure.message;
     this.#seen.set(m.id, q.expiresAt);
+    if (this.#seen.size > SEEN_LIMIT + SEEN_TRIM) {
+      let n = SEEN_TRIM;
+      for (const key of this.#seen.keys()) {
+        if (n-- === 0) break;
+        this.#seen.delete(key);
+      }
+    }
     this.#setStatus(m.id, "Delivered", m.from);
     q.delivery.ack();
     this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
