@@ -215,7 +215,8 @@ export function describeBusContract(name: string, open: OpenTransport, base: Com
         const spots = {
           magic: 1,
           length: 7,
-          header_priority: headerStart + frame.headerBytes.indexOf("Normal"),
+          header_id: headerStart + 5,
+          header_priority: headerStart + 49,
           header_topic: headerStart + frame.headerBytes.indexOf("test.topic"),
           ciphertext: sealedStart + 2,
           auth_tag: sigStart - 3,

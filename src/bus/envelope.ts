@@ -1,9 +1,10 @@
 /**
  * The secure envelope: how a `Message` travels. Wire layout (all lengths big-endian u32):
  *
- *   "SYB1" | header length | header (canonical JSON) | sealed payload | Ed25519 signature (64 bytes)
+ *   "SYB1" | header length | header | sealed payload | Ed25519 signature (64 bytes)
  *
- * The header carries the routing fields, timestamp, algorithm, nonce and flags; it is the AEAD's associated
+ * The header (binary, see `encodeHeader`) carries the routing fields, timestamp, algorithm, nonce and flags;
+ * it is the AEAD's associated
  * data, so it cannot be changed without failing decryption. The payload is compressed (when large enough and
  * enabled) and then sealed with AES-256-GCM or ChaCha20-Poly1305 under an HKDF key derived from the
  * sender/recipient X25519 secret with the message id as salt. The signature covers every byte before it, so
@@ -20,7 +21,7 @@ import {
 } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { CommunicationError } from "../core/errors.js";
-import { AgentId, MessageId } from "../core/ids.js";
+import { isUuid, type AgentId, type MessageId } from "../core/ids.js";
 import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
 import type { VerifyPool } from "./verify-pool.js";
@@ -56,8 +57,8 @@ export interface EnvelopeHeader {
   readonly alg: EncryptionAlgorithm | "none";
   /** payload deflated before sealing */
   readonly z: boolean;
-  /** base64 AEAD nonce ("" when alg is none) */
-  readonly n: string;
+  /** AEAD nonce (zeros when alg is none) */
+  readonly n: Uint8Array;
   /** plaintext payload length */
   readonly size: number;
   readonly cid: MessageId | null;
@@ -84,11 +85,52 @@ function info(alg: string, from: AgentId, to: AgentId): string {
   return `${PROTOCOL}|${alg}|${from}|${to}`;
 }
 
-function canonicalHeader(h: EnvelopeHeader): Buffer {
-  // Fixed key order: the bytes are what is signed, so the same header always encodes the same way.
-  return Buffer.from(
-    JSON.stringify({ v: h.v, id: h.id, from: h.from, to: h.to, topic: h.topic, priority: h.priority, ttl: h.ttl, ts: h.ts, alg: h.alg, z: h.z, n: h.n, size: h.size, cid: h.cid }),
-  );
+const PRIORITY_CODE: Readonly<Record<Priority, number>> = { Low: 1, Normal: 2, High: 3, Critical: 4 };
+const ALGS = ["none", "Aes256Gcm", "ChaCha20Poly1305"] as const;
+const FLAG_DEFLATED = 1;
+const FLAG_CORRELATED = 2;
+/** version, id, from, to, priority, alg, flags, ttl, ts, size, nonce, topic length */
+const FIXED_HEADER = 1 + 16 * 3 + 3 + 8 + 8 + 4 + NONCE_BYTES + 2;
+const MAX_TOPIC_BYTES = 1024;
+
+function uuidBytes(id: string, into: Buffer, at: number): void {
+  into.write(id.replace(/-/g, ""), at, 16, "hex");
+}
+
+function uuidText(buf: Buffer, at: number): string {
+  const h = buf.toString("hex", at, at + 16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * The header's one binary encoding (big-endian), so the signed bytes of a header never vary:
+ * u8 version | id | from | to (16 bytes each) | u8 priority 1-4 | u8 alg | u8 flags | f64 ttl | f64 ts |
+ * u32 size | 12-byte nonce | [correlation id, 16 bytes, when flagged] | u16 topic length | topic (UTF-8)
+ */
+export function encodeHeader(h: EnvelopeHeader): Buffer {
+  const topicLength = Buffer.byteLength(h.topic);
+  const buf = Buffer.allocUnsafe(FIXED_HEADER + (h.cid ? 16 : 0) + topicLength);
+  let o = 0;
+  buf[o++] = h.v;
+  uuidBytes(h.id, buf, o);
+  uuidBytes(h.from, buf, o + 16);
+  uuidBytes(h.to, buf, o + 32);
+  o += 48;
+  buf[o++] = PRIORITY_CODE[h.priority];
+  buf[o++] = ALGS.indexOf(h.alg);
+  buf[o++] = (h.z ? FLAG_DEFLATED : 0) | (h.cid ? FLAG_CORRELATED : 0);
+  o = buf.writeDoubleBE(h.ttl, o);
+  o = buf.writeDoubleBE(h.ts, o);
+  o = buf.writeUInt32BE(h.size, o);
+  buf.set(h.n, o);
+  o += NONCE_BYTES;
+  if (h.cid) {
+    uuidBytes(h.cid, buf, o);
+    o += 16;
+  }
+  o = buf.writeUInt16BE(topicLength, o);
+  buf.write(h.topic, o, "utf8");
+  return buf;
 }
 
 /** Seals `message` from its sender (whose keys are in `keys`) for a recipient with `recipient` public keys. */
@@ -109,7 +151,7 @@ export function sealEnvelope(
     }
   }
   const alg = options.encrypt ? options.algorithm : "none";
-  const nonce = options.encrypt ? randomBytes(NONCE_BYTES) : Buffer.alloc(0);
+  const nonce = options.encrypt ? randomBytes(NONCE_BYTES) : Buffer.alloc(NONCE_BYTES);
   const header: EnvelopeHeader = {
     v: 1,
     id: message.id,
@@ -121,11 +163,11 @@ export function sealEnvelope(
     ts: timestamp,
     alg,
     z,
-    n: nonce.toString("base64"),
+    n: nonce,
     size: message.payload.byteLength,
     cid: message.correlation_id ?? null,
   };
-  const headerBytes = canonicalHeader(header);
+  const headerBytes = encodeHeader(header);
   let sealed: Buffer = body;
   if (options.encrypt) {
     try {
@@ -154,29 +196,52 @@ function invalid(reason: string, details: Record<string, unknown> = {}): Communi
   return new CommunicationError("INVALID_SIGNATURE", `Message rejected: ${reason}`, { details: { reason, ...details } });
 }
 
-function parseHeader(raw: Buffer): EnvelopeHeader {
-  let h: Record<string, unknown>;
-  try {
-    h = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
-  } catch {
-    throw invalid("malformed envelope header");
-  }
+/** Reads a header written by `encodeHeader`; INVALID_SIGNATURE when it is not one. */
+export function decodeHeader(raw: Buffer): EnvelopeHeader {
+  if (raw.length < FIXED_HEADER || raw[0] !== 1) throw invalid("malformed envelope header");
+  const priority = PRIORITIES[(raw[49] ?? 0) - 1];
+  const alg = ALGS[raw[50] ?? 99];
+  const flags = raw[51] ?? 0xff;
+  const correlated = (flags & FLAG_CORRELATED) !== 0;
+  let o = 52;
+  const ttl = raw.readDoubleBE(o);
+  const ts = raw.readDoubleBE(o + 8);
+  const size = raw.readUInt32BE(o + 16);
+  o += 20;
+  const n = raw.subarray(o, o + NONCE_BYTES);
+  o += NONCE_BYTES;
+  const cidAt = o;
+  if (correlated) o += 16;
+  if (o + 2 > raw.length) throw invalid("malformed envelope header");
+  const topicLength = raw.readUInt16BE(o);
+  o += 2;
+  const ids = [uuidText(raw, 1), uuidText(raw, 17), uuidText(raw, 33), correlated ? uuidText(raw, cidAt) : null];
   const ok =
-    h.v === 1 &&
-    MessageId.is(h.id) &&
-    AgentId.is(h.from) &&
-    AgentId.is(h.to) &&
-    typeof h.topic === "string" &&
-    PRIORITIES.includes(h.priority as Priority) &&
-    Number.isSafeInteger(h.ttl) &&
-    Number.isSafeInteger(h.ts) &&
-    (h.alg === "none" || h.alg === "Aes256Gcm" || h.alg === "ChaCha20Poly1305") &&
-    typeof h.z === "boolean" &&
-    typeof h.n === "string" &&
-    Number.isSafeInteger(h.size) &&
-    (h.cid === null || MessageId.is(h.cid));
+    priority !== undefined &&
+    alg !== undefined &&
+    (flags & ~(FLAG_DEFLATED | FLAG_CORRELATED)) === 0 &&
+    Number.isSafeInteger(ttl) &&
+    ttl >= 0 &&
+    Number.isSafeInteger(ts) &&
+    topicLength <= MAX_TOPIC_BYTES &&
+    o + topicLength === raw.length &&
+    ids.every((id) => id === null || isUuid(id));
   if (!ok) throw invalid("malformed envelope header");
-  return h as unknown as EnvelopeHeader;
+  return {
+    v: 1,
+    id: ids[0] as string as MessageId,
+    from: ids[1] as string as AgentId,
+    to: ids[2] as string as AgentId,
+    topic: raw.toString("utf8", o, o + topicLength),
+    priority,
+    ttl,
+    ts,
+    alg,
+    z: (flags & FLAG_DEFLATED) !== 0,
+    n,
+    size,
+    cid: ids[3] as MessageId | null,
+  };
 }
 
 /** Splits an envelope into its parts. Throws INVALID_SIGNATURE when it is not a well-formed envelope. */
@@ -188,7 +253,7 @@ export function readEnvelope(bytes: Uint8Array): EnvelopeFrame {
   const headerBytes = buf.subarray(8, 8 + headerLength);
   const end = buf.length - SIGNATURE_BYTES;
   return {
-    header: parseHeader(headerBytes),
+    header: decodeHeader(headerBytes),
     headerBytes,
     sealed: buf.subarray(8 + headerLength, end),
     signature: buf.subarray(end),
@@ -238,7 +303,7 @@ export function decryptEnvelope(
     if (body.length < TAG_BYTES) throw failed("sealed payload too short");
     try {
       const key = keys.deriveKey(h.to, sender.agreement_public_key, h.id, info(h.alg, h.from, h.to));
-      const d = decipher(h.alg, key, Buffer.from(h.n, "base64"));
+      const d = decipher(h.alg, key, Buffer.from(h.n));
       d.setAAD(frame.headerBytes, { plaintextLength: body.length - TAG_BYTES });
       d.setAuthTag(body.subarray(body.length - TAG_BYTES));
       body = Buffer.concat([d.update(body.subarray(0, body.length - TAG_BYTES)), d.final()]);
