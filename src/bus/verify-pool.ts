@@ -51,14 +51,16 @@ interface Slot {
 const BACKLOG_PER_THREAD = 32;
 
 export class VerifyPool {
-  readonly #slots: Slot[];
+  readonly #threads: number;
+  /** Spawned on first use: a runtime that never receives a message never starts a thread. */
+  #slots: Slot[] = [];
   #queue: Job[] = [];
   #flushScheduled = false;
   #nextBatch = 1;
   #closed = false;
 
   constructor(threads: number) {
-    this.#slots = Array.from({ length: threads }, () => this.#spawn());
+    this.#threads = threads;
   }
 
   #spawn(): Slot {
@@ -90,7 +92,7 @@ export class VerifyPool {
   get saturated(): boolean {
     let pending = this.#queue.length;
     for (const slot of this.#slots) pending += slot.jobs;
-    return pending >= BACKLOG_PER_THREAD * this.#slots.length;
+    return pending >= BACKLOG_PER_THREAD * this.#threads;
   }
 
   /** True when `sig` is `data`'s Ed25519 signature under the raw public `key`. */
@@ -110,6 +112,7 @@ export class VerifyPool {
     const jobs = this.#queue;
     this.#queue = [];
     if (jobs.length === 0) return;
+    if (this.#slots.length === 0) this.#slots = Array.from({ length: this.#threads }, () => this.#spawn());
     // Spread the batch over the workers, least loaded first.
     const slots = [...this.#slots].sort((a, b) => a.jobs - b.jobs);
     const per = Math.ceil(jobs.length / slots.length);
