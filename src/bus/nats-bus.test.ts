@@ -109,6 +109,33 @@ describe.skipIf(!nats.available)("nats transport", () => {
     }
   });
 
+  it("nats - the server bounds each agent's queue for senders on other instances", async () => {
+    const ns = `${RUN}_bound`;
+    const communication = { max_queue_size: 3 };
+    const one = await makeHarness(openOn(TEST_NATS_URL, ns), { communication });
+    const two = await makeHarness(openOn(TEST_NATS_URL, ns), { communication });
+    try {
+      const a = AgentId.new();
+      const b = AgentId.new();
+      await one.bus.registerAgent(a, []);
+      await two.bus.registerAgent(b, []);
+      await eventually(async () => (await one.bus.getPublicKeys(b).catch(() => undefined)) !== undefined);
+      for (let i = 0; i < 3; i++) await one.bus.sendMessage(msg(a, b, `m${i}`));
+      const refused = await one.bus.sendMessage(msg(a, b, "one too many")).catch((e: unknown) => e);
+      expect(refused).toMatchObject({ code: "AGENT_QUEUE_FULL" });
+      const got = await eventually(async () => {
+        const batch = await two.bus.receiveMessages(b);
+        return batch.length ? batch : undefined;
+      });
+      expect(got.map((m) => new TextDecoder().decode(m.message.payload))).toEqual(["m0", "m1", "m2"]);
+      // acknowledgements free the slots (they travel on instance two's connection, so allow them a moment)
+      await eventually(async () => one.bus.sendMessage(msg(a, b, "room again")).then(() => true, () => false));
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+
   it("nats - unacknowledged envelopes are redelivered to the next consumer; duplicates by message id are dropped", async () => {
     const ns = `${RUN}_redeliver`;
     namespaces.add(ns);
