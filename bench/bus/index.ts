@@ -49,17 +49,25 @@ async function plainRate(n: number, rounds: number): Promise<number> {
  * Secure bus rate and crypto floor rate, measured in alternating rounds so both see the same machine
  * conditions; each side keeps its best round (the least disturbed by other load).
  */
-async function secureVsFloor(n: number, rounds: number): Promise<{ secure: number; floor: number }> {
+async function secureVsFloor(n: number, rounds: number): Promise<{ secure: number; floor: number; secureCpuUs: number; floorCpuUs: number }> {
   const bus = makeBus(new MemoryTransport(), { enable_compression: true });
   await pump(bus, 300, 100);
   let secure = 0;
   let floor = 0;
+  let secureCpuUs = Infinity;
+  let floorCpuUs = Infinity;
   for (let r = 0; r < rounds; r++) {
+    let cpu = process.cpuUsage();
     floor = Math.max(floor, cryptoFloorRate(n));
+    cpu = process.cpuUsage(cpu);
+    floorCpuUs = Math.min(floorCpuUs, (cpu.user + cpu.system) / n);
+    cpu = process.cpuUsage();
     secure = Math.max(secure, rate(n, await pump(bus, n, 100)));
+    cpu = process.cpuUsage(cpu);
+    secureCpuUs = Math.min(secureCpuUs, (cpu.user + cpu.system) / n);
   }
   await bus.shutdown();
-  return { secure, floor };
+  return { secure, floor, secureCpuUs, floorCpuUs };
 }
 
 export async function run(): Promise<Metric[]> {
@@ -70,7 +78,7 @@ export async function run(): Promise<Metric[]> {
   const plain = await plainRate(plainN, 3);
   metrics.push({ name: "plain_inprocess_throughput_1kb", value: Math.round(plain), unit: "msg/s", baseline: Math.round(baseline), target: ">= 200000" });
 
-  const { secure, floor } = await secureVsFloor(1_000, 5);
+  const { secure, floor, secureCpuUs, floorCpuUs } = await secureVsFloor(1_000, 5);
   metrics.push({
     name: "secure_inprocess_throughput_vs_crypto_floor",
     value: Math.round(secure),
@@ -78,6 +86,15 @@ export async function run(): Promise<Metric[]> {
     baseline: Math.round(floor),
     ratio: round(secure / floor, 3),
     target: ">= 0.8",
+  });
+
+  // CPU time (all threads) per message: what the bus adds to the floor, whatever else the machine runs.
+  metrics.push({
+    name: "secure_cpu_per_message_vs_crypto_floor",
+    value: round(secureCpuUs, 1),
+    unit: "us",
+    baseline: round(floorCpuUs, 1),
+    ratio: round(secureCpuUs / floorCpuUs, 3),
   });
 
   const p99 = await latencyP99(2_000);

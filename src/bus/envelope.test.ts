@@ -1,8 +1,10 @@
+import { createSecretKey, hkdfSync, randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { AgentId, MessageId } from "../core/ids.js";
 import type { Message } from "../core/types.js";
 import { openEnvelope, readEnvelope, sealEnvelope, type SealOptions } from "./envelope.js";
+import { hkdfSha256 } from "./hkdf.js";
 import { KeyStore } from "./key-store.js";
 import { VerifyPool } from "./verify-pool.js";
 
@@ -116,5 +118,17 @@ describe("verify pool - worker-thread signature checks", () => {
       await pool.close();
     }
     expect(await pool.verify(pa.signing_public_key, new Uint8Array(1), new Uint8Array(64))).toBe(false);
+  });
+});
+
+describe("hkdf - per-message key derivation", () => {
+  it("hkdf - matches node:crypto hkdfSync for many secrets, salts and infos", () => {
+    for (let i = 0; i < 50; i++) {
+      const raw = randomBytes(32);
+      const salt = i % 5 === 0 ? "s".repeat(100) : MessageId.new();
+      const info = `symbiont/bus/v1|Aes256Gcm|${"x".repeat(i * 3)}`;
+      const expected = Buffer.from(hkdfSync("sha256", raw, salt, info, 32));
+      expect(hkdfSha256(createSecretKey(raw), salt, info).equals(expected)).toBe(true);
+    }
   });
 });

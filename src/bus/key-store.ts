@@ -8,13 +8,13 @@ import {
   createSecretKey,
   diffieHellman,
   generateKeyPairSync,
-  hkdfSync,
   sign as edSign,
   verify as edVerify,
   type KeyObject,
 } from "node:crypto";
 import { inspect } from "node:util";
 import { CommunicationError } from "../core/errors.js";
+import { hkdfSha256 } from "./hkdf.js";
 import type { AgentId } from "../core/ids.js";
 
 /** What other agents (and other runtime instances) need to talk to an agent: raw 32-byte public keys. */
@@ -108,7 +108,7 @@ export class KeyStore {
       if (keys.shared.size >= MAX_SHARED_CACHE) keys.shared.clear();
       keys.shared.set(peer, secret);
     }
-    return Buffer.from(hkdfSync("sha256", secret, salt, info, 32));
+    return hkdfSha256(secret, salt, info);
   }
 
   get size(): number {
