@@ -360,13 +360,13 @@ export class NatsTransport implements BusTransport {
     return {
       bytes: m.data,
       attempt: m.info.deliveryCount,
-      ack: () => {
+      ack: async () => {
         a?.outstanding.delete(m);
         try {
-          m.ack();
+          await m.ackAck();
         } catch (err) {
           // Connection gone: the server redelivers it later and the bus drops it as already handled.
-          this.#logger.warn({ err, seq: m.seq }, "acknowledgement not sent");
+          this.#logger.warn({ err, seq: m.seq }, "acknowledgement not confirmed");
         }
       },
     };

@@ -353,15 +353,19 @@ export class SecureCommunicationBus implements CommunicationBus {
     await this.#transport.settle(local.id);
     await local.arrivals;
     const out: SecureMessage[] = [];
+    const acks: Promise<void>[] = [];
     const now = this.#clock.now();
     for (let q = local.queue.shift(); q; q = local.queue.shift()) {
       local.holding.delete(q.secure.message.id);
       if (q.expiresAt <= now) this.#expire(local, q);
       else {
-        this.#delivered(local, q);
+        const acked = this.#delivered(local, q);
+        if (acked) acks.push(acked);
         out.push(q.secure);
       }
     }
+    // Once this returns, the transport has freed the slots: a sender sees the room at once.
+    if (acks.length) await Promise.all(acks);
     return out;
   }
 
@@ -440,7 +444,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     if (this.#seen.has(h.id) || local.holding.has(h.id)) {
       // A transport redelivery of something already handled is a duplicate, not an attack.
-      if (delivery.attempt > 1) return delivery.ack();
+      if (delivery.attempt > 1) return void delivery.ack();
       return this.#reject(frame, agentId, delivery, new CommunicationError("REPLAY_DETECTED", `Message ${h.id} was already received`, { details: { message_id: h.id, from: h.from } }));
     }
     const q: QueuedMessage = { secure, priority: h.priority, delivery, expiresAt: h.ts + this.#effectiveTtl(h.ttl) };
@@ -448,7 +452,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     if (delivery.attempt > this.#config.retry_attempts + 1) {
       // Redelivered by the transport more often than retry_attempts allows: stop the cycle.
       this.#deadLetter(secure.message, "DELIVERY_FAILED", `transport delivered it ${delivery.attempt} times without acknowledgement`, delivery.attempt);
-      return delivery.ack();
+      return void delivery.ack();
     }
     const request = h.cid ? this.#requests.get(h.cid) : undefined;
     if (h.cid && request?.requester === agentId) {
@@ -535,7 +539,8 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   // ---------------------------------------------------------------- outcomes
 
-  #delivered(local: LocalAgent, q: QueuedMessage): void {
+  /** Returns the transport's acknowledgement, for callers that wait until the queue slot is free. */
+  #delivered(local: LocalAgent, q: QueuedMessage): Promise<void> | void {
     const m = q.secure.message;
     this.#seen.set(m.id, q.expiresAt);
     if (this.#seen.size > SEEN_LIMIT + SEEN_TRIM) {
@@ -546,8 +551,9 @@ export class SecureCommunicationBus implements CommunicationBus {
       }
     }
     this.#setStatus(m.id, "Delivered", m.from);
-    q.delivery.ack();
+    const acked = q.delivery.ack();
     this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
+    return acked;
   }
 
   #expire(local: LocalAgent, q: QueuedMessage): void {

@@ -12,8 +12,12 @@ export interface TransportDelivery {
   readonly bytes: Uint8Array;
   /** 1 on first delivery; higher when the transport redelivers an unacknowledged envelope. */
   readonly attempt: number;
-  /** The bus is done with it (delivered, expired or dead-lettered): the transport may forget it. */
-  ack(): void;
+  /**
+   * The bus is done with it (delivered, expired or dead-lettered): the transport may forget it. The promise
+   * (never rejected) settles once the transport has confirmed it, i.e. the envelope no longer counts against
+   * the agent's queue bound.
+   */
+  ack(): Promise<void> | void;
 }
 
 export interface TransportSink {
