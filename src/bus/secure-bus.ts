@@ -275,6 +275,8 @@ export class SecureCommunicationBus implements CommunicationBus {
       }, timeoutMs);
       this.#requests.set(msg.id, { requester: msg.from, resolve, reject, timer });
     });
+    // The timeout may fire while the send is still in flight; the caller gets the rejection from `reply`.
+    reply.catch(() => undefined);
     try {
       await this.#authorizeSend(msg, false);
       await this.#dispatch(msg);
