@@ -11,12 +11,13 @@ import { CommunicationError, LifecycleError, ValidationError, isRuntimeError, ty
 import type { EventStream } from "../core/events.js";
 import { AgentId, MessageId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import { PRIORITIES, type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
+import { type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { AgentQueue } from "./agent-queue.js";
 import { DeadLetterQueue } from "./dead-letters.js";
 import { secureCodec, signatureMismatch, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
 import { KeyStore, type AgentPublicKeys } from "./key-store.js";
 import { topicMatches, validatePattern, validateTopic } from "./topics.js";
+import { invalidMessage, validateMessage } from "./validate.js";
 import type { BusTransport, DirectoryEntry, TransportDelivery } from "./transport.js";
 import type { AgentPublicKeyInfo, CommunicationBus, DeadLetter, MessageHandler } from "./types.js";
 import { VerifyPool } from "./verify-pool.js";
@@ -262,7 +263,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   async request(message: Message, timeoutMs: number = this.#config.delivery_timeout): Promise<SecureMessage> {
     this.#assertOpen();
     const msg = this.#validate(message);
-    if (this.#requests.has(msg.id)) throw this.#invalid("id", `request ${msg.id} is already pending`);
+    if (this.#requests.has(msg.id)) throw invalidMessage("id", `request ${msg.id} is already pending`);
     const reply = new Promise<SecureMessage>((resolve, reject) => {
       const timer = this.#clock.setTimeout(() => {
         this.#settleRequest(
@@ -310,7 +311,7 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   /** Seals and hands a validated, authorized message to the transport. */
   async #dispatch(msg: Message): Promise<MessageId> {
-    if (this.#statuses.has(msg.id)) throw this.#invalid("id", `message id ${msg.id} was already used`);
+    if (this.#statuses.has(msg.id)) throw invalidMessage("id", `message id ${msg.id} was already used`);
     const entry = this.#transport.directory.get(msg.to) ?? (await this.#transport.directory.fetch(msg.to));
     if (!entry) {
       const err = this.#notRegistered(msg.to);
@@ -747,28 +748,9 @@ export class SecureCommunicationBus implements CommunicationBus {
   }
 
   #validate(message: Message): Message {
-    if (typeof message !== "object" || message === null) throw this.#invalid("", "message must be an object");
-    const { payload, priority, ttl } = message;
-    if (!(payload instanceof Uint8Array)) throw this.#invalid("payload", "must be a Uint8Array");
-    if (!PRIORITIES.includes(priority)) throw this.#invalid("priority", `must be one of ${PRIORITIES.join(", ")}`);
-    if (!Number.isSafeInteger(ttl) || ttl < 0) throw this.#invalid("ttl", "must be a non-negative integer (ms)");
-    if (payload.byteLength > this.#config.max_message_size) {
-      throw new CommunicationError("MESSAGE_TOO_LARGE", `Message payload is ${payload.byteLength} bytes; max_message_size is ${this.#config.max_message_size}`, {
-        details: { size: payload.byteLength, max_size: this.#config.max_message_size },
-      });
-    }
-    const from = AgentId.parse(message.from);
-    if (!this.#agents.has(from)) throw this.#notRegistered(from);
-    return {
-      id: MessageId.parse(message.id),
-      from,
-      to: AgentId.parse(message.to),
-      topic: validateTopic(message.topic),
-      payload,
-      priority,
-      ttl,
-      ...(message.correlation_id !== undefined ? { correlation_id: MessageId.parse(message.correlation_id) } : {}),
-    };
+    const msg = validateMessage(message, this.#config.max_message_size);
+    if (!this.#agents.has(msg.from)) throw this.#notRegistered(msg.from);
+    return msg;
   }
 
   #local(agentId: AgentId): LocalAgent {
@@ -789,10 +771,6 @@ export class SecureCommunicationBus implements CommunicationBus {
     });
     this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: err.code, reason: err.message });
     return err;
-  }
-
-  #invalid(path: string, message: string): ValidationError {
-    return new ValidationError("message", [{ path, message }]);
   }
 
   #asError(err: unknown): RuntimeError {
