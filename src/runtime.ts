@@ -14,6 +14,7 @@ import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
 
 export interface Runtime {
@@ -25,6 +26,8 @@ export interface Runtime {
   readonly lifecycle: LifecycleController;
   /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 Firecracker). */
   readonly sandboxes: DefaultSandboxOrchestrator;
+  /** Admission control, measured usage and enforcement of every agent's resource limits. */
+  readonly resources: ResourceManager;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -69,6 +72,18 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   });
   closers.push({ name: "sandboxes", close: () => sandboxes.shutdown() });
 
+  // Measures and limits agents through the orchestrator; the error handler attaches itself when built.
+  const resources = await createResourceManager({
+    config: config.resources,
+    dataDir: config.data_dir,
+    clock,
+    logger,
+    events,
+    authorizer,
+    sandboxes,
+  });
+  closers.push({ name: "resources", close: () => resources.shutdown() });
+
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
 
@@ -100,6 +115,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     events,
     lifecycle,
     sandboxes,
+    resources,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
