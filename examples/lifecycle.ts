@@ -1,9 +1,10 @@
 /**
  * The spec's "Complete Agent Lifecycle" example, ported to TypeScript against the real classes.
  *
- * Built so far: the lifecycle controller (create, initialize, start, state, terminate) wired by the
- * composition root. Left out until their issues land, and marked below where they go: resource allocation
- * (ResourceManager), bus registration and messaging (CommunicationBus), task scheduling (Scheduler).
+ * Built so far: the lifecycle controller (create, initialize, start, state, terminate) and the resource
+ * manager (allocate, measured usage, deallocate) wired by the composition root. Left out until their issues
+ * land, and marked below where they go: bus registration and messaging (CommunicationBus), task scheduling
+ * (Scheduler).
  *
  * Run: `npx tsx examples/lifecycle.ts`
  */
@@ -37,7 +38,11 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const agent = await lifecycle.createAgent(agentConfig);
   log(`Created agent: ${agent.id}`);
 
-  // Resource allocation goes here (ResourceManager).
+  // Admission control against the machine's totals less the reservation; applied to the agent's sandbox
+  // when it has one.
+  const allocation = await runtime.resources.allocateResources(agent.id, agentConfig.resource_limits);
+  log(`Allocated resources for agent: ${allocation.agent_id} (${allocation.limits.memory_mb} MiB, ${allocation.limits.cpu_cores} cores)`);
+
   // Bus registration goes here (CommunicationBus).
 
   await lifecycle.initializeAgent(agent.id);
@@ -49,7 +54,13 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const state = await lifecycle.getAgentState(agent.id);
   log(`Agent state: ${state}`);
 
+  // Measured from the agent's sandbox; this agent has none yet (nothing has run), so it reads as unmeasured zeros.
+  const usage = await runtime.resources.getResourceUsage(agent.id);
+  log(`Resource usage: ${usage.measured ? `${usage.memory_used} bytes, ${usage.cpu_usage.toFixed(2)} cores` : "no sandbox (nothing measured)"}`);
+
   await lifecycle.terminateAgent(agent.id);
+  await runtime.resources.deallocateResources(agent.id);
+  log("Resources released");
   log("Agent terminated");
   await runtime.shutdown();
 }

@@ -8,6 +8,9 @@ describe("examples - complete agent lifecycle", () => {
     expect(lines[0]).toMatch(/^Created agent: [0-9a-f-]{36}$/);
     expect(lines).toContain("Agent started successfully");
     expect(lines).toContain("Agent state: Running");
+    expect(lines.find((l) => l.startsWith("Allocated resources for agent:"))).toContain("512 MiB, 1 cores");
+    expect(lines).toContain("Resource usage: no sandbox (nothing measured)");
+    expect(lines).toContain("Resources released");
     expect(lines.at(-1)).toBe("Agent terminated");
   });
 });

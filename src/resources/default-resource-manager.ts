@@ -49,13 +49,31 @@ export interface ResourceManagerDeps {
   readonly errorReporter?: ResourceErrorReporter;
 }
 
+const NO_USAGE = Object.freeze({ memory_used: 0, cpu_usage: 0, disk_io_rate: 0, network_io_rate: 0, uptime: 0 });
+
+/** The schema's rules, checked by hand on the hot path; the schema itself names what is wrong. */
+function checkLimits(l: ResourceLimits): ResourceLimits {
+  const ok =
+    typeof l === "object" && l !== null &&
+    Number.isInteger(l.memory_mb) && l.memory_mb > 0 && l.memory_mb <= 1024 * 1024 &&
+    typeof l.cpu_cores === "number" && l.cpu_cores > 0 && l.cpu_cores <= 1024 &&
+    Number.isInteger(l.disk_io_mbps) && l.disk_io_mbps >= 0 &&
+    Number.isInteger(l.network_io_mbps) && l.network_io_mbps >= 0 &&
+    Number.isInteger(l.execution_timeout) && l.execution_timeout > 0 &&
+    Number.isInteger(l.idle_timeout) && l.idle_timeout >= 0 &&
+    Object.keys(l).length === 6;
+  // A copy: the caller's object may change after the call.
+  return ok ? { ...l } : parseInput(resourceLimitsSchema, l, "resource limits");
+}
+
+/** One agent's allocation. Monitoring state is built on first use: allocate+deallocate stays cheap. */
 class Allocation {
-  readonly history: SnapshotRing;
-  readonly meter: RateMeter;
-  /** Resources whose alert is armed (fires on the next crossing). */
-  readonly armed = new Set<ResourceKind>(RESOURCE_KINDS);
+  #history: SnapshotRing | undefined;
+  #meter: RateMeter | undefined;
+  /** Resources whose alert fired and has not re-armed yet. */
+  #disarmed: Set<ResourceKind> | undefined;
   /** Over-limit violations in progress (reported once, when they begin). */
-  readonly active = new Map<ResourceKind, ResourceViolation>();
+  #active: Map<ResourceKind, ResourceViolation> | undefined;
   thresholds: ResourceThresholds = {};
   last: MeasuredResourceUsage | undefined;
   /** Set while limits are being pushed: kills it causes are reported by the update itself. */
@@ -67,11 +85,28 @@ class Allocation {
     public limits: ResourceLimits,
     /** What was asked for: the base of auto-scaling steps and ceilings. */
     public requested: ResourceLimits,
-    historySize: number,
-    rateWindow: number,
-  ) {
-    this.history = new SnapshotRing(historySize);
-    this.meter = new RateMeter(rateWindow);
+    private readonly historySize: number,
+    private readonly rateWindow: number,
+  ) {}
+
+  get history(): SnapshotRing {
+    return (this.#history ??= new SnapshotRing(this.historySize));
+  }
+  get meter(): RateMeter {
+    return (this.#meter ??= new RateMeter(this.rateWindow));
+  }
+  get active(): Map<ResourceKind, ResourceViolation> {
+    return (this.#active ??= new Map());
+  }
+  isArmed(kind: ResourceKind): boolean {
+    return !this.#disarmed?.has(kind);
+  }
+  setArmed(kind: ResourceKind, armed: boolean): void {
+    if (armed) this.#disarmed?.delete(kind);
+    else (this.#disarmed ??= new Set()).add(kind);
+  }
+  rearmAll(): void {
+    this.#disarmed = undefined;
   }
 }
 
@@ -168,7 +203,7 @@ export class DefaultResourceManager implements ResourceManager {
 
   async allocateResources(agentId: AgentId, limits: ResourceLimits): Promise<ResourceAllocation> {
     this.#checkOpen();
-    const checked = parseInput(resourceLimitsSchema, limits, "resource limits");
+    const checked = checkLimits(limits);
     await authorize(this.deps.authorizer, this.deps.events, { agent_id: agentId, action: "resource.allocate", context: { ...checked, update: false } });
     this.#checkOpen();
     // No await between the checks and the booking: two concurrent requests cannot both fit the same room.
@@ -194,13 +229,16 @@ export class DefaultResourceManager implements ResourceManager {
     return this.#allocation(a);
   }
 
+  /** The spec's view; `current_usage` is the latest sample (zeros until the first one). */
   #allocation(a: Allocation): ResourceAllocation {
-    const u = a.last ?? noSandboxUsage(a.allocated_at);
+    const u = a.last;
     return {
       agent_id: a.agent_id,
       allocated_at: a.allocated_at,
       limits: a.limits,
-      current_usage: { memory_used: u.memory_used, cpu_usage: u.cpu_usage, disk_io_rate: u.disk_io_rate, network_io_rate: u.network_io_rate, uptime: u.uptime },
+      current_usage: u
+        ? { memory_used: u.memory_used, cpu_usage: u.cpu_usage, disk_io_rate: u.disk_io_rate, network_io_rate: u.network_io_rate, uptime: u.uptime }
+        : NO_USAGE,
     };
   }
 
@@ -248,7 +286,7 @@ export class DefaultResourceManager implements ResourceManager {
 
   async updateResourceLimits(agentId: AgentId, limits: ResourceLimits): Promise<void> {
     this.#checkOpen();
-    const checked = parseInput(resourceLimitsSchema, limits, "resource limits");
+    const checked = checkLimits(limits);
     this.#get(agentId);
     await authorize(this.deps.authorizer, this.deps.events, { agent_id: agentId, action: "resource.allocate", context: { ...checked, update: true } });
     const a = this.#get(agentId);
@@ -361,7 +399,7 @@ export class DefaultResourceManager implements ResourceManager {
     });
     if (issues.length) throw new ValidationError("resource thresholds", issues);
     a.thresholds = { ...thresholds };
-    for (const k of RESOURCE_KINDS) a.armed.add(k);
+    a.rearmAll();
   }
 
   async getResourceHistory(agentId: AgentId, duration: number): Promise<ResourceSnapshot[]> {
@@ -430,11 +468,11 @@ export class DefaultResourceManager implements ResourceManager {
     const threshold = a.thresholds[kind];
     if (threshold === undefined) return;
     const percent = (value / limit) * 100;
-    if (a.armed.has(kind) && percent >= threshold) {
-      a.armed.delete(kind);
+    if (a.isArmed(kind) && percent >= threshold) {
+      a.setArmed(kind, false);
       this.deps.events.emit("resource.alert", { agent_id: a.agent_id, resource: kind, threshold, percent, value, limit });
-    } else if (!a.armed.has(kind) && percent < threshold - this.deps.config.alert_hysteresis_percentage) {
-      a.armed.add(kind);
+    } else if (!a.isArmed(kind) && percent < threshold - this.deps.config.alert_hysteresis_percentage) {
+      a.setArmed(kind, true);
       this.deps.events.emit("resource.alert_cleared", { agent_id: a.agent_id, resource: kind, threshold, percent });
     }
   }

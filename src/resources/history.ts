@@ -1,37 +1,35 @@
-/** A fixed-size ring buffer of snapshots, oldest overwritten first. */
+/** A ring buffer of snapshots, oldest overwritten first; it grows to its capacity only as samples arrive. */
 import type { ResourceSnapshot } from "./types.js";
 
 export class SnapshotRing {
-  readonly #items: (ResourceSnapshot | undefined)[];
+  readonly #items: ResourceSnapshot[] = [];
+  /** Where the next push goes once full. */
   #next = 0;
-  #size = 0;
 
-  constructor(readonly capacity: number) {
-    this.#items = new Array<ResourceSnapshot | undefined>(capacity);
-  }
+  constructor(readonly capacity: number) {}
 
   get size(): number {
-    return this.#size;
+    return this.#items.length;
   }
 
   push(s: ResourceSnapshot): void {
+    if (this.#items.length < this.capacity) {
+      this.#items.push(s);
+      return;
+    }
     this.#items[this.#next] = s;
     this.#next = (this.#next + 1) % this.capacity;
-    if (this.#size < this.capacity) this.#size++;
   }
 
   /** Snapshots taken at or after `from` (epoch ms), oldest first. */
   since(from: number): ResourceSnapshot[] {
+    const n = this.#items.length;
+    const start = n < this.capacity ? 0 : this.#next;
     const out: ResourceSnapshot[] = [];
-    const start = (this.#next - this.#size + this.capacity) % this.capacity;
-    for (let i = 0; i < this.#size; i++) {
-      const s = this.#items[(start + i) % this.capacity]!;
+    for (let i = 0; i < n; i++) {
+      const s = this.#items[(start + i) % n]!;
       if (s.timestamp >= from) out.push(s);
     }
     return out;
-  }
-
-  latest(): ResourceSnapshot | undefined {
-    return this.#size === 0 ? undefined : this.#items[(this.#next - 1 + this.capacity) % this.capacity];
   }
 }

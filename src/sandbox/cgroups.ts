@@ -401,6 +401,11 @@ export class CgroupManager {
     return cg;
   }
 
+  /** Removes the parent directory when no instance is left in it (tools with a private parent use this). */
+  async removeParent(): Promise<void> {
+    for (const h of this.#hierarchies()) await rmdir(join(h, this.parent)).catch(() => undefined);
+  }
+
   /** Removes this instance's (now empty) directories. */
   async close(): Promise<void> {
     for (const h of this.#hierarchies()) await rmdir(join(h, this.parent, this.instance)).catch(() => undefined);
