@@ -18,6 +18,7 @@ import { SandboxId, type AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import { SECURITY_TIERS, type ResourceLimits, type SecurityTier } from "../core/types.js";
 import type { BackendSandbox, SandboxBackend } from "./backend.js";
+import { DockerBackend } from "./docker-backend.js";
 import { FirecrackerBackend } from "./firecracker-backend.js";
 import { ProcessBackend } from "./process-backend.js";
 import { SandboxRecord, type SandboxSecurityEventKind } from "./record.js";
@@ -58,9 +59,10 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     for (const b of deps.backends) this.#backends.set(b.tier, b);
   }
 
-  /** Probes a tier (and does its start-up work: orphan clean-up, warm pool). */
+  /** Probes a tier and does its start-up work (orphan clean-up), then waits until its warm pool is filled. */
   async prepareTier(tier: SecurityTier): Promise<void> {
-    await this.#availableBackend(tier);
+    const backend = await this.#availableBackend(tier);
+    await backend.warm?.();
   }
 
   async #availableBackend(tier: SecurityTier): Promise<SandboxBackend> {
@@ -466,6 +468,8 @@ export async function createSandboxOrchestrator(options: CreateSandboxOrchestrat
   const workspaceRoot = resolve(config.workspace_root ?? join(options.dataDir, "sandboxes"));
   const backends = options.backends ?? [
     new ProcessBackend({ settings: config, workspaceRoot, clock }),
+    new DockerBackend({ settings: config, workspaceRoot, clock, logger: options.logger, variant: "docker" }),
+    new DockerBackend({ settings: config, workspaceRoot, clock, logger: options.logger, variant: "gvisor" }),
     new FirecrackerBackend(config.firecracker),
   ];
   const orchestrator = new DefaultSandboxOrchestrator({ ...options, backends });

@@ -25,8 +25,13 @@ const dockerTierSchema = z
     socket_path: absolutePath.default("/var/run/docker.sock"),
     /** Local image (see scripts/setup-host.sh; there is no registry). */
     image: z.string().min(1).default("local/symbiont-sandbox:1"),
-    /** uid:gid inside the container. */
+    /** uid:gid commands run as inside the container. */
     user: z.string().regex(/^\d+:\d+$/).default("65534:65534"),
+    /**
+     * uid:gid of the container's init, distinct from `user` (and not root) so that killing every process of
+     * the sandbox user after a timeout leaves the container itself running.
+     */
+    init_user: z.string().regex(/^\d+:\d+$/).default("65533:65533"),
     /** Pre-created containers per tier so create+start is fast. 0 disables the pool. */
     warm_pool_size: z.number().int().min(0).max(32).default(2),
     /** The OCI runtime name registered with dockerd for Tier2. */

@@ -12,29 +12,19 @@ import type { RuntimeError } from "../core/errors.js";
 import { RuntimeEvents, type RuntimeEvent } from "../core/events.js";
 import { AgentId, type SandboxId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
-import type { ResourceLimits } from "../core/types.js";
+import type { ResourceLimits, SecurityTier } from "../core/types.js";
 import { makeSandboxHarness } from "../sandbox/sandbox.contract.js";
+import type { SandboxHarness } from "../sandbox/sandbox.contract.js";
 import type { SandboxProcess } from "../sandbox/types.js";
 import { createResourceManager } from "./default-resource-manager.js";
+import type { ResourceManager } from "./types.js";
 
 const MIB = 1024 * 1024;
-const h = await makeSandboxHarness({ default_tier: "Tier0" });
-const tier0 = await requirement("process", async () => {
-  try {
-    await h.orchestrator.prepareTier("Tier0");
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  }
-});
-
-afterAll(() => h.close());
-
 function limits(memory_mb: number, cpu_cores: number): ResourceLimits {
   return { memory_mb, cpu_cores, disk_io_mbps: 100, network_io_mbps: 10, execution_timeout: 60_000, idle_timeout: 60_000 };
 }
 
-async function setup() {
+async function setup(h: SandboxHarness) {
   const clock = new SystemClock();
   const logger = silentLogger();
   // The orchestrator's events are where OOM kills are reported; the manager listens on the same stream.
@@ -55,14 +45,14 @@ async function setup() {
   return { manager, seen, received };
 }
 
-async function sandboxFor(agent_id: AgentId): Promise<SandboxId> {
+async function sandboxFor(h: SandboxHarness, agent_id: AgentId): Promise<SandboxId> {
   const id = await h.orchestrator.createSandbox(h.config({ agent_id, memory_mb: 64, cpu_cores: 1 }));
   await h.orchestrator.startSandbox(id);
   return id;
 }
 
 /** Starts `script` in the sandbox and waits until it prints "ready". */
-async function startReady(id: SandboxId, command: string, args: string[]): Promise<SandboxProcess> {
+async function startReady(h: SandboxHarness, id: SandboxId, command: string, args: string[]): Promise<SandboxProcess> {
   const p = await h.orchestrator.spawnProcess(id, command, args);
   await new Promise<void>((resolve, reject) => {
     let out = "";
@@ -96,16 +86,45 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
-const HOLD_100_MIB = ["-e", '$| = 1; my $x = ""; vec($x, 100 * 1024 * 1024 - 1, 8) = 1; print "ready\\n"; sleep 120'];
+/** dd's one 100 MiB buffer, refilled from /dev/zero over and over: every page of it stays resident. */
+const HOLD_100_MIB = ["-c", "echo ready; exec dd if=/dev/zero of=/dev/null bs=100M count=1000000000"];
 
-describe.skipIf(!tier0.available)("resource manager - measured on Tier0", () => {
+/** Waits until the agent's measured memory passes `bytes` (the buffer is being filled), or 10 s. */
+async function memoryAbove(manager: ResourceManager, agent: AgentId, bytes: number): Promise<number> {
+  let used = 0;
+  for (let i = 0; i < 100 && used < bytes; i++) {
+    used = (await manager.getResourceUsage(agent)).memory_used;
+    if (used < bytes) await new Promise((r) => setTimeout(r, 100));
+  }
+  return used;
+}
+
+const TIERS: readonly [string, SecurityTier][] = [
+  ["process", "Tier0"],
+  ["docker", "Tier1"],
+];
+
+for (const [name, tier] of TIERS) {
+  const h = await makeSandboxHarness({ default_tier: tier, docker: { warm_pool_size: 0 } });
+  const req = await requirement(name, async () => {
+    try {
+      await h.orchestrator.prepareTier(tier);
+      return true;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+  afterAll(() => h.close());
+
+describe.skipIf(!req.available)(`resource manager - measured on ${tier} (${name})`, () => {
   it("usage - a process holding ~100 MiB reads within ±20% of it; allocation pushes the limit to the sandbox", async () => {
-    const { manager } = await setup();
+    const { manager } = await setup(h);
     const agent = AgentId.new();
-    const box = await sandboxFor(agent);
+    const box = await sandboxFor(h, agent);
     await manager.allocateResources(agent, limits(256, 1));
     expect((await h.orchestrator.getSandboxUsage(box)).memory_limit_bytes).toBe(256 * MIB);
-    const p = await startReady(box, "perl", HOLD_100_MIB);
+    const p = await startReady(h, box, "sh", HOLD_100_MIB);
+    await memoryAbove(manager, agent, 90 * MIB);
     const u = await manager.getResourceUsage(agent);
     expect(u.measured).toBe(true);
     expect(u.sandbox_ids).toEqual([box]);
@@ -120,17 +139,17 @@ describe.skipIf(!tier0.available)("resource manager - measured on Tier0", () => 
   });
 
   it("usage - a spinning process under a 0.5-core limit reads near 0.5 cores", async () => {
-    const { manager } = await setup();
+    const { manager } = await setup(h);
     const limited = AgentId.new();
     const control = AgentId.new();
-    const boxA = await sandboxFor(limited);
-    const boxB = await sandboxFor(control);
+    const boxA = await sandboxFor(h, limited);
+    const boxB = await sandboxFor(h, control);
     await manager.allocateResources(limited, limits(64, 0.5));
     await manager.allocateResources(control, limits(64, 1.25));
     const marker = `spin-${AgentId.new()}`;
     const spin = ["-c", `: ${marker}; echo ready; while :; do :; done`];
-    const pa = await startReady(boxA, "sh", spin);
-    const pb = await startReady(boxB, "sh", spin);
+    const pa = await startReady(h, boxA, "sh", spin);
+    const pb = await startReady(h, boxB, "sh", spin);
     const pid = pidWith(marker);
     const t0 = performance.now();
     const c0 = cpuSeconds(pid);
@@ -141,7 +160,7 @@ describe.skipIf(!tier0.available)("resource manager - measured on Tier0", () => 
     const a = (await manager.getResourceUsage(limited)).cpu_usage;
     const kernel = (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000);
     const b = (await manager.getResourceUsage(control)).cpu_usage;
-    console.log(`[resources] spinner under a 0.5-core limit: ${a.toFixed(3)} cores (its /proc accounting: ${kernel.toFixed(3)}); control spinner: ${b.toFixed(3)} cores`);
+    console.log(`[resources ${tier}] spinner under a 0.5-core limit: ${a.toFixed(3)} cores (its /proc accounting: ${kernel.toFixed(3)}); control spinner: ${b.toFixed(3)} cores`);
     // The quota holds (CFS may overshoot a little within a period) ...
     expect(a).toBeLessThan(0.6);
     // ... the reading is what the kernel accounts to the process ...
@@ -158,11 +177,12 @@ describe.skipIf(!tier0.available)("resource manager - measured on Tier0", () => 
   });
 
   it("update - lowering the memory limit below usage kills the process live and the violation is reported", async () => {
-    const { manager, seen, received } = await setup();
+    const { manager, seen, received } = await setup(h);
     const agent = AgentId.new();
-    const box = await sandboxFor(agent);
+    const box = await sandboxFor(h, agent);
     await manager.allocateResources(agent, limits(256, 1));
-    const p = await startReady(box, "perl", HOLD_100_MIB);
+    const p = await startReady(h, box, "sh", HOLD_100_MIB);
+    expect(await memoryAbove(manager, agent, 90 * MIB)).toBeGreaterThan(90 * MIB);
     await manager.updateResourceLimits(agent, limits(50, 1));
     const exit = await p.exited;
     expect(exit.exit_code).toBe(137);
@@ -181,3 +201,4 @@ describe.skipIf(!tier0.available)("resource manager - measured on Tier0", () => 
     await h.orchestrator.destroySandbox(box);
   });
 });
+}
