@@ -123,7 +123,7 @@ export class DefaultResourceManager implements ResourceManager {
   #pass: Promise<void> | undefined;
   #closed = false;
   #shutdown: Promise<void> | undefined;
-  readonly #unsubscribe: () => void;
+  readonly #unsubscribe: (() => void)[];
 
   constructor(private readonly deps: ResourceManagerDeps) {
     const t = deps.totals;
@@ -136,12 +136,23 @@ export class DefaultResourceManager implements ResourceManager {
     };
     this.#diskAvailable = t.disk_space;
     this.#reporter = deps.errorReporter;
-    this.#unsubscribe = deps.events.on("sandbox.security_event", (e) => {
+    const onKill = deps.events.on("sandbox.security_event", (e) => {
       const a = this.#allocations.get(e.agent_id);
       if (e.kind !== "oom_killed" || !a || a.updating > 0) return;
       const limit = limitOf(a.limits, "memory");
       void this.#raise(a, { kind: "killed", resource: "memory", limit, actual: limit, detail: e.detail });
     });
+    // A sandbox made after the allocation (or after a live change or a scaling step) gets the allocation's
+    // limits, not whatever its creator passed.
+    const onCreate = deps.events.on("sandbox.created", (e) => {
+      const a = this.#allocations.get(e.agent_id);
+      const sandboxes = this.deps.sandboxes;
+      if (!a || !sandboxes || this.#closed) return;
+      void sandboxes.updateSandboxLimits(e.sandbox_id, a.limits).catch((err: unknown) => {
+        this.deps.logger.error({ err, agent_id: e.agent_id, sandbox_id: e.sandbox_id }, "cannot apply the allocation's limits to a new sandbox");
+      });
+    });
+    this.#unsubscribe = [onKill, onCreate];
   }
 
   attachErrorReporter(reporter: ResourceErrorReporter): void {
@@ -548,7 +559,7 @@ export class DefaultResourceManager implements ResourceManager {
     this.deps.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.#pass?.catch(() => undefined);
-    this.#unsubscribe();
+    for (const off of this.#unsubscribe) off();
     for (const id of [...this.#allocations.keys()]) await this.deallocateResources(id);
   }
 }

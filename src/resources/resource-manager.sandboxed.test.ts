@@ -9,7 +9,7 @@ import { requirement } from "../../test/helpers/requirements.js";
 import { SystemClock } from "../core/clock.js";
 import { resolveConfig } from "../core/config/index.js";
 import type { RuntimeError } from "../core/errors.js";
-import { RuntimeEvents, type RuntimeEvent } from "../core/events.js";
+import type { RuntimeEvent } from "../core/events.js";
 import { AgentId, type SandboxId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
 import type { ResourceLimits, SecurityTier } from "../core/types.js";
@@ -27,8 +27,8 @@ function limits(memory_mb: number, cpu_cores: number): ResourceLimits {
 async function setup(h: SandboxHarness) {
   const clock = new SystemClock();
   const logger = silentLogger();
-  // The orchestrator's events are where OOM kills are reported; the manager listens on the same stream.
-  const events = new RuntimeEvents(clock, logger);
+  // One stream, as in the runtime: the manager hears the orchestrator's kills and new sandboxes.
+  const events = h.stream;
   const seen: RuntimeEvent[] = [];
   events.onAny((e) => seen.push(e));
   const received: RuntimeError[] = [];
@@ -131,11 +131,15 @@ describe.skipIf(!req.available)(`resource manager - measured on ${tier} (${name}
     expect(u.memory_used).toBeGreaterThan(100 * MIB * 0.8);
     expect(u.memory_used).toBeLessThan(100 * MIB * 1.2);
     expect(u.pids).toBeGreaterThanOrEqual(1);
+    // A sandbox made after the allocation is held to the allocation's limits too.
+    const later = await sandboxFor(h, agent);
+    await expect.poll(async () => (await h.orchestrator.getSandboxUsage(later)).memory_limit_bytes).toBe(256 * MIB);
     expect(u.uptime).toBeGreaterThan(0);
     p.kill();
     await p.exited;
     await manager.shutdown();
     await h.orchestrator.destroySandbox(box);
+    await h.orchestrator.destroySandbox(later);
   });
 
   it("usage - a spinning process under a 0.5-core limit reads near 0.5 cores", async () => {
