@@ -12,15 +12,13 @@ import { LifecycleError, ResourceError, ValidationError } from "../core/errors.j
 import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import { resourceLimitsSchema } from "../core/schemas.js";
 import type { ResourceAllocation, ResourceLimits } from "../core/types.js";
-import { parseInput } from "../core/validation.js";
 import type { SandboxStatus, SandboxUsage } from "../sandbox/types.js";
 import { demandOf, Ledger, reservedOf, shortfallOf } from "./admission.js";
 import "./events.js";
-import { SnapshotRing } from "./history.js";
+import { Allocation, checkLimits, NO_USAGE } from "./allocation.js";
 import { availableMemory, CpuUtilization, diskOf, hostCores, hostMemory, loadAverage } from "./host.js";
-import { limitOf, noSandboxUsage, RateMeter, sumReadings, toUsage, unitOf, usageOf, type Totals } from "./measure.js";
+import { limitOf, noSandboxUsage, sumReadings, toUsage, unitOf, usageOf, type Totals } from "./measure.js";
 import {
   RESOURCE_KINDS,
   type MeasuredResourceUsage,
@@ -49,66 +47,8 @@ export interface ResourceManagerDeps {
   readonly errorReporter?: ResourceErrorReporter;
 }
 
-const NO_USAGE = Object.freeze({ memory_used: 0, cpu_usage: 0, disk_io_rate: 0, network_io_rate: 0, uptime: 0 });
-
-/** The schema's rules, checked by hand on the hot path; the schema itself names what is wrong. */
-function checkLimits(l: ResourceLimits): ResourceLimits {
-  const ok =
-    typeof l === "object" && l !== null &&
-    Number.isInteger(l.memory_mb) && l.memory_mb > 0 && l.memory_mb <= 1024 * 1024 &&
-    typeof l.cpu_cores === "number" && l.cpu_cores > 0 && l.cpu_cores <= 1024 &&
-    Number.isInteger(l.disk_io_mbps) && l.disk_io_mbps >= 0 &&
-    Number.isInteger(l.network_io_mbps) && l.network_io_mbps >= 0 &&
-    Number.isInteger(l.execution_timeout) && l.execution_timeout > 0 &&
-    Number.isInteger(l.idle_timeout) && l.idle_timeout >= 0 &&
-    Object.keys(l).length === 6;
-  // A copy: the caller's object may change after the call.
-  return ok ? { ...l } : parseInput(resourceLimitsSchema, l, "resource limits");
-}
-
-/** One agent's allocation. Monitoring state is built on first use: allocate+deallocate stays cheap. */
-class Allocation {
-  #history: SnapshotRing | undefined;
-  #meter: RateMeter | undefined;
-  /** Resources whose alert fired and has not re-armed yet. */
-  #disarmed: Set<ResourceKind> | undefined;
-  /** Over-limit violations in progress (reported once, when they begin). */
-  #active: Map<ResourceKind, ResourceViolation> | undefined;
-  thresholds: ResourceThresholds = {};
-  last: MeasuredResourceUsage | undefined;
-  /** Set while limits are being pushed: kills it causes are reported by the update itself. */
-  updating = 0;
-
-  constructor(
-    readonly agent_id: AgentId,
-    readonly allocated_at: number,
-    public limits: ResourceLimits,
-    /** What was asked for: the base of auto-scaling steps and ceilings. */
-    public requested: ResourceLimits,
-    private readonly historySize: number,
-    private readonly rateWindow: number,
-  ) {}
-
-  get history(): SnapshotRing {
-    return (this.#history ??= new SnapshotRing(this.historySize));
-  }
-  get meter(): RateMeter {
-    return (this.#meter ??= new RateMeter(this.rateWindow));
-  }
-  get active(): Map<ResourceKind, ResourceViolation> {
-    return (this.#active ??= new Map());
-  }
-  isArmed(kind: ResourceKind): boolean {
-    return !this.#disarmed?.has(kind);
-  }
-  setArmed(kind: ResourceKind, armed: boolean): void {
-    if (armed) this.#disarmed?.delete(kind);
-    else (this.#disarmed ??= new Set()).add(kind);
-  }
-  rearmAll(): void {
-    this.#disarmed = undefined;
-  }
-}
+/** Agents measured at once in a monitoring pass. */
+const MONITOR_CONCURRENCY = 16;
 
 export class DefaultResourceManager implements ResourceManager {
   readonly #allocations = new Map<AgentId, Allocation>();
@@ -227,7 +167,7 @@ export class DefaultResourceManager implements ResourceManager {
     this.#allocations.set(agentId, a);
     this.#ledger.add(demandOf(checked), 1);
     try {
-      await this.#push(a, checked, "allocation");
+      await this.#push(a, checked, "allocation", true);
     } catch (err) {
       this.#allocations.delete(agentId);
       this.#ledger.add(demandOf(checked), -1);
@@ -259,7 +199,7 @@ export class DefaultResourceManager implements ResourceManager {
   }
 
   /** Pushes limits to every sandbox of the agent; a kill it causes is reported as a violation. */
-  async #push(a: Allocation, limits: ResourceLimits, why: string): Promise<boolean> {
+  async #push(a: Allocation, limits: ResourceLimits, why: string, mayLower: boolean): Promise<boolean> {
     const sandboxes = this.deps.sandboxes;
     if (!sandboxes) return false;
     const statuses = await sandboxes.listSandboxes({ agent_id: a.agent_id });
@@ -268,7 +208,8 @@ export class DefaultResourceManager implements ResourceManager {
     a.updating++;
     try {
       for (const s of statuses) {
-        const before = await sandboxes.getSandboxUsage(s.id).catch(() => undefined);
+        // Only a lowering can kill; reading usage first (a stats call on container tiers) is for its report.
+        const before = mayLower ? await sandboxes.getSandboxUsage(s.id).catch(() => undefined) : undefined;
         const r = await sandboxes.updateSandboxLimits(s.id, limits);
         if (r.killed) {
           killed = true;
@@ -278,7 +219,7 @@ export class DefaultResourceManager implements ResourceManager {
             resource: "memory",
             limit,
             actual: before?.memory_bytes ?? limit,
-            detail: `${why} lowered memory to ${limits.memory_mb} MiB, below the ${before?.memory_bytes ?? "?"} bytes in use in sandbox ${s.id}: its processes were killed`,
+            detail: `${why} set memory to ${limits.memory_mb} MiB${before ? `, below the ${before.memory_bytes} bytes in use` : ""} in sandbox ${s.id}: its processes were killed`,
           });
         }
       }
@@ -307,7 +248,7 @@ export class DefaultResourceManager implements ResourceManager {
     a.requested = checked;
     let killed: boolean;
     try {
-      killed = await this.#push(a, checked, "update");
+      killed = await this.#push(a, checked, "update", checked.memory_mb < from.memory_mb);
     } catch (err) {
       this.#setLimits(a, from);
       throw new ResourceError("ALLOCATION_FAILED", `Cannot apply new limits to agent ${agentId}'s sandbox: ${(err as Error).message}`, {
@@ -435,7 +376,7 @@ export class DefaultResourceManager implements ResourceManager {
       if (list) list.push(s);
       else byAgent.set(s.agent_id, [s]);
     }
-    for (const a of [...this.#allocations.values()]) {
+    const sample = async (a: Allocation): Promise<void> => {
       const statuses = byAgent.get(a.agent_id);
       let usage: MeasuredResourceUsage | undefined;
       if (!statuses || !sandboxes) {
@@ -446,11 +387,14 @@ export class DefaultResourceManager implements ResourceManager {
         // The first reading of a sandbox set only sets the baseline its rates are measured from.
         if (rates) usage = toUsage(totals, rates, clock.now());
       }
-      if (!usage || !this.#allocations.has(a.agent_id)) continue;
+      if (!usage || !this.#allocations.has(a.agent_id)) return;
       a.last = usage;
       a.history.push({ agent_id: a.agent_id, timestamp: usage.measured_at, usage, limits: a.limits });
       if (usage.measured) await this.#evaluate(a, usage);
-    }
+    };
+    // A few agents at a time: a container engine's stats call takes a while, cgroup reads do not.
+    const all = [...this.#allocations.values()];
+    for (let i = 0; i < all.length; i += MONITOR_CONCURRENCY) await Promise.all(all.slice(i, i + MONITOR_CONCURRENCY).map(sample));
   }
 
   async #evaluate(a: Allocation, usage: MeasuredResourceUsage): Promise<void> {
@@ -520,7 +464,7 @@ export class DefaultResourceManager implements ResourceManager {
     if (steps.length === 0) return;
     this.#setLimits(a, next);
     try {
-      await this.#push(a, next, "auto-scaling");
+      await this.#push(a, next, "auto-scaling", false);
     } catch (err) {
       this.deps.logger.warn({ err, agent_id: a.agent_id }, "auto-scaling could not apply new limits");
       return;
