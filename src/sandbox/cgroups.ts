@@ -334,6 +334,26 @@ export class SandboxCgroup {
   }
 }
 
+/** The distinct hierarchy roots of a layout (v1 controllers may share one, as cpu and cpuacct do). */
+export function hierarchiesOf(layout: CgroupLayout): string[] {
+  if (layout.version === 2) return [layout.root];
+  const { memory, pids, cpu, cpuacct, blkio } = layout;
+  return [...new Set([memory, pids, cpu, cpuacct, ...(blkio === undefined ? [] : [blkio])])];
+}
+
+/**
+ * A cgroup someone else made (a container engine's `docker/<id>`), found by its path relative to each
+ * hierarchy root: the first candidate present in every hierarchy, or undefined.
+ */
+export function existingCgroup(layout: CgroupLayout, candidates: readonly string[]): SandboxCgroup | undefined {
+  const roots = hierarchiesOf(layout);
+  for (const rel of candidates) {
+    const dirs = roots.map((r) => join(r, rel));
+    if (dirs.every((d) => existsSync(d))) return new SandboxCgroup(layout, dirs);
+  }
+  return undefined;
+}
+
 /** Creates and cleans up sandbox cgroups under `<hierarchy>/<parent>/rt-<pid>-<nonce>/`. */
 export class CgroupManager {
   readonly instance = `rt-${process.pid}-${randomBytes(4).toString("hex")}`;
@@ -344,9 +364,7 @@ export class CgroupManager {
   ) {}
 
   #hierarchies(): string[] {
-    if (this.layout.version === 2) return [this.layout.root];
-    const { memory, pids, cpu, cpuacct, blkio } = this.layout;
-    return [...new Set([memory, pids, cpu, cpuacct, ...(blkio === undefined ? [] : [blkio])])];
+    return hierarchiesOf(this.layout);
   }
 
   /** Enables the controllers we need for children (v2 only) and removes dead instances' leftovers. */
