@@ -1,5 +1,8 @@
+import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { requirement } from "../../test/helpers/requirements.js";
@@ -19,6 +22,11 @@ const probe = (tier: "Tier0" | "Tier1") => async () => {
   }
 };
 const proc = await requirement("process", probe("Tier0"));
+
+/** A pid that belonged to a process that has exited. */
+function deadPid(): number {
+  return spawnSync("true").pid!;
+}
 const docker = await requirement("docker", probe("Tier1"));
 
 describe("sandbox orchestrator - without a tier", () => {
@@ -107,6 +115,20 @@ describe.skipIf(!proc.available)("sandbox orchestrator - on the process tier", (
     expect(after.sandbox_id).toBe(id);
   });
 
+  it("sandbox orchestrator - a dead instance's cgroups and workspaces are removed at start-up", async () => {
+    const h = await makeSandboxHarness({ default_tier: "Tier0" });
+    made.push(h);
+    const orphan = SandboxId.new();
+    const cgroup = join("/sys/fs/cgroup/memory/symbiont", `rt-${deadPid()}-deadbeef`, orphan);
+    const v1 = existsSync("/sys/fs/cgroup/memory/cgroup.procs");
+    if (v1) await mkdir(cgroup, { recursive: true });
+    const workspace = join(h.workspaceRoot, orphan);
+    await mkdir(workspace, { recursive: true });
+    await h.orchestrator.prepareTier("Tier0");
+    if (v1) expect(existsSync(cgroup)).toBe(false);
+    expect(existsSync(workspace)).toBe(!v1);
+  });
+
   it("sandbox orchestrator - shutdown destroys every sandbox and refuses new calls", async () => {
     const h = await makeSandboxHarness({ default_tier: "Tier0" });
     const a = await h.orchestrator.createSandbox(h.config());
@@ -130,6 +152,26 @@ describe.skipIf(!docker.available)("sandbox orchestrator - on the docker engine"
       expect((err as Error).message).toContain("/etc/docker/daemon.json");
       expect((err as Error).message).toContain("runsc-not-registered");
     } finally {
+      await h.close();
+    }
+  });
+
+  it("sandbox orchestrator - containers of this runtime id whose owner is gone are removed at start-up", async () => {
+    const { default: Docker } = await import("dockerode");
+    const engine = new Docker({ socketPath: "/var/run/docker.sock" });
+    const runtime_id = `orphan-test-${randomBytes(4).toString("hex")}`;
+    const labels = { "symbiont.runtime": runtime_id, "symbiont.tier": "docker" };
+    const dead = await engine.createContainer({ Image: "local/symbiont-sandbox:1", Cmd: ["true"], Labels: { ...labels, "symbiont.owner": `${hostname()}:${deadPid()}` } });
+    const live = await engine.createContainer({ Image: "local/symbiont-sandbox:1", Cmd: ["true"], Labels: { ...labels, "symbiont.owner": `${hostname()}:${process.pid}` } });
+    const h = await makeSandboxHarness({ runtime_id, docker: { warm_pool_size: 0 } });
+    try {
+      await h.orchestrator.prepareTier("Tier1");
+      const left = await engine.listContainers({ all: true, filters: { label: [`symbiont.runtime=${runtime_id}`] } });
+      expect(left.map((c) => c.Id)).toEqual([live.id]);
+      expect(left.some((c) => c.Id === dead.id)).toBe(false);
+    } finally {
+      await live.remove({ force: true });
+      await dead.remove({ force: true }).catch(() => undefined);
       await h.close();
     }
   });
