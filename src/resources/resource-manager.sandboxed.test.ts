@@ -195,7 +195,9 @@ describe.skipIf(!req.available)(`resource manager - measured on ${tier} (${name}
     expect(await memoryAbove(manager, agent, 90 * MIB)).toBeGreaterThan(90 * MIB);
     await manager.updateResourceLimits(agent, limits(50, 1));
     const exit = await p.exited;
-    expect(exit.exit_code).toBe(137);
+    // SIGKILL on host-visible tiers; under gVisor the whole sandbox kernel dies and the exec ends without a signal.
+    if (hostVisible) expect(exit.exit_code).toBe(137);
+    else expect(exit.exit_code).not.toBe(0);
     expect((await h.orchestrator.getSandboxUsage(box)).memory_limit_bytes).toBe(50 * MIB);
     const violation = seen.find((e) => e.type === "resource.violation");
     expect(violation).toMatchObject({ agent_id: agent, resource: "memory", kind: "killed", enforced: true });
