@@ -1,10 +1,10 @@
 /**
  * The spec's "Complete Agent Lifecycle" example, ported to TypeScript against the real classes.
  *
- * Built so far: the lifecycle controller (create, initialize, start, state, terminate), task scheduling
- * (Scheduler + agent executor; the agent's work here is an in-process handler) and the communication bus
- * (register, send, receive, unregister), wired by the composition root. Left out until its issue lands, and
- * marked below where it goes: resource allocation (ResourceManager).
+ * Everything the spec's example does is built: the lifecycle controller, the resource manager (allocate,
+ * measured usage, deallocate), the communication bus (register, send, receive, unregister) and task
+ * scheduling (Scheduler + agent executor; the agent's work here is an in-process handler), all wired by the
+ * composition root.
  *
  * Run: `npx tsx examples/lifecycle.ts`
  */
@@ -40,7 +40,10 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const agent = await lifecycle.createAgent(agentConfig);
   log(`Created agent: ${agent.id}`);
 
-  // Resource allocation goes here (ResourceManager).
+  // Admission control against the machine's totals less the reservation; applied to the agent's sandbox
+  // when it has one.
+  const allocation = await runtime.resources.allocateResources(agent.id, agentConfig.resource_limits);
+  log(`Allocated resources for agent: ${allocation.agent_id} (${allocation.limits.memory_mb} MiB, ${allocation.limits.cpu_cores} cores)`);
   await runtime.bus.registerAgent(agent.id, agentConfig.capabilities);
   log("Registered agent with communication bus");
 
@@ -79,10 +82,16 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const state = await lifecycle.getAgentState(agent.id);
   log(`Agent state: ${state}`);
 
+  // Measured from the agent's sandbox; this agent has none yet (nothing has run), so it reads as unmeasured zeros.
+  const usage = await runtime.resources.getResourceUsage(agent.id);
+  log(`Resource usage: ${usage.measured ? `${usage.memory_used} bytes, ${usage.cpu_usage.toFixed(2)} cores` : "no sandbox (nothing measured)"}`);
+
   // Terminating also unregisters the agent from the bus (a lifecycle hook wired in runtime.ts), so a later
   // explicit unregister reports AGENT_NOT_REGISTERED.
   await lifecycle.terminateAgent(agent.id);
   log("Agent terminated");
+  await runtime.resources.deallocateResources(agent.id);
+  log("Resources released");
   const registered = await runtime.bus.getAgentTopics(agent.id).then(
     () => true,
     () => false,

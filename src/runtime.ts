@@ -29,6 +29,7 @@ import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
 import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
+import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
 import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
 import { schedulerDelegator } from "./agents/dsl-delegator.js";
@@ -71,6 +72,8 @@ export interface Runtime {
   readonly audit: AuditTrail | undefined;
   /** Signed and encrypted messaging between agents (transport from `config.communication.transport`). */
   readonly bus: CommunicationBus;
+  /** Admission control, measured usage and enforcement of every agent's resource limits. */
+  readonly resources: ResourceManager;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -130,6 +133,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let dsl: DslService;
   let sandboxes: DefaultSandboxOrchestrator;
   let bus: CommunicationBus;
+  let resources: ResourceManager;
   let scheduler: DefaultScheduler;
   let executor: DefaultAgentExecutor;
   let errorHandler: DefaultErrorHandler;
@@ -182,6 +186,19 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     sandboxes = orchestrator;
     closers.push({ name: "sandboxes", close: () => orchestrator.shutdown() });
 
+    // Measures and limits agents through the orchestrator; the error handler attaches itself when built.
+    const manager = await createResourceManager({
+      config: config.resources,
+      dataDir: config.data_dir,
+      clock,
+      logger,
+      events,
+      authorizer,
+      sandboxes: orchestrator,
+    });
+    resources = manager;
+    closers.push({ name: "resources", close: () => manager.shutdown() });
+
     const messages = await createCommunicationBus({ config: config.communication, authorizer, clock, events, logger });
     bus = messages;
     closers.push({ name: "bus", close: () => messages.shutdown() });
@@ -226,6 +243,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     scheduler = sched;
     closers.push({ name: "scheduler", close: () => sched.shutdown() });
     handler.attach({ tasks: sched, sandboxes: exec });
+    manager.attachErrorReporter(handler);
     exec.attach({ tasks: sched, errors: handler });
     const cron = new AgentSchedules({ config: config.scheduler, clock, events, logger, tasks: sched });
     schedules = cron;
@@ -284,6 +302,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     dsl,
     audit,
     bus,
+    resources,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

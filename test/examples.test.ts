@@ -11,7 +11,10 @@ describe("examples - complete agent lifecycle", () => {
     expect(lines).toContain("Agent state: Running");
     expect(lines).toContain("Registered agent with communication bus");
     expect(lines).toContain("Received message: Hello, world!");
+    expect(lines.find((l) => l.startsWith("Allocated resources for agent:"))).toContain("512 MiB, 1 cores");
+    expect(lines).toContain("Resource usage: no sandbox (nothing measured)");
     expect(lines).toContain("Agent terminated");
+    expect(lines).toContain("Resources released");
     expect(lines.at(-1)).toBe("Unregistered agent from communication bus");
   });
 });

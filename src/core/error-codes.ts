@@ -44,6 +44,8 @@ export const ERROR_CODES = {
   DEALLOCATION_FAILED: { family: "Resource", status: 500, description: "Resources could not be released." },
   USAGE_EXCEEDED: { family: "Resource", status: 409, description: "The agent exceeded one of its resource limits." },
   MONITORING_FAILED: { family: "Resource", status: 500, description: "Resource usage could not be measured." },
+  ALLOCATION_NOT_FOUND: { family: "Resource", status: 404, description: "The agent has no resource allocation." },
+  ALREADY_ALLOCATED: { family: "Resource", status: 409, description: "The agent already has a resource allocation; update it instead." },
 
   // Communication
   AGENT_NOT_REGISTERED: { family: "Communication", status: 404, description: "The agent is not registered with the communication bus." },

@@ -52,6 +52,18 @@ export interface BackendUsage {
   readonly memory_limit_bytes: number;
   readonly cpu_time_ms: number;
   readonly pids: number;
+  /** Cumulative block io, bytes; absent when the tier cannot account it. */
+  readonly io_read_bytes?: number;
+  readonly io_write_bytes?: number;
+  /** Cumulative network traffic, bytes; absent when the tier cannot account it (Tier0 shares no counters). */
+  readonly net_rx_bytes?: number;
+  readonly net_tx_bytes?: number;
+}
+
+/** What a live limit change did. */
+export interface BackendLimitChange {
+  /** The new memory limit was below usage and processes of the sandbox were killed for it. */
+  readonly killed: boolean;
 }
 
 /** One sandbox as a backend sees it. The orchestrator calls these only in a status that allows them. */
@@ -71,6 +83,11 @@ export interface BackendSandbox {
   /** Reads `relPath` (same rules as writeFile); FILE_TOO_LARGE beyond `maxBytes`. */
   readFile(relPath: string, maxBytes: number): Promise<Uint8Array>;
   usage(): Promise<BackendUsage>;
+  /**
+   * Applies new limits to the running sandbox at once (cgroup files rewritten, container updated). A memory
+   * limit below current usage kills what it must and says so; it is never silently ignored.
+   */
+  updateLimits(limits: ResourceLimits): Promise<BackendLimitChange>;
 }
 
 export interface SandboxBackend {

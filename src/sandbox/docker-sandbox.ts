@@ -10,7 +10,9 @@ import { PassThrough, type Duplex } from "node:stream";
 import type Docker from "dockerode";
 import type { Clock } from "../core/clock.js";
 import type { Logger } from "../core/logger.js";
-import type { BackendExecRequest, BackendSandbox, BackendSpawnRequest, BackendUsage } from "./backend.js";
+import type { ResourceLimits } from "../core/types.js";
+import type { BackendExecRequest, BackendLimitChange, BackendSandbox, BackendSpawnRequest, BackendUsage } from "./backend.js";
+import { detectCgroupLayout, existingCgroup, type SandboxCgroup } from "./cgroups.js";
 import { CappedOutput } from "./output.js";
 import type { CommandResult, ProcessExit, SandboxProcess } from "./types.js";
 import type { HostWorkspace } from "./workspace.js";
@@ -31,6 +33,16 @@ async function readFirst(paths: string[]): Promise<string | undefined> {
     if (text !== undefined) return text;
   }
   return undefined;
+}
+
+/**
+ * The container's host cgroup, where runsc keeps the whole sandbox (its kernel and gofer): the engine cannot
+ * update a runsc container, so gVisor's limits are changed here.
+ */
+function containerCgroup(containerId: string): SandboxCgroup | undefined {
+  const layout = detectCgroupLayout();
+  if (typeof layout === "string") return undefined;
+  return existingCgroup(layout, [`docker/${containerId}`, `system.slice/docker-${containerId}.scope`]);
 }
 
 /** The container's OOM-kill count from its host memory cgroup (0 when it cannot be read). */
@@ -75,6 +87,8 @@ interface RunningExec {
 
 export class DockerSandbox implements BackendSandbox {
   #paused: boolean;
+  /** gVisor: limits changed after creation, held in the host cgroup (the engine's inspect does not show them). */
+  #gvisorLimits: ResourceLimits | undefined;
   /** Resolves when the running container stops (set at each start). */
   #died: Promise<void> = new Promise(() => undefined);
 
@@ -102,6 +116,7 @@ export class DockerSandbox implements BackendSandbox {
       await this.container.start();
     }
     this.#watch();
+    await this.#applyGvisorLimits();
   }
 
   async stop(): Promise<void> {
@@ -221,6 +236,7 @@ export class DockerSandbox implements BackendSandbox {
     if (!info.State.Running) {
       await this.container.start().catch((err: unknown) => this.ctx.logger.error({ err }, "sandbox container did not restart"));
       this.#watch();
+      await this.#applyGvisorLimits().catch((err: unknown) => this.ctx.logger.error({ err }, "sandbox limits not reapplied after restart"));
     }
     return info.State.OOMKilled === true;
   }
@@ -296,22 +312,96 @@ export class DockerSandbox implements BackendSandbox {
     return this.workspace.readFile(relPath, maxBytes);
   }
 
+  #limitBytes(info: Docker.ContainerInspectInfo): number {
+    return this.#gvisorLimits ? this.#gvisorLimits.memory_mb * 1024 * 1024 : (info.HostConfig.Memory ?? 0);
+  }
+
   async usage(): Promise<BackendUsage> {
     const info = await this.container.inspect();
     if (!info.State.Running) {
-      return { memory_bytes: 0, memory_limit_bytes: info.HostConfig.Memory ?? 0, cpu_time_ms: 0, pids: 0 };
+      return { memory_bytes: 0, memory_limit_bytes: this.#limitBytes(info), cpu_time_ms: 0, pids: 0 };
     }
     const stats = (await this.container.stats({ stream: false, "one-shot": true } as { stream: false })) as {
       memory_stats?: { usage?: number; limit?: number };
       cpu_stats?: { cpu_usage?: { total_usage?: number } };
       pids_stats?: { current?: number };
+      blkio_stats?: { io_service_bytes_recursive?: { op: string; value: number }[] | null };
+      networks?: Record<string, { rx_bytes?: number; tx_bytes?: number }>;
     };
+    let ioRead = 0;
+    let ioWrite = 0;
+    for (const e of stats.blkio_stats?.io_service_bytes_recursive ?? []) {
+      if (e.op.toLowerCase() === "read") ioRead += e.value;
+      else if (e.op.toLowerCase() === "write") ioWrite += e.value;
+    }
+    // With --network none there is no interface: no traffic is possible, so zero is a measurement.
+    const nets = Object.values(stats.networks ?? {});
+    const noNetwork = info.HostConfig.NetworkMode === "none";
+    const net =
+      nets.length > 0 || noNetwork
+        ? { net_rx_bytes: nets.reduce((n, x) => n + (x.rx_bytes ?? 0), 0), net_tx_bytes: nets.reduce((n, x) => n + (x.tx_bytes ?? 0), 0) }
+        : {};
     return {
       memory_bytes: stats.memory_stats?.usage ?? 0,
-      memory_limit_bytes: info.HostConfig.Memory || stats.memory_stats?.limit || 0,
+      memory_limit_bytes: this.#limitBytes(info) || stats.memory_stats?.limit || 0,
       cpu_time_ms: (stats.cpu_stats?.cpu_usage?.total_usage ?? 0) / 1e6,
       pids: this.ctx.hostProcesses ? (stats.pids_stats?.current ?? 0) : await this.#guestPids(),
+      ...(stats.blkio_stats?.io_service_bytes_recursive !== undefined ? { io_read_bytes: ioRead, io_write_bytes: ioWrite } : {}),
+      ...net,
     };
+  }
+
+  /**
+   * `docker update` of memory (swap equal) and cpu, live. Lowering memory below usage: on cgroup v2 the
+   * kernel OOM-kills inside the update; on v1 the engine refuses (EBUSY), so the sandbox's processes are
+   * killed and the update repeated. Under gVisor a kill of the sandbox kernel restarts the container.
+   */
+  async updateLimits(limits: ResourceLimits): Promise<BackendLimitChange> {
+    if (!this.ctx.hostProcesses) return this.#updateGvisorLimits(limits);
+    const memory = limits.memory_mb * 1024 * 1024;
+    const update = { Memory: memory, MemorySwap: memory, NanoCpus: Math.round(limits.cpu_cores * 1e9) };
+    const oomBefore = await containerOomKills(this.container.id);
+    const wasRunning = (await this.container.inspect()).State.Running;
+    let killed = false;
+    try {
+      await this.container.update(update);
+    } catch (err) {
+      // runc reports the kernel's EBUSY as "unable to set memory limit to N (current usage: M ...)".
+      if (!/busy|unable to set memory limit/i.test((err as Error).message)) throw err;
+      await this.#killAll();
+      killed = true;
+      await this.container.update(update);
+    }
+    if (!killed && (await containerOomKills(this.container.id)) > oomBefore) killed = true;
+    if (wasRunning && !(await this.container.inspect()).State.Running) {
+      await this.#recover();
+      killed = true;
+    }
+    return { killed };
+  }
+
+  /**
+   * gVisor: the limits are written to the container's host cgroup (the engine refuses `update` for runsc). A
+   * memory limit below usage kills the sandbox kernel (v2: the kernel's OOM killer; v1: the cgroup module
+   * kills it) and the container is restarted. The engine recreates the cgroup with the limits the container
+   * was created with at every start, so the limits are kept and written again after each start.
+   */
+  async #updateGvisorLimits(limits: ResourceLimits): Promise<BackendLimitChange> {
+    this.#gvisorLimits = limits;
+    if (!(await this.container.inspect()).State.Running) return { killed: false };
+    const change = await this.#applyGvisorLimits();
+    if (!change.killed && (await this.container.inspect()).State.Running) return change;
+    await this.#recover();
+    return { killed: true };
+  }
+
+  async #applyGvisorLimits(): Promise<{ killed: boolean }> {
+    const limits = this.#gvisorLimits;
+    if (!limits || this.ctx.hostProcesses) return { killed: false };
+    const cg = containerCgroup(this.container.id);
+    if (!cg) throw new Error(`the host cgroup of container ${this.container.id} was not found; its limits cannot be changed`);
+    const pids = (await this.container.inspect()).HostConfig.PidsLimit || 256;
+    return cg.applyLimits({ memory_bytes: limits.memory_mb * 1024 * 1024, cpu_cores: limits.cpu_cores, pids });
   }
 
   /**

@@ -16,7 +16,7 @@ import { RuntimeError, SandboxError, LifecycleError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import { SandboxId, type AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import { SECURITY_TIERS, type SecurityTier } from "../core/types.js";
+import { SECURITY_TIERS, type ResourceLimits, type SecurityTier } from "../core/types.js";
 import type { BackendSandbox, SandboxBackend } from "./backend.js";
 import { DockerBackend } from "./docker-backend.js";
 import { FirecrackerBackend } from "./firecracker-backend.js";
@@ -26,6 +26,8 @@ import type {
   CommandResult,
   ExecOptions,
   SandboxConfig,
+  SandboxFilter,
+  SandboxLimitUpdate,
   SandboxOrchestrator,
   SandboxProcess,
   SandboxState,
@@ -227,8 +229,14 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     return this.#record(sandboxId).status();
   }
 
-  async listSandboxes(): Promise<SandboxStatus[]> {
-    return [...this.#records.values()].filter((r) => r.state !== "Destroyed").map((r) => r.status());
+  async listSandboxes(filter: SandboxFilter = {}): Promise<SandboxStatus[]> {
+    const out: SandboxStatus[] = [];
+    for (const r of this.#records.values()) {
+      if (r.state === "Destroyed") continue;
+      if (filter.agent_id !== undefined && r.config.agent_id !== filter.agent_id) continue;
+      out.push(r.status());
+    }
+    return out;
   }
 
   #env(r: SandboxRecord, extra: Readonly<Record<string, string>> | undefined): Record<string, string> {
@@ -391,6 +399,26 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     } catch (err) {
       throw wrapBackendError(err, "cannot measure the sandbox");
     }
+  }
+
+  updateSandboxLimits(sandboxId: SandboxId, limits: ResourceLimits): Promise<SandboxLimitUpdate> {
+    this.#checkOpen();
+    checkLimits(limits);
+    const r = this.#record(sandboxId);
+    return r.exclusive(async () => {
+      const handle = this.#requireState(r, ["Created", "Running", "Stopped"], "change the limits of");
+      let change;
+      try {
+        change = await handle.updateLimits(limits);
+      } catch (err) {
+        throw wrapBackendError(err, "cannot change the sandbox's limits");
+      }
+      r.setLimits(limits);
+      const agent_id = r.config.agent_id;
+      this.deps.events.emit("sandbox.limits_updated", { sandbox_id: sandboxId, agent_id, memory_mb: limits.memory_mb, cpu_cores: limits.cpu_cores, killed: change.killed });
+      if (change.killed) this.#securityEvent(agent_id, "oom_killed", `memory limit lowered to ${limits.memory_mb} MiB below usage`, sandboxId);
+      return { sandbox_id: sandboxId, killed: change.killed };
+    });
   }
 
   /** Destroys every sandbox, then releases the backends. Idempotent. */

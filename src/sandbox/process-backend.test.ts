@@ -9,7 +9,7 @@ import { describeSandboxContract, makeSandboxHarness } from "./sandbox.contract.
 /** cgroup directories named after the sandbox, in any hierarchy, left on the host. */
 function cgroupDirs(id: SandboxId): string[] {
   const found: string[] = [];
-  for (const h of ["memory", "pids", "cpu", "cpuacct", "."]) {
+  for (const h of ["memory", "pids", "cpu", "cpuacct", "blkio", "."]) {
     const base = join("/sys/fs/cgroup", h, "symbiont");
     if (!existsSync(base)) continue;
     for (const inst of readdirSync(base)) {

@@ -16,9 +16,11 @@ import { dirname, join } from "node:path";
 import { spawnSync } from "node:child_process";
 import type { SandboxSettings } from "../core/config/index.js";
 import type { Clock } from "../core/clock.js";
+import type { ResourceLimits } from "../core/types.js";
 import { SandboxError } from "../core/errors.js";
 import type {
   BackendExecRequest,
+  BackendLimitChange,
   BackendSandbox,
   BackendSandboxSpec,
   BackendSpawnRequest,
@@ -359,7 +361,17 @@ class ProcessSandbox implements BackendSandbox {
   }
 
   async usage(): Promise<BackendUsage> {
-    const r = await this.cgroup.read();
-    return { memory_bytes: r.memory_bytes, memory_limit_bytes: r.memory_limit_bytes, cpu_time_ms: r.cpu_time_ms, pids: r.pids };
+    const s = this.cgroup.sample();
+    return {
+      memory_bytes: s.memory_bytes,
+      memory_limit_bytes: this.cgroup.memoryLimit,
+      cpu_time_ms: s.cpu_time_ms,
+      pids: s.pids,
+      ...(s.io_read_bytes === undefined ? {} : { io_read_bytes: s.io_read_bytes, io_write_bytes: s.io_write_bytes }),
+    };
+  }
+
+  updateLimits(limits: ResourceLimits): Promise<BackendLimitChange> {
+    return this.cgroup.applyLimits({ memory_bytes: limits.memory_mb * 1024 * 1024, cpu_cores: limits.cpu_cores, pids: this.spec.pids_limit });
   }
 }

@@ -4,7 +4,7 @@
  * Also declares the sandbox events the orchestrator emits.
  */
 import type { AgentId, SandboxId } from "../core/ids.js";
-import type { SecurityTier } from "../core/types.js";
+import type { ResourceLimits, SecurityTier } from "../core/types.js";
 import type { BackendSandbox } from "./backend.js";
 import type { ProcessExit, SandboxConfig, SandboxProcess, SandboxState, SandboxStatus } from "./types.js";
 
@@ -25,6 +25,7 @@ declare module "../core/events.js" {
       oom_killed: boolean;
       truncated: boolean;
     };
+    "sandbox.limits_updated": { sandbox_id: SandboxId; agent_id: AgentId; memory_mb: number; cpu_cores: number; killed: boolean };
     "sandbox.process_spawned": { sandbox_id: SandboxId; agent_id: AgentId; command: string };
     "sandbox.process_exited": { sandbox_id: SandboxId; agent_id: AgentId; command: string } & ProcessExit;
     "sandbox.file_transferred": {
@@ -48,13 +49,25 @@ export class SandboxRecord {
   readonly #processes = new Set<SandboxProcess>();
   #handle: BackendSandbox | undefined;
 
+  #config: SandboxConfig;
+
   constructor(
     readonly id: SandboxId,
-    readonly config: SandboxConfig,
+    config: SandboxConfig,
     handle: BackendSandbox,
     readonly created_at: number,
   ) {
+    this.#config = config;
     this.#handle = handle;
+  }
+
+  get config(): SandboxConfig {
+    return this.#config;
+  }
+
+  /** Records limits changed live (later commands use the new execution_timeout, messages the new memory). */
+  setLimits(limits: ResourceLimits): void {
+    this.#config = { ...this.#config, resource_limits: limits };
   }
 
   get state(): SandboxState {

@@ -17,7 +17,7 @@ import { requirement } from "../../test/helpers/requirements.js";
 import type { AuthorizationRequest, Authorizer } from "../core/authorizer.js";
 import { SystemClock } from "../core/clock.js";
 import { resolveConfig, type RuntimeConfigInput } from "../core/config/index.js";
-import { RuntimeEvents, type RuntimeEvent } from "../core/events.js";
+import { RuntimeEvents, type EventStream, type RuntimeEvent } from "../core/events.js";
 import { AgentId, type SandboxId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
 import type { SecurityTier } from "../core/types.js";
@@ -31,6 +31,8 @@ export interface SandboxHarness {
   /** A folder on the mount allowlist. */
   readonly allowedDir: string;
   readonly events: RuntimeEvent[];
+  /** The orchestrator's event stream (for components under test that listen to it). */
+  readonly stream: EventStream;
   readonly requests: AuthorizationRequest[];
   /** Actions the test authorizer denies (sandbox.network by default, like the built-in one). */
   readonly denied: Set<string>;
@@ -67,6 +69,7 @@ export async function makeSandboxHarness(sandbox: RuntimeConfigInput["sandbox"] 
     workspaceRoot: join(dataDir, "sandboxes"),
     allowedDir,
     events,
+    stream,
     requests,
     denied,
     config(o = {}) {

@@ -108,8 +108,27 @@ export interface SandboxUsage {
   readonly cpu_time_ms: number;
   /** Processes (and threads) alive in the sandbox now. */
   readonly pids: number;
+  /** Cumulative block io since creation, bytes; absent when the tier cannot account it. */
+  readonly io_read_bytes?: number;
+  readonly io_write_bytes?: number;
+  /** Cumulative network traffic since creation, bytes; absent when the tier cannot account it. */
+  readonly net_rx_bytes?: number;
+  readonly net_tx_bytes?: number;
   /** When the reading was taken, epoch ms. */
   readonly measured_at: number;
+}
+
+/** Narrows `listSandboxes`. */
+export interface SandboxFilter {
+  /** Only this agent's sandboxes. */
+  readonly agent_id?: AgentId;
+}
+
+/** The result of `updateSandboxLimits`. */
+export interface SandboxLimitUpdate {
+  readonly sandbox_id: SandboxId;
+  /** The new memory limit was below usage: processes were killed (v2: by the kernel's OOM killer). */
+  readonly killed: boolean;
 }
 
 export interface SandboxOrchestrator {
@@ -123,8 +142,14 @@ export interface SandboxOrchestrator {
   spawnProcess(sandboxId: SandboxId, command: string, args: readonly string[], options?: SpawnOptions): Promise<SandboxProcess>;
   uploadFile(sandboxId: SandboxId, localPath: string, remotePath: string): Promise<void>;
   downloadFile(sandboxId: SandboxId, remotePath: string, localPath: string): Promise<void>;
-  listSandboxes(): Promise<SandboxStatus[]>;
+  /** Sandboxes not yet destroyed, optionally only one agent's. */
+  listSandboxes(filter?: SandboxFilter): Promise<SandboxStatus[]>;
   /** Measured usage of a Created, Running or Stopped sandbox. */
   getSandboxUsage(sandboxId: SandboxId): Promise<SandboxUsage>;
+  /**
+   * Applies new limits to a live sandbox (Created, Running or Stopped): later commands and every running
+   * process are held to them at once. Lowering memory below usage kills and reports `killed`.
+   */
+  updateSandboxLimits(sandboxId: SandboxId, limits: ResourceLimits): Promise<SandboxLimitUpdate>;
   shutdown(): Promise<void>;
 }
