@@ -23,7 +23,7 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
-  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 Firecracker). */
+  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 microVM). */
   readonly sandboxes: DefaultSandboxOrchestrator;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;

@@ -53,6 +53,7 @@ export class SandboxRecord {
     readonly config: SandboxConfig,
     handle: BackendSandbox,
     readonly created_at: number,
+    readonly isolation?: string,
   ) {
     this.#handle = handle;
   }
@@ -85,6 +86,7 @@ export class SandboxRecord {
       ...(this.#stopped_at !== undefined ? { stopped_at: this.#stopped_at } : {}),
       ...(this.#destroyed_at !== undefined ? { destroyed_at: this.#destroyed_at } : {}),
       ...(this.#error !== undefined ? { error: this.#error } : {}),
+      ...(this.isolation !== undefined ? { isolation: this.isolation } : {}),
     };
   }
 
