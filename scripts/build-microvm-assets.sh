@@ -2,16 +2,19 @@
 # Builds the Tier3 microVM guest assets from Debian packages (run as root; idempotent):
 #   vmlinux         the Debian cloud kernel, cut out of its LZ4-compressed bzImage into an uncompressed ELF
 #                   (it carries a PVH note, so QEMU's microvm machine boots it directly, no decompressor)
-#   initramfs.gz    busybox-static, the virtio modules of that kernel (loaded in order by /init), and the
-#                   guest agent /init that speaks the one-line command protocol over virtio-serial
+#   initramfs.gz    busybox-static, the virtio modules of that kernel (loaded in order by /init), the
+#                   guest agent /init that speaks the one-line command protocol over virtio-serial, and
+#                   /bin/reseed (scripts/microvm-reseed.c, static) that reseeds a restored guest's CRNG
 #   VERSION         the kernel version and a hash of the inputs; assets are rebuilt only when it changes
 # Output directory: $SYMBIONT_MICROVM_ASSETS, else /var/lib/symbiont/microvm (the default of
-# sandbox.microvm.assets_dir). Installs qemu-system-x86, busybox-static, cpio, e2fsprogs and lz4 if missing.
+# sandbox.microvm.assets_dir). Installs qemu-system-x86, busybox-static, cpio, e2fsprogs, lz4, gcc and
+# libc6-dev if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="${SYMBIONT_MICROVM_ASSETS:-/var/lib/symbiont/microvm}"
 INIT_SRC="$ROOT/scripts/microvm-init.sh"
+RESEED_SRC="$ROOT/scripts/microvm-reseed.c"
 MODULES=(virtio_ring virtio virtio_mmio virtio_blk virtio_console)
 
 log() { echo "build-microvm-assets: $*"; }
@@ -28,6 +31,8 @@ command -v cpio >/dev/null || missing+=(cpio)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v debugfs >/dev/null || missing+=(e2fsprogs)
 command -v lz4 >/dev/null || missing+=(lz4)
+command -v gcc >/dev/null || missing+=(gcc)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -42,7 +47,7 @@ if [ -z "$KPKG" ]; then
   KPKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 fi
 [ -n "$KPKG" ] || { echo "build-microvm-assets: cannot resolve the cloud kernel package" >&2; exit 1; }
-STAMP="$KPKG $(sha256sum "$INIT_SRC" "$0" | sha256sum | cut -c1-16)"
+STAMP="$KPKG $(sha256sum "$INIT_SRC" "$RESEED_SRC" "$0" | sha256sum | cut -c1-16)"
 if [ -f "$OUT/VERSION" ] && [ "$(cat "$OUT/VERSION")" = "$STAMP" ] && [ -f "$OUT/vmlinux" ] && [ -f "$OUT/initramfs.gz" ]; then
   log "assets up to date in $OUT ($STAMP)"
   exit 0
@@ -67,6 +72,7 @@ head -c 4 "$WORK/vmlinux" | grep -q $'\x7fELF' || { echo "build-microvm-assets: 
 R="$WORK/root"
 mkdir -p "$R"/{bin,dev,proc,sys,tmp,run,workspace,etc,lib/modules,mnt}
 cp /bin/busybox "$R/bin/busybox"
+gcc -static -Os -s -o "$R/bin/reseed" "$RESEED_SRC"
 install -m 0755 "$INIT_SRC" "$R/init"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
 echo 'nobody:x:65534:65534:nobody:/workspace:/bin/sh' >>"$R/etc/passwd"

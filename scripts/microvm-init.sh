@@ -5,7 +5,7 @@
 # follow the header as base64 text of the byte length the header gives. Every reply is one line:
 #   R <id> <rc> <flags> <b64 field 1> <b64 field 2>
 # Requests:
-#   I <id> <epoch_s> <printf-escaped entropy>     mix host entropy into the pool, set the clock (root)
+#   I <id> <epoch_s> <printf-escaped entropy>     reseed the CRNG with host entropy, set the clock
 #   M <id> <serial> <b64 path> <ro 0|1>           mount the virtio disk with this serial (ext4) at path
 #   X <id> <timeout_s> <cap> <script_len> <stdin_len> + payloads   run a script as nobody, wait for it
 #   S <id> <timeout_s> <script_len> + payload     start a long-lived script; its output streams back as
@@ -39,6 +39,8 @@ PIDS=$(sed -n 's/.*sbx.pids=\([0-9]*\).*/\1/p' /proc/cmdline)
 [ -n "$MEM" ] && echo "$MEM" >$J/memory.max
 [ -n "$PIDS" ] && echo "$PIDS" >$J/pids.max
 echo 0 >$J/memory.swap.max 2>/dev/null
+# Allocations are not refused up front: the memory limit is enforced by the cgroup's OOM killer, as on hosts.
+echo 1 >/proc/sys/vm/overcommit_memory
 for p in $(sed -n 's/.*sbx.mkdirs=\([^ ]*\).*/\1/p' /proc/cmdline | tr , ' '); do mkdir -p "$p"; done
 mkdir -m 0711 /run/x
 mount -o remount,ro / 2>/dev/null
@@ -91,9 +93,10 @@ flags() {
   [ -e $X.t ] && f=t
   while read -r k v; do [ "$k" = oom_kill ] && [ "$v" -gt 0 ] && f=${f#-}o; done <"$CG/memory.events"
 }
-# Starts $X.script as nobody inside cgroup $CG ("echo 0" moves the writing process itself), in the background.
+# Starts $X.script as nobody inside cgroup $CG ("echo 0" moves the writing process itself), in the
+# background, with stdin from $1 (redirected inside: an asynchronous list's own stdin is /dev/null).
 job() {
-  (exec 3>&- 5>&-; echo 0 >"$CG/cgroup.procs" || exit 125; exec su -s /bin/sh nobody "$X.script") &
+  (exec 3>&- 5>&- <"$1"; echo 0 >"$CG/cgroup.procs" || exit 125; exec su -s /bin/sh nobody "$X.script") &
 }
 # In the command's own cgroup (so its end kills it too): after $1 seconds, flag the timeout and kill the cgroup.
 watchdog() {
@@ -133,7 +136,7 @@ do_exec() { # id timeout_s cap
   (exec <$X.e; head -c $(($3 + 1)) >$X.err; exec cat >/dev/null) &
   r2=$!
   watchdog "$2"
-  job <$X.stdin >$X.o 2>$X.e
+  job $X.stdin >$X.o 2>$X.e
   wait $!
   rc=$?
   echo 1 >$CG/cgroup.kill
@@ -158,15 +161,14 @@ do_spawn() { # id timeout_s (0 = none)
   X=/run/x/$1
   CG=$J/$1
   mkdir $CG
-  mkfifo $X.i $X.o $X.e
-  sleep 2147483647 >$X.i &
+  sleep 2147483647 1<>$X.i &
   echo $! >$X.keeper
   pump "$1" O $X.o &
   r1=$!
   pump "$1" E $X.e &
   r2=$!
   [ "$2" != 0 ] && watchdog "$2"
-  job <$X.i >$X.o 2>$X.e
+  job $X.i >$X.o 2>$X.e
   wait $!
   rc=$?
   kill "$(cat $X.keeper)" 2>/dev/null
@@ -211,15 +213,17 @@ do_usage() {
   reply "$1" 0 - "$(echo "$n $m" | base64 -w0)" ""
 }
 
+N=0
 echo "@@READY" >&3
 while read -r V ID A B C E <&3; do
   case "$V" in
     I)
-      # printf and the redirection are shell built-ins: no process is created (each new process draws
-      # kernel randomness) before the host's entropy is in the pool.
-      printf "$B" >/dev/urandom
+      # Host entropy, credited, then a forced CRNG reseed: a guest restored from a shared saved state must
+      # not repeat the template's random output. Then the clock, which stood still in the saved state.
+      printf "$B" | reseed
+      rc=$?
       date -s "@$A" >/dev/null 2>&1
-      reply "$ID" 0 - "" ""
+      reply "$ID" "$rc" - "" ""
       ;;
     M)
       path=$(unb64 "$B")
@@ -237,12 +241,19 @@ while read -r V ID A B C E <&3; do
       ;;
     S)
       take "$B" /run/x/$ID.script
+      # The FIFOs exist before the next request is read: stdin data may follow at once.
+      mkfifo /run/x/$ID.i /run/x/$ID.o /run/x/$ID.e
       do_spawn "$ID" "$A" &
       ;;
     P)
-      take "$A" /run/x/$ID.chunk
-      [ -p /run/x/$ID.i ] && cat /run/x/$ID.chunk >/run/x/$ID.i
-      rm -f /run/x/$ID.chunk
+      # Written in the background, each chunk after the one before (a process that does not read its stdin
+      # must not stall the agent); <> opens the FIFO without waiting for a reader.
+      N=$((N + 1))
+      take "$A" /run/x/$ID.c$N
+      eval "prev=\${w_$ID:-}"
+      (while [ -n "$prev" ] && kill -0 "$prev" 2>/dev/null; do usleep 5000; done
+        [ -p /run/x/$ID.i ] && cat /run/x/$ID.c$N 1<>/run/x/$ID.i; rm -f /run/x/$ID.c$N) &
+      eval "w_$ID=\$!"
       ;;
     C) kill "$(cat /run/x/$ID.keeper 2>/dev/null)" 2>/dev/null ;;
     K)

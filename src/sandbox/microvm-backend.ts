@@ -9,8 +9,8 @@
  *
  * Warm pool: per guest memory size, a template guest is booted once and its whole state saved to disk
  * (`migrate exec:`); a sandbox restores from that file (`-incoming fd:3`) in well under a second. The first
- * request to a restored guest sets its clock and mixes fresh host entropy into its pool before any process
- * is created (see microvm-init.sh), so no two sandboxes share the template's randomness.
+ * request to a restored guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
+ * scripts/microvm-reseed.c), then sets its clock, so no two sandboxes share the template's randomness.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -30,10 +30,12 @@ import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine
 import { MicroVmSandbox } from "./microvm-sandbox.js";
 
 const MiB = 1024 * 1024;
-/** After boot the template idles this long before its state is saved: the guest's random generator then
- * reseeds on the first use after a restore (its early-boot reseed interval has run out), drawing fresh
- * CPU (RDRAND) randomness and the host entropy the first request mixed in. */
-const TEMPLATE_SETTLE_MS = 3000;
+/**
+ * After the agent is up, the template idles this long before its state is saved: the guest kernel switches
+ * clocksource and tick mode a few seconds into boot, and a state saved before that panics after a restore
+ * (seen as "Attempted to kill the idle task" in tick_periodic).
+ */
+const TEMPLATE_SETTLE_MS = 4000;
 
 function which(cmd: string): string | undefined {
   if (cmd.startsWith("/")) return existsSync(cmd) ? cmd : undefined;

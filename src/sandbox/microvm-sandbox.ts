@@ -116,15 +116,16 @@ export class MicroVmSandbox implements BackendSandbox {
       await guest?.kill();
       await cgroup?.remove().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
-      if (err instanceof SandboxError) throw err;
-      throw new SandboxError("SANDBOX_BACKEND_FAILED", `the microVM did not start: ${(err as Error).message}${tail ? `\nguest console:\n${tail}` : ""}`, { cause: err });
+      if (err instanceof SandboxError && err.code !== "SANDBOX_BACKEND_FAILED") throw err;
+      throw new SandboxError("SANDBOX_BACKEND_FAILED", `the microVM did not start: ${(err as Error).message}; guest console (last lines): ${tail || "(empty)"}`, { cause: err });
     }
   }
 
-  /** Clock and entropy first (before the guest creates any process), then the disks. */
+  /** Entropy and clock first, then the disks. */
   async #initGuest(mounts: readonly { path: string }[]): Promise<void> {
     const entropy = [...randomBytes(64)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
-    await this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]);
+    const seeded = await this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]);
+    if (seeded.rc !== 0) throw new Error(`the guest could not reseed its random generator (rc ${seeded.rc})`);
     const disks = [{ serial: "ws", path: "/workspace", ro: 0 }, ...mounts.map((m, i) => ({ serial: `m${i}`, path: m.path, ro: 1 }))];
     for (const d of disks) {
       const r = await this.#ask("M", [d.serial, b64(d.path), String(d.ro)]);
@@ -136,7 +137,7 @@ export class MicroVmSandbox implements BackendSandbox {
     void guest.exited.then(async (why) => {
       if (!guest.crashed) return;
       const tail = await consoleTail(join(this.dir, "console.log"));
-      this.#fail(`${why}${tail ? `\nguest console (last lines):\n${tail}` : ""}`);
+      this.#fail(`${why}; guest console (last lines): ${tail || "(empty)"}`);
     });
   }
 
