@@ -4,7 +4,7 @@
  * state), and the ext4 disk images.
  */
 import { execFile } from "node:child_process";
-import { truncate } from "node:fs/promises";
+import { truncate, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import type { Clock } from "../core/clock.js";
 import type { SandboxSettings } from "../core/config/index.js";
@@ -27,8 +27,8 @@ export interface MicroVmContext {
 
 /** An empty ext4 image of `mb` MiB whose root belongs to the guest's sandbox user. */
 export async function makeImage(path: string, mb: number, from?: string): Promise<void> {
-  await truncate(path, 0).catch(() => undefined);
-  await run("truncate", ["-s", `${mb}M`, path]);
+  await writeFile(path, "");
+  await truncate(path, mb * 1024 * 1024);
   await run("mkfs.ext4", ["-q", "-F", "-E", "root_owner=65534:65534", ...(from ? ["-d", from] : []), path]);
 }
 

@@ -141,11 +141,12 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     const backend = await this.#availableBackend(config.security_tier);
     const id = SandboxId.new();
     let handle: BackendSandbox;
-    let record: SandboxRecord | undefined;
-    let failedEarly: string | undefined;
+    // The backend may report a failure before the record exists (during create): it is applied once it does.
+    const late: { record?: SandboxRecord; failedEarly?: string } = {};
     const onFailed = (reason: string): void => {
+      const record = late.record;
       if (!record) {
-        failedEarly = reason;
+        late.failedEarly = reason;
         return;
       }
       if (record.state === "Destroyed" || record.state === "Failed") return;
@@ -166,10 +167,11 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
       throw wrapBackendError(err, `cannot create a ${backend.name} sandbox`);
     }
     this.#checkOpen();
-    record = new SandboxRecord(id, config, handle, this.deps.clock.now(), this.#isolation.get(config.security_tier));
+    const record = new SandboxRecord(id, config, handle, this.deps.clock.now(), this.#isolation.get(config.security_tier));
+    late.record = record;
     this.#records.set(id, record);
     events.emit("sandbox.created", { sandbox_id: id, agent_id, tier: config.security_tier });
-    if (failedEarly !== undefined) onFailed(failedEarly);
+    if (late.failedEarly !== undefined) onFailed(late.failedEarly);
     this.deps.logger.debug({ sandbox_id: id, agent_id, tier: config.security_tier }, "sandbox created");
     return id;
   }
