@@ -232,7 +232,7 @@ while read -r V ID A B C E <&3; do
       if [ -z "$dev" ]; then rc=2
       elif [ "$C" = 1 ]; then mount -t ext4 -o ro,nosuid,nodev "$dev" "$path"; rc=$?
       else mount -t ext4 -o nosuid,nodev "$dev" "$path"; rc=$?; fi
-      reply "$ID" "$rc" - "" "$(dmesg | tail -n 3 | b64)"
+      if [ $rc = 0 ]; then reply "$ID" 0 - "" ""; else reply "$ID" "$rc" - "" "$(dmesg | tail -n 3 | base64 -w0)"; fi
       ;;
     X)
       take "$C" /run/x/$ID.script

@@ -121,16 +121,18 @@ export class MicroVmSandbox implements BackendSandbox {
     }
   }
 
-  /** Entropy and clock first, then the disks. */
+  /** Entropy and clock first, then the disks: sent back to back, answered in order. */
   async #initGuest(mounts: readonly { path: string }[]): Promise<void> {
     const entropy = [...randomBytes(64)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
-    const seeded = await this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]);
-    if (seeded.rc !== 0) throw new Error(`the guest could not reseed its random generator (rc ${seeded.rc})`);
     const disks = [{ serial: "ws", path: "/workspace", ro: 0 }, ...mounts.map((m, i) => ({ serial: `m${i}`, path: m.path, ro: 1 }))];
-    for (const d of disks) {
-      const r = await this.#ask("M", [d.serial, b64(d.path), String(d.ro)]);
-      if (r.rc !== 0) throw new Error(`cannot mount ${d.path} in the guest: ${r.fields[1]?.toString() ?? ""}`);
-    }
+    const [seeded, ...mounted] = await Promise.all([
+      this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]),
+      ...disks.map((d) => this.#ask("M", [d.serial, b64(d.path), String(d.ro)])),
+    ]);
+    if (seeded!.rc !== 0) throw new Error(`the guest could not reseed its random generator (rc ${seeded!.rc})`);
+    mounted.forEach((r, i) => {
+      if (r.rc !== 0) throw new Error(`cannot mount ${disks[i]!.path} in the guest: ${r.fields[1]?.toString() ?? ""}`);
+    });
   }
 
   #watch(guest: QemuGuest): void {

@@ -471,6 +471,12 @@ export async function createSandboxOrchestrator(options: CreateSandboxOrchestrat
       : new MicroVmBackend({ settings: config, workspaceRoot, clock, logger: options.logger }),
   ];
   const orchestrator = new DefaultSandboxOrchestrator({ ...options, backends });
+  // The start-up log names Tier3's VMM choice; the accelerator actually used is logged when the tier is
+  // prepared ("sandbox tier ready") and shown in each sandbox's status.
+  options.logger.info(
+    { tier: "Tier3", vmm: config.microvm.vmm, accel: config.microvm.vmm === "qemu" ? config.microvm.accel : "kvm", prepared_at_start: config.prepare_tiers.includes("Tier3") },
+    "sandbox Tier3 microVM selection",
+  );
   for (const tier of config.prepare_tiers) await orchestrator.prepareTier(tier);
   return orchestrator;
 }
