@@ -193,7 +193,8 @@ export class MicroVmBackend implements SandboxBackend {
   /** The saved VM state for a guest of `vmMemMb` MiB with a `wsMb` workspace disk, made on first use. */
   #template(vmMemMb: number, wsMb: number): Promise<string> {
     const ctx = this.#ctx!;
-    const key = `m${vmMemMb}-w${wsMb}-p${this.options.settings.pids_limit}-${ctx.accel}-${ctx.stamp}`;
+    // Everything the saved guest was booted with: RAM, the sandbox memory limit inside it, disk, pids, accel.
+    const key = `m${vmMemMb}-g${vmMemMb - this.#s.guest_overhead_mb}-w${wsMb}-p${this.options.settings.pids_limit}-${ctx.accel}-${ctx.stamp}`;
     let made = this.#templates.get(key);
     if (!made) {
       made = this.#makeTemplate(ctx, key, vmMemMb, wsMb);
