@@ -89,6 +89,8 @@ export interface SandboxBackend {
   /** Probes the host once (later calls reuse the answer) and does start-up work such as orphan clean-up. */
   prepare(): Promise<TierAvailability>;
   create(spec: BackendSandboxSpec): Promise<BackendSandbox>;
+  /** Resolves once pre-created resources (a warm pool) are ready; backends without any omit it. */
+  warm?(): Promise<void>;
   /** Releases pooled resources; sandboxes were destroyed by the orchestrator first. Idempotent. */
   close(): Promise<void>;
 }

@@ -214,19 +214,22 @@ export class CgroupManager {
     return [...new Set([memory, pids, cpu, cpuacct])];
   }
 
-  /** Enables the controllers we need for children (v2 only) and removes dead instances' leftovers. */
-  async prepare(): Promise<void> {
+  /**
+   * Enables the controllers we need for children (v2 only) and removes dead instances' leftovers; returns
+   * the names (sandbox ids) of the cgroups removed.
+   */
+  async prepare(): Promise<string[]> {
     for (const h of this.#hierarchies()) await mkdir(join(h, this.parent), { recursive: true });
     if (this.layout.version === 2) {
       const want = "+memory +pids +cpu";
       await writeFile(join(this.layout.root, "cgroup.subtree_control"), want).catch(() => undefined);
       await writeFile(join(this.layout.root, this.parent, "cgroup.subtree_control"), want);
     }
-    await this.removeOrphans();
+    return this.removeOrphans();
   }
 
-  async removeOrphans(): Promise<number> {
-    let removed = 0;
+  async removeOrphans(): Promise<string[]> {
+    const removed = new Set<string>();
     for (const h of this.#hierarchies()) {
       const base = join(h, this.parent);
       const entries = await readdir(base, { withFileTypes: true }).catch(() => []);
@@ -237,12 +240,12 @@ export class CgroupManager {
         const children = (await readdir(inst, { withFileTypes: true })).filter((c) => c.isDirectory());
         for (const c of children) {
           await new SandboxCgroup(this.layout, [join(inst, c.name)]).remove();
-          removed++;
+          removed.add(c.name);
         }
         await rmdir(inst).catch(() => undefined);
       }
     }
-    return removed;
+    return [...removed];
   }
 
   async create(name: string, limits: CgroupLimits): Promise<SandboxCgroup> {

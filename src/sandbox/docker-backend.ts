@@ -195,8 +195,7 @@ export class DockerBackend implements SandboxBackend {
       });
   }
 
-  /** Resolves once the pool is full (for benchmarks and tests that measure pooled creates). */
-  async warmed(): Promise<void> {
+  async warm(): Promise<void> {
     while (this.#filling) await this.#filling;
   }
 

@@ -122,6 +122,18 @@ export class DockerSandbox implements BackendSandbox {
   }
 
   async #exec(cmd: string[], env: Readonly<Record<string, string>>, cwd: string, stdin: boolean): Promise<RunningExec> {
+    try {
+      return await this.#execOnce(cmd, env, cwd, stdin);
+    } catch (err) {
+      // The container died between commands (gVisor: its kernel was OOM-killed by a background process).
+      if ((err as { statusCode?: number }).statusCode !== 409 || (await this.container.inspect()).State.Paused) throw err;
+      this.ctx.logger.warn({ container: this.container.id }, "sandbox container found dead; restarting it");
+      await this.#recover();
+      return this.#execOnce(cmd, env, cwd, stdin);
+    }
+  }
+
+  async #execOnce(cmd: string[], env: Readonly<Record<string, string>>, cwd: string, stdin: boolean): Promise<RunningExec> {
     const exec = await this.container.exec({
       Cmd: cmd,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
@@ -191,8 +203,20 @@ export class DockerSandbox implements BackendSandbox {
     }
   }
 
+  /**
+   * Under gVisor a 137 can mean the sandbox kernel itself was killed (its memory limit covers the kernel);
+   * the exec stream may end before the engine notices, so give it a moment to tell.
+   */
+  async #sandboxKernelDied(): Promise<boolean> {
+    if (this.ctx.hostProcesses) return !(await this.container.inspect()).State.Running;
+    const died = await Promise.race([this.#died.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 2000))]);
+    return died || !(await this.container.inspect()).State.Running;
+  }
+
   /** After the container died (gVisor OOM), start it again so the sandbox stays usable. */
   async #recover(): Promise<boolean> {
+    // Let the engine record the exit first, so the restart below is not skipped for a dying container.
+    await Promise.race([this.#died, new Promise((r) => setTimeout(r, 5000))]);
     const info = await this.container.inspect();
     if (!info.State.Running) {
       await this.container.start().catch((err: unknown) => this.ctx.logger.error({ err }, "sandbox container did not restart"));
@@ -218,12 +242,16 @@ export class DockerSandbox implements BackendSandbox {
     }, req.timeout_ms);
     const onAbort = () => void this.#killAll();
     req.signal?.addEventListener("abort", onAbort, { once: true });
-    const { exit_code, container_died } = await run.done;
+    const done = await run.done;
     clock.clearTimeout(timer);
     req.signal?.removeEventListener("abort", onAbort);
+    let exit_code = done.exit_code;
     let oomKilled = false;
-    if (container_died) oomKilled = await this.#recover();
-    else if (exit_code === 137 && !timedOut) oomKilled = (await containerOomKills(this.container.id)) > oomBefore;
+    // A dead sandbox kernel (gVisor: its limits cover the kernel too) ends the command as killed.
+    if (done.container_died || (exit_code >= 128 && (await this.#sandboxKernelDied()))) {
+      oomKilled = await this.#recover();
+      exit_code = 137;
+    } else if (exit_code === 137 && !timedOut) oomKilled = (await containerOomKills(this.container.id)) > oomBefore;
     return {
       exit_code,
       stdout: out.text(),

@@ -60,9 +60,10 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     for (const b of deps.backends) this.#backends.set(b.tier, b);
   }
 
-  /** Probes a tier (and does its start-up work: orphan clean-up, warm pool). */
+  /** Probes a tier and does its start-up work (orphan clean-up), then waits until its warm pool is filled. */
   async prepareTier(tier: SecurityTier): Promise<void> {
-    await this.#availableBackend(tier);
+    const backend = await this.#availableBackend(tier);
+    await backend.warm?.();
   }
 
   async #availableBackend(tier: SecurityTier): Promise<SandboxBackend> {

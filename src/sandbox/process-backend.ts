@@ -148,7 +148,11 @@ export class ProcessBackend implements SandboxBackend {
       this.#systemArgs = systemPathArgs(s.ro_paths);
       this.#cgroups = new CgroupManager(layout, s.cgroup_parent);
       try {
-        await this.#cgroups.prepare();
+        const orphans = await this.#cgroups.prepare();
+        // Sandboxes of a runtime instance that died: their cgroups are gone now, so are their workspaces.
+        for (const id of orphans) {
+          if (/^[0-9a-f-]{36}$/.test(id)) await new HostWorkspace(join(this.options.workspaceRoot, id), { uid: s.uid, gid: s.gid }).remove();
+        }
       } catch (err) {
         missing.push(`cannot create cgroups: ${(err as Error).message}`);
       }
