@@ -4,6 +4,7 @@
 #   Tier1 docker   -> docker.io; dockerd started WITHOUT touching the host network (no iptables, no bridge)
 #   Tier2 gvisor   -> runsc, registered with dockerd as the runtime "runsc"
 #   base image     -> local/symbiont-sandbox:1 imported from a busybox-static root filesystem (no registry)
+#   Tier3 microvm  -> QEMU + guest kernel + initramfs, via scripts/build-microvm-assets.sh
 # Safe to run again: installs only what is missing, restarts dockerd only when runsc is not yet registered,
 # and rebuilds the image only when it is absent. Used by .ci/run.
 set -euo pipefail
@@ -109,5 +110,8 @@ if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     -c 'ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin' -c 'WORKDIR /workspace' -c 'USER 65534:65534' \
     - "$IMAGE" >/dev/null
 fi
+
+# --- Tier3 microVM guest assets (QEMU, cloud kernel, initramfs with the guest agent) ---
+bash "$(dirname "$0")/build-microvm-assets.sh"
 
 log "ready: bwrap $(bwrap --version | awk '{print $2}'), docker $(docker version --format '{{.Server.Version}}'), runtimes $(docker info --format '{{range $k, $v := .Runtimes}}{{$k}} {{end}}'), image $IMAGE"

@@ -11,7 +11,11 @@ import type { CommandResult, MountSpec, SandboxProcess } from "./types.js";
 
 /** Whether a tier can run here; when not, every missing piece and how to provide it. */
 export type TierAvailability =
-  | { readonly available: true }
+  | {
+      readonly available: true;
+      /** How the tier isolates on this host when that varies (e.g. microvm: VMM and accelerator); logged and shown in status. */
+      readonly detail?: string;
+    }
   | { readonly available: false; readonly missing: readonly string[]; readonly howto: string };
 
 /** What a backend needs to build one sandbox; already validated and authorized by the orchestrator. */
@@ -24,6 +28,11 @@ export interface BackendSandboxSpec {
   readonly mounts: readonly MountSpec[];
   /** The sandbox's configured environment (names validated). */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Called by the backend when the sandbox breaks on its own, outside any call (a guest kernel panic, a VMM
+   * crash); the orchestrator marks it Failed with `reason`.
+   */
+  readonly onFailed?: (reason: string) => void;
 }
 
 /** One command, with everything resolved: env merged, timeout and caps decided. */
@@ -92,7 +101,7 @@ export interface BackendSandbox {
 
 export interface SandboxBackend {
   readonly tier: SecurityTier;
-  /** Short name used in messages and tests: `process`, `docker`, `gvisor`, `firecracker`. */
+  /** Short name used in messages and tests: `process`, `docker`, `gvisor`, `microvm`, `firecracker`. */
   readonly name: string;
   /** Probes the host once (later calls reuse the answer) and does start-up work such as orphan clean-up. */
   prepare(): Promise<TierAvailability>;

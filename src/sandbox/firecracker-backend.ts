@@ -3,7 +3,8 @@
  * binary, a guest kernel, a root filesystem and a usable /dev/kvm — and names each one that is missing.
  * Booting guests and running commands in them needs a guest-side command agent over vsock, which this
  * build does not ship; that is reported as a missing piece too, so Tier3 is refused with TIER_UNAVAILABLE
- * rather than ever served by a weaker tier. A microVM backend plugs in behind the same `SandboxBackend`.
+ * rather than ever served by a weaker tier. Selected for Tier3 only with `sandbox.microvm.vmm: firecracker`;
+ * the default Tier3 backend is the QEMU microVM (microvm-backend.ts).
  */
 import { constants } from "node:fs";
 import { access, open, stat } from "node:fs/promises";

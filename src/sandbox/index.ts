@@ -1,6 +1,6 @@
 /**
  * Sandbox orchestrator: real isolation in tiers (Tier0 bubblewrap + cgroups, Tier1 Docker, Tier2 gVisor,
- * Tier3 Firecracker) behind one `SandboxOrchestrator`.
+ * Tier3 microVM: QEMU microvm, or Firecracker where configured) behind one `SandboxOrchestrator`.
  */
 export type * from "./types.js";
 export type { SandboxBackend, BackendSandbox, TierAvailability } from "./backend.js";

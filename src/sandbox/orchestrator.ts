@@ -20,6 +20,7 @@ import { SECURITY_TIERS, type ResourceLimits, type SecurityTier } from "../core/
 import type { BackendSandbox, SandboxBackend } from "./backend.js";
 import { DockerBackend } from "./docker-backend.js";
 import { FirecrackerBackend } from "./firecracker-backend.js";
+import { MicroVmBackend } from "./microvm-backend.js";
 import { ProcessBackend } from "./process-backend.js";
 import { SandboxRecord, type SandboxSecurityEventKind } from "./record.js";
 import type {
@@ -52,6 +53,8 @@ export interface SandboxOrchestratorDeps {
 export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
   readonly #records = new Map<SandboxId, SandboxRecord>();
   readonly #backends = new Map<SecurityTier, SandboxBackend>();
+  /** What each prepared tier reported about how it isolates here (logged once, shown in status). */
+  readonly #isolation = new Map<SecurityTier, string>();
   #closed = false;
   #shutdown: Promise<void> | undefined;
 
@@ -77,6 +80,11 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
         `Security tier ${tier} (${backend.name}) cannot run on this host: ${availability.missing.join("; ")}. ${availability.howto}`,
         { details: { tier, backend: backend.name, missing: availability.missing, howto: availability.howto } },
       );
+    }
+    if (!this.#isolation.has(tier)) {
+      const isolation = availability.detail ? `${backend.name}: ${availability.detail}` : backend.name;
+      this.#isolation.set(tier, isolation);
+      this.deps.logger.info({ tier, backend: backend.name, isolation }, "sandbox tier ready");
     }
     return backend;
   }
@@ -136,6 +144,18 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
     const backend = await this.#availableBackend(config.security_tier);
     const id = SandboxId.new();
     let handle: BackendSandbox;
+    // The backend may report a failure before the record exists (during create): it is applied once it does.
+    const late: { record?: SandboxRecord; failedEarly?: string } = {};
+    const onFailed = (reason: string): void => {
+      const record = late.record;
+      if (!record) {
+        late.failedEarly = reason;
+        return;
+      }
+      if (record.state === "Destroyed" || record.state === "Failed") return;
+      this.#transition(record, "Failed", reason);
+      this.deps.logger.error({ sandbox_id: id, agent_id, reason }, "sandbox failed");
+    };
     try {
       handle = await backend.create({
         id,
@@ -144,14 +164,17 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
         network: config.network_config.enabled,
         mounts,
         env: { ...config.environment_variables },
+        onFailed,
       });
     } catch (err) {
       throw wrapBackendError(err, `cannot create a ${backend.name} sandbox`);
     }
     this.#checkOpen();
-    const record = new SandboxRecord(id, config, handle, this.deps.clock.now());
+    const record = new SandboxRecord(id, config, handle, this.deps.clock.now(), this.#isolation.get(config.security_tier));
+    late.record = record;
     this.#records.set(id, record);
     events.emit("sandbox.created", { sandbox_id: id, agent_id, tier: config.security_tier });
+    if (late.failedEarly !== undefined) onFailed(late.failedEarly);
     this.deps.logger.debug({ sandbox_id: id, agent_id, tier: config.security_tier }, "sandbox created");
     return id;
   }
@@ -456,7 +479,7 @@ export interface CreateSandboxOrchestratorOptions {
 
 /**
  * Builds the orchestrator with a backend per tier: Tier0 bubblewrap+cgroups, Tier1 Docker (runc), Tier2
- * Docker with gVisor (runsc), Tier3 Firecracker. Tiers listed in `config.prepare_tiers` are probed now (and
+ * Docker with gVisor (runsc), Tier3 microVM (QEMU microvm; Firecracker when sandbox.microvm.vmm says so). Tiers listed in `config.prepare_tiers` are probed now (and
  * their orphans removed, warm pools filled); the others on first use.
  *
  * @example
@@ -470,9 +493,19 @@ export async function createSandboxOrchestrator(options: CreateSandboxOrchestrat
     new ProcessBackend({ settings: config, workspaceRoot, clock }),
     new DockerBackend({ settings: config, workspaceRoot, clock, logger: options.logger, variant: "docker" }),
     new DockerBackend({ settings: config, workspaceRoot, clock, logger: options.logger, variant: "gvisor" }),
-    new FirecrackerBackend(config.firecracker),
+    // Tier3: the microVM backend with QEMU; with vmm "firecracker", the Firecracker check (which refuses
+    // with TIER_UNAVAILABLE naming what is missing) — never a weaker tier.
+    config.microvm.vmm === "firecracker"
+      ? new FirecrackerBackend(config.firecracker)
+      : new MicroVmBackend({ settings: config, workspaceRoot, clock, logger: options.logger }),
   ];
   const orchestrator = new DefaultSandboxOrchestrator({ ...options, backends });
+  // The start-up log names Tier3's VMM choice; the accelerator actually used is logged when the tier is
+  // prepared ("sandbox tier ready") and shown in each sandbox's status.
+  options.logger.info(
+    { tier: "Tier3", vmm: config.microvm.vmm, accel: config.microvm.vmm === "qemu" ? config.microvm.accel : "kvm", prepared_at_start: config.prepare_tiers.includes("Tier3") },
+    "sandbox Tier3 microVM selection",
+  );
   for (const tier of config.prepare_tiers) await orchestrator.prepareTier(tier);
   return orchestrator;
 }

@@ -56,6 +56,7 @@ export class SandboxRecord {
     config: SandboxConfig,
     handle: BackendSandbox,
     readonly created_at: number,
+    readonly isolation?: string,
   ) {
     this.#config = config;
     this.#handle = handle;
@@ -98,6 +99,7 @@ export class SandboxRecord {
       ...(this.#stopped_at !== undefined ? { stopped_at: this.#stopped_at } : {}),
       ...(this.#destroyed_at !== undefined ? { destroyed_at: this.#destroyed_at } : {}),
       ...(this.#error !== undefined ? { error: this.#error } : {}),
+      ...(this.isolation !== undefined ? { isolation: this.isolation } : {}),
     };
   }
 

@@ -92,11 +92,13 @@ export async function makeSandboxHarness(sandbox: RuntimeConfigInput["sandbox"] 
 }
 
 export interface SandboxContractOptions {
-  /** Tier name as used by SYMBIONT_REQUIRE_TIERS: process, docker, gvisor, firecracker. */
+  /** Tier name as used by SYMBIONT_REQUIRE_TIERS: process, docker, gvisor, microvm. */
   readonly name: string;
   readonly tier: SecurityTier;
   /** Host-side remains of a destroyed sandbox (cgroup dirs, containers, directories, processes); [] when clean. */
   readonly leftovers: (id: SandboxId, h: SandboxHarness) => Promise<string[]>;
+  /** Extra orchestrator settings for this tier (e.g. which warm pools to fill at prepare). */
+  readonly settings?: RuntimeConfigInput["sandbox"];
 }
 
 async function listen(): Promise<{ server: Server; port: number; connections: () => number }> {
@@ -111,7 +113,7 @@ async function listen(): Promise<{ server: Server; port: number; connections: ()
 }
 
 export async function describeSandboxContract(opts: SandboxContractOptions): Promise<void> {
-  const h = await makeSandboxHarness({ default_tier: opts.tier });
+  const h = await makeSandboxHarness({ ...opts.settings, default_tier: opts.tier });
   const req = await requirement(opts.name, async () => {
     try {
       await h.orchestrator.prepareTier(opts.tier);

@@ -45,6 +45,8 @@ export interface SandboxStatus {
   readonly destroyed_at?: number;
   /** Why the sandbox is Failed. */
   readonly error?: string;
+  /** How the tier isolates this sandbox on this host when that varies, e.g. "microvm: qemu 7.2 microvm, accel tcg (...)". */
+  readonly isolation?: string;
 }
 
 export interface CommandResult {

@@ -51,6 +51,43 @@ const firecrackerTierSchema = z
   })
   .strict();
 
+/**
+ * Tier3 microVM (`microvm` backend): one VMM process per sandbox with its own guest kernel. `vmm: qemu` runs
+ * QEMU's `microvm` machine (hardware-accelerated with `accel: kvm`, emulated with `tcg`; `auto` = kvm when the
+ * host has VT-x/AMD-V and a test guest boots with it, else tcg). `vmm: firecracker` needs the firecracker
+ * binary and a usable /dev/kvm (sandbox.firecracker.*) and is refused with TIER_UNAVAILABLE otherwise.
+ */
+const microvmTierSchema = z
+  .object({
+    vmm: z.enum(["qemu", "firecracker"]).default("qemu"),
+    accel: z.enum(["kvm", "tcg", "auto"]).default("auto"),
+    qemu_path: z.string().min(1).default("qemu-system-x86_64"),
+    /** vmlinux + initramfs.gz built by scripts/build-microvm-assets.sh. */
+    assets_dir: absolutePath.default("/var/lib/symbiont/microvm"),
+    /** Saved VM states (the warm pool), one per guest memory size; defaults to `<assets_dir>/snapshots`. */
+    snapshot_dir: absolutePath.optional(),
+    /** Memory sizes (ResourceLimits.memory_mb) whose saved VM state is made at prepare; others on first use. */
+    pool_memory_mb: z.array(z.number().int().min(4)).default([64]),
+    /** Restore sandboxes from a saved VM state (fast); false = every sandbox cold-boots its kernel. */
+    warm_pool: z.boolean().default(true),
+    /** Guest RAM on top of memory_mb for the guest kernel and agent; sandbox processes get memory_mb. */
+    guest_overhead_mb: z.number().int().min(32).default(96),
+    /** Host memory the VMM process may use beyond the guest RAM (its cgroup limit = guest RAM + this). */
+    vmm_overhead_mb: z.number().int().min(64).default(256),
+    /** Processes and threads of one VMM process on the host. */
+    vmm_pids: z.number().int().min(16).default(64),
+    /** Size of the workspace image when the sandbox config does not set one, MiB. */
+    workspace_mb: z.number().int().min(8).default(64),
+    /** A guest that has not answered this long after boot is killed. */
+    boot_timeout_ms: z.number().int().positive().default(120_000),
+    /** How long past a command's timeout the host waits for the guest's answer before killing the VMM. */
+    command_grace_ms: z.number().int().positive().default(20_000),
+    /** Host uid/gid every sandbox's VMM runs as (never root); it only needs its own sandbox directory. */
+    vmm_uid: z.number().int().positive().default(65534),
+    vmm_gid: z.number().int().positive().default(65534),
+  })
+  .strict();
+
 /** Sandbox orchestrator settings. Network is off and the root read-only unless a sandbox's config says otherwise. */
 export const sandboxConfigSchema = z
   .object({
@@ -72,6 +109,7 @@ export const sandboxConfigSchema = z
     process: processTierSchema.prefault({}),
     docker: dockerTierSchema.prefault({}),
     firecracker: firecrackerTierSchema.prefault({}),
+    microvm: microvmTierSchema.prefault({}),
   })
   .strict();
 

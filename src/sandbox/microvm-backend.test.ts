@@ -1,0 +1,120 @@
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { requirement } from "../../test/helpers/requirements.js";
+import type { SandboxId } from "../core/ids.js";
+import { describeSandboxContract, makeSandboxHarness } from "./sandbox.contract.js";
+
+/** Host pids whose command line names the sandbox's VMM (`-name symbiont-<id>`). */
+function vmmPids(id: string): number[] {
+  const found: number[] = [];
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    let cmd = "";
+    try {
+      cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (cmd.includes("qemu") && cmd.includes(`symbiont-${id}`)) found.push(Number(e));
+  }
+  return found;
+}
+
+function leftovers(id: SandboxId, workspaceRoot: string): string[] {
+  const left = vmmPids(id).map((p) => `VMM process ${p}`);
+  if (existsSync(join(workspaceRoot, id))) left.push(join(workspaceRoot, id));
+  for (const h of ["memory", "pids", "cpu", "cpuacct", "."]) {
+    const base = join("/sys/fs/cgroup", h, "symbiont");
+    if (!existsSync(base)) continue;
+    for (const inst of readdirSync(base)) if (existsSync(join(base, inst, id))) left.push(join(base, inst, id));
+  }
+  return left;
+}
+
+// Both memory sizes the contract uses get their saved VM state at prepare, outside any test's timeout.
+const settings = { microvm: { pool_memory_mb: [64, 32] } };
+
+await describeSandboxContract({ name: "microvm", tier: "Tier3", settings, leftovers: async (id, h) => leftovers(id, h.workspaceRoot) });
+
+const h = await makeSandboxHarness({ ...settings, default_tier: "Tier3" });
+const vm = await requirement("microvm", async () => {
+  try {
+    await h.orchestrator.prepareTier("Tier3");
+    return true;
+  } catch (err) {
+    return (err as Error).message;
+  }
+});
+if (!vm.available) await h.close();
+
+describe.skipIf(!vm.available)("microvm tier - specifics", () => {
+  const o = h.orchestrator;
+  const sh = (id: SandboxId, script: string) => o.executeCommand(id, "sh", ["-c", script]);
+
+  it("microvm - sandboxes restored from one saved VM state draw different randomness and get the host's clock", async () => {
+    const a = await o.createSandbox(h.config());
+    const b = await o.createSandbox(h.config());
+    await o.startSandbox(a);
+    await o.startSandbox(b);
+    const probe = "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s";
+    const [ra, rb] = [await sh(a, probe), await sh(b, probe)];
+    const [randA, clockA] = ra.stdout.trim().split("\n");
+    const [randB, clockB] = rb.stdout.trim().split("\n");
+    expect(randA).toMatch(/^[0-9a-f]{64}$/);
+    expect(randB).toMatch(/^[0-9a-f]{64}$/);
+    expect(randA).not.toBe(randB);
+    const now = Date.now() / 1000;
+    expect(Math.abs(Number(clockA) - now)).toBeLessThan(60);
+    expect(Math.abs(Number(clockB) - now)).toBeLessThan(60);
+    const status = await o.getSandboxStatus(a);
+    expect(status.isolation).toMatch(/^microvm: qemu .* accel (tcg|kvm) \(/);
+
+    // A VMM crash: the sandbox becomes Failed with the guest console's tail; the other one keeps working.
+    const [pid] = vmmPids(b);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, "SIGKILL");
+    let st = await o.getSandboxStatus(b);
+    for (let i = 0; i < 100 && st.state !== "Failed"; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      st = await o.getSandboxStatus(b);
+    }
+    expect(st.state).toBe("Failed");
+    expect(st.error).toContain("VMM exited (SIGKILL)");
+    expect(st.error).toContain("guest console");
+    expect(h.events.some((e) => e.type === "sandbox.state_changed" && e.sandbox_id === b && e.to === "Failed")).toBe(true);
+    await expect(sh(b, "true")).rejects.toMatchObject({ code: "SANDBOX_INVALID_STATE" });
+    expect((await sh(a, "echo still-here")).stdout).toBe("still-here\n");
+    await o.destroySandbox(b);
+    await o.destroySandbox(a);
+    expect([...leftovers(a, h.workspaceRoot), ...leftovers(b, h.workspaceRoot)]).toEqual([]);
+  }, 60_000);
+
+  it("microvm - read-write mounts and network are refused with typed errors", async () => {
+    const rw = h.config({ filesystem_config: { mounts: [{ host_path: h.allowedDir, sandbox_path: "/mnt/rw", read_only: false }] } });
+    await expect(o.createSandbox(rw)).rejects.toMatchObject({ code: "SANDBOX_CONFIG_INVALID" });
+    h.denied.delete("sandbox.network");
+    try {
+      await expect(o.createSandbox(h.config({ network_config: { enabled: true } }))).rejects.toMatchObject({ code: "SANDBOX_CONFIG_INVALID" });
+    } finally {
+      h.denied.add("sandbox.network");
+    }
+    await h.close();
+  });
+});
+
+describe("microvm tier - VMM selection", () => {
+  it("microvm - vmm firecracker without its pieces is TIER_UNAVAILABLE naming what is missing, never a weaker tier", async () => {
+    const fc = await makeSandboxHarness({
+      default_tier: "Tier3",
+      microvm: { vmm: "firecracker" },
+      firecracker: { binary_path: "/nonexistent/firecracker" },
+    });
+    try {
+      await expect(fc.orchestrator.prepareTier("Tier3")).rejects.toMatchObject({ code: "TIER_UNAVAILABLE", message: expect.stringContaining("firecracker binary not found") });
+      await expect(fc.orchestrator.createSandbox(fc.config())).rejects.toMatchObject({ code: "TIER_UNAVAILABLE" });
+    } finally {
+      await fc.close();
+    }
+  });
+});
