@@ -12,7 +12,8 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { promisify } from "node:util";
 import { SandboxError } from "../core/errors.js";
-import type { BackendExecRequest, BackendSandbox, BackendSandboxSpec, BackendSpawnRequest, BackendUsage } from "./backend.js";
+import type { ResourceLimits } from "../core/types.js";
+import type { BackendExecRequest, BackendLimitChange, BackendSandbox, BackendSandboxSpec, BackendSpawnRequest, BackendUsage } from "./backend.js";
 import type { CgroupManager, SandboxCgroup } from "./cgroups.js";
 import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
 import { QemuGuest, consoleTail, type GuestReply } from "./microvm-guest.js";
@@ -52,6 +53,25 @@ export class MicroVmSandbox implements BackendSandbox {
   ) {
     this.#guest = guest;
     this.#watch(guest);
+  }
+
+  /**
+   * The VM's RAM is fixed when it boots, so a memory change is refused (recreate the sandbox); cpu and pids
+   * apply at once to the VMM's host cgroup.
+   */
+  async updateLimits(limits: ResourceLimits): Promise<BackendLimitChange> {
+    if (limits.memory_mb !== this.spec.limits.memory_mb) {
+      throw new SandboxError(
+        "SANDBOX_BACKEND_FAILED",
+        `Tier3 (microvm) cannot change a running VM's memory (${this.spec.limits.memory_mb} MiB -> ${limits.memory_mb} MiB); destroy and recreate the sandbox`,
+      );
+    }
+    const s = this.ctx.settings.microvm;
+    return this.cgroup.applyLimits({
+      memory_bytes: (this.spec.limits.memory_mb + s.guest_overhead_mb + s.vmm_overhead_mb) * MiB,
+      cpu_cores: limits.cpu_cores,
+      pids: s.vmm_pids,
+    });
   }
 
   /** Builds the disks and the cgroup, starts the VM and brings the guest to a usable state. */
