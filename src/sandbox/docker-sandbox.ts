@@ -87,6 +87,7 @@ interface RunningExec {
 
 export class DockerSandbox implements BackendSandbox {
   #paused: boolean;
+  #stopped = false;
   /** gVisor: limits changed after creation, held in the host cgroup (the engine's inspect does not show them). */
   #gvisorLimits: ResourceLimits | undefined;
   /** Resolves when the running container stops (set at each start). */
@@ -115,11 +116,14 @@ export class DockerSandbox implements BackendSandbox {
     } else {
       await this.container.start();
     }
+    this.#stopped = false;
     this.#watch();
     await this.#applyGvisorLimits();
   }
 
   async stop(): Promise<void> {
+    // A process exit observed while stopping must not be mistaken for a crash that #recover restarts.
+    this.#stopped = true;
     if (this.#paused) {
       await this.container.unpause();
       this.#paused = false;
@@ -233,7 +237,7 @@ export class DockerSandbox implements BackendSandbox {
     // Let the engine record the exit first, so the restart below is not skipped for a dying container.
     await Promise.race([this.#died, new Promise((r) => setTimeout(r, 5000))]);
     const info = await this.container.inspect();
-    if (!info.State.Running) {
+    if (!info.State.Running && !this.#stopped) {
       await this.container.start().catch((err: unknown) => this.ctx.logger.error({ err }, "sandbox container did not restart"));
       this.#watch();
       await this.#applyGvisorLimits().catch((err: unknown) => this.ctx.logger.error({ err }, "sandbox limits not reapplied after restart"));
