@@ -19,6 +19,7 @@ import { resourcesConfigSchema } from "./resources.js";
 import { sandboxConfigSchema } from "./sandbox.js";
 import { schedulerConfigSchema } from "./scheduler.js";
 import { storeConfigSchema } from "./store.js";
+import { workflowsConfigSchema } from "./workflows.js";
 
 export const runtimeConfigSchema = z
   .object({
@@ -35,6 +36,7 @@ export const runtimeConfigSchema = z
     store: storeConfigSchema.prefault({}),
     policy: policyConfigSchema.prefault({}),
     api: apiConfigSchema.prefault({}),
+    workflows: workflowsConfigSchema.prefault({}),
   })
   .strict();
 
@@ -51,6 +53,7 @@ export type { AuditConfig } from "./audit.js";
 export type { StoreConfig } from "./store.js";
 export type { PolicyConfig } from "./policy.js";
 export type { ApiConfig } from "./api.js";
+export type { WorkflowsConfig } from "./workflows.js";
 
 type Plain = Record<string, unknown>;
 
