@@ -7,12 +7,14 @@
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
+import { join } from "node:path";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { VERSION } from "./core/version.js";
 import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { InProcessTaskRunner, WorkflowRegistry, WorkflowService, type TaskRunner } from "./workflows/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -21,6 +23,8 @@ export interface Runtime {
   readonly logger: Logger;
   readonly events: EventStream;
   readonly lifecycle: LifecycleController;
+  /** Workflow registry and executions; steps run through the configured TaskRunner. */
+  readonly workflows: WorkflowService;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -34,6 +38,11 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * Runs workflow steps. Defaults to an `InProcessTaskRunner` (handlers registered per agent through
+   * `runtime.workflows.runner`).
+   */
+  readonly taskRunner?: TaskRunner;
 }
 
 interface Closer {
@@ -54,6 +63,17 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
+
+  const workflows = new WorkflowService({
+    config: config.workflows,
+    registry: await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows")),
+    runner: options.taskRunner ?? new InProcessTaskRunner(lifecycle),
+    agents: lifecycle,
+    clock,
+    events,
+    logger: logger.child({ component: "workflows" }),
+  });
+  closers.push({ name: "workflows", close: () => workflows.shutdown() });
 
   let ready = true;
   let shutdownPromise: Promise<void> | undefined;
@@ -82,6 +102,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     logger,
     events,
     lifecycle,
+    workflows,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
