@@ -35,7 +35,11 @@ class WindowCounter {
     const from = Math.floor(nowMs / 1000) - WINDOW_MS / 1000;
     let n = 0;
     let sum = 0;
-    for (const [k, b] of this.#buckets) if (k > from) ((n += b.n), (sum += b.sum));
+    for (const [k, b] of this.#buckets) {
+      if (k <= from) continue;
+      n += b.n;
+      sum += b.sum;
+    }
     return { n, sum };
   }
 }

@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { ValidationError } from "../core/errors.js";
+import { ApiError, ValidationError } from "../core/errors.js";
+import { AgentId } from "../core/ids.js";
 import { fieldIssues } from "../core/validation.js";
 import type { Principal } from "./keys/types.js";
 
@@ -50,10 +51,28 @@ declare module "fastify" {
   }
 }
 
+/**
+ * A path parameter that must be an agent id: a malformed one is 400 INVALID_AGENT_ID (checked before the
+ * body, so a bad id is reported as such whatever the body holds).
+ */
+export const agentIdString = z.string().superRefine((s, c) => {
+  if (!AgentId.is(s)) c.addIssue({ code: "custom", message: "expected a UUID", params: { apiCode: "INVALID_AGENT_ID" } });
+});
+
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, what: string): T {
   if (!schema) return undefined as T;
   const r = schema.safeParse(value);
-  if (!r.success) throw new ValidationError(what, fieldIssues(r.error).map((i) => ({ ...i, path: i.path ? `${what}.${i.path}` : what })));
+  if (!r.success) {
+    const coded = r.error.issues.find((i) => i.code === "custom" && typeof i.params?.apiCode === "string");
+    if (coded) {
+      const field = String(coded.path[coded.path.length - 1] ?? "");
+      const given = (value as Record<string, unknown> | undefined)?.[field];
+      throw new ApiError(coded.params?.apiCode as "INVALID_AGENT_ID", `Invalid ${field || what}: ${coded.message}, got ${JSON.stringify(String(given).slice(0, 64))}`, {
+        details: { [field || what]: String(given).slice(0, 64) },
+      });
+    }
+    throw new ValidationError(what, fieldIssues(r.error).map((i) => ({ ...i, path: i.path ? `${what}.${i.path}` : what })));
+  }
   return r.data;
 }
 

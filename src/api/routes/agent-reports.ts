@@ -11,9 +11,10 @@ import { AGENT_STATES, type AgentState } from "../../core/types.js";
 import { canTransition } from "../../lifecycle/index.js";
 import { requireScope } from "../auth.js";
 import { route, type ApiContext } from "../context.js";
+import { agentIdString } from "../route.js";
 import { agentIdParam, isoSeconds } from "../wire.js";
 
-const idParams = z.object({ id: z.string().max(256) });
+const idParams = z.object({ id: agentIdString });
 /** Edges that run lifecycle hooks are not reported; they go through the lifecycle routes. */
 const HOOKED: readonly AgentState[] = ["Initializing", "Terminating", "Terminated", "Created"];
 

@@ -9,9 +9,10 @@ import { agentStateSchema } from "../../core/schemas.js";
 import type { AgentInstance } from "../../core/types.js";
 import { inScope, requireScope, requireUnscoped } from "../auth.js";
 import { route, type ApiContext } from "../context.js";
+import { agentIdString } from "../route.js";
 import { agentConfigInput, agentIdParam, capabilityWire, createAgentBodySchema, executionModeWireSchema, fromExecutionMode, isoSeconds, updateAgentBodySchema } from "../wire.js";
 
-const idParams = z.object({ id: z.string().max(256) });
+const idParams = z.object({ id: agentIdString });
 const agentSummary = z.object({ id: z.string().uuid(), name: z.string(), state: agentStateSchema });
 const idStatus = (status: string) => z.object({ id: z.string().uuid(), status: z.literal(status) });
 
