@@ -63,7 +63,7 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, what: string
   if (!schema) return undefined as T;
   const r = schema.safeParse(value);
   if (!r.success) {
-    const coded = r.error.issues.find((i) => i.code === "custom" && typeof i.params?.apiCode === "string");
+    const coded = r.error.issues.find((i): i is z.core.$ZodIssueCustom => i.code === "custom" && typeof i.params?.apiCode === "string");
     if (coded) {
       const field = String(coded.path[coded.path.length - 1] ?? "");
       const given = (value as Record<string, unknown> | undefined)?.[field];

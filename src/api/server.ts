@@ -74,6 +74,8 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     disableRequestLogging: true,
     trustProxy: cfg.trust_proxy,
     return503OnClosing: true,
+    // Router-level failures (over-long path segments, undecodable URLs) get the same error body as the rest.
+    frameworkErrors: (err, request, reply) => sendError(err, request, reply),
   });
   app.decorate("apiKeys", keys);
   const table = new RouteTable();
