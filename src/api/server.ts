@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import cors from "@fastify/cors";
 import rateLimit from "@fastify/rate-limit";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { ApiError, ConfigurationError } from "../core/errors.js";
 import type { Runtime } from "../runtime.js";
 import { AgentActivity } from "./agent-activity.js";
@@ -70,8 +70,8 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     loggerInstance: runtime.logger.child({ component: "api" }) as FastifyBaseLogger,
     bodyLimit: cfg.body_limit,
     genReqId: requestIdFrom,
-    requestIdLogLabel: "request_id",
-    disableRequestLogging: true,
+    // One access line per request comes from our onResponse hook (with route, status, key id, span).
+    logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
     trustProxy: cfg.trust_proxy,
     return503OnClosing: true,
     // Router-level failures (over-long path segments, undecodable URLs) get the same error body as the rest.
