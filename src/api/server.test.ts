@@ -134,6 +134,17 @@ describe("api - cross-cutting", () => {
     expect(json.performance.avg_response_time_ms).toBeGreaterThan(0);
   });
 
+  it("CORS follows the configured origins", async () => {
+    const cors = await makeApi({ api: { enable_cors: true, cors_origins: ["https://ops.example"] } });
+    const pre = await cors.call("OPTIONS", "/api/v1/agents", undefined, null, { origin: "https://ops.example", "access-control-request-method": "GET" });
+    expect(pre.statusCode).toBe(204);
+    expect(pre.headers["access-control-allow-origin"]).toBe("https://ops.example");
+    const other = await cors.call("GET", "/api/v1/health", undefined, null, { origin: "https://evil.example" });
+    expect(other.headers["access-control-allow-origin"]).toBeUndefined();
+    expect((await api.call("GET", "/api/v1/health", undefined, null, { origin: "https://ops.example" })).headers["access-control-allow-origin"]).toBeUndefined();
+    await cors.close();
+  });
+
   it("GET /status summarizes the runtime", async () => {
     const body = (await api.call("GET", "/api/v1/status")).json() as Record<string, unknown>;
     expect(Object.keys(body).sort()).toEqual(["agents", "started_at", "status", "totals", "uptime_seconds", "version", "workflows"]);

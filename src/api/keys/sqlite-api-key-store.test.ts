@@ -24,6 +24,7 @@ describe("sqlite api key store - durability", () => {
     });
     await a.close();
     expect(statSync(path).isFile()).toBe(true);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
     const b = await SqliteApiKeyStore.open(path);
     expect((await b.get("0123456789abcdef"))?.agent_ids).toEqual(["z"]);
     await b.close();

@@ -2,7 +2,7 @@
  * API keys in an SQLite file (better-sqlite3, WAL). Owns its database handle; `close()` releases it.
  * Schema changes are numbered migrations recorded in `user_version`.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ApiError } from "../../core/errors.js";
@@ -66,6 +66,8 @@ export class SqliteApiKeyStore implements ApiKeyStore {
     try {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       db = new Database(path);
+      // Hashes only, but nobody else needs to read them.
+      if (path !== ":memory:") chmodSync(path, 0o600);
       db.pragma("journal_mode = WAL");
       db.pragma("busy_timeout = 5000");
       const version = db.pragma("user_version", { simple: true }) as number;
