@@ -59,6 +59,11 @@ export const agentIdString = z.string().superRefine((s, c) => {
   if (!AgentId.is(s)) c.addIssue({ code: "custom", message: "expected a UUID", params: { apiCode: "INVALID_AGENT_ID" } });
 });
 
+/** A path parameter that must be a message id: a malformed one is 400 INVALID_MESSAGE_ID. */
+export const messageIdString = z.string().superRefine((s, c) => {
+  if (!AgentId.is(s)) c.addIssue({ code: "custom", message: "expected a UUID", params: { apiCode: "INVALID_MESSAGE_ID" } });
+});
+
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, what: string): T {
   if (!schema) return undefined as T;
   const r = schema.safeParse(value);
@@ -67,7 +72,7 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, what: string
     if (coded) {
       const field = String(coded.path[coded.path.length - 1] ?? "");
       const given = (value as Record<string, unknown> | undefined)?.[field];
-      throw new ApiError(coded.params?.apiCode as "INVALID_AGENT_ID", `Invalid ${field || what}: ${coded.message}, got ${JSON.stringify(String(given).slice(0, 64))}`, {
+      throw new ApiError(coded.params?.apiCode as "INVALID_AGENT_ID" | "INVALID_MESSAGE_ID", `Invalid ${field || what}: ${coded.message}, got ${JSON.stringify(String(given).slice(0, 64))}`, {
         details: { [field || what]: String(given).slice(0, 64) },
       });
     }

@@ -152,3 +152,41 @@ describe("api - cross-cutting", () => {
     expect((body.agents as { by_state: Record<string, number> }).by_state).toHaveProperty("Running");
   });
 });
+
+describe("api - extension routes", () => {
+  it("a route module passed to createApiServer gets validation, auth, scope helpers and OpenAPI", async () => {
+    const { z } = await import("zod");
+    const { route } = await import("./context.js");
+    const { messageIdString } = await import("./route.js");
+    const { createApiServer } = await import("./server.js");
+    const { MemoryApiKeyStore } = await import("./keys/index.js");
+    const base = await makeApi();
+    const app = await createApiServer(base.runtime, {
+      keyStore: new MemoryApiKeyStore(),
+      routes: [
+        (a, ctx) =>
+          route(a, ctx, {
+            method: "GET",
+            url: "/messages/:id/status",
+            tag: "messages",
+            access: "key",
+            summary: "test route",
+            params: z.object({ id: messageIdString }),
+            handler: ({ params }) => ({ message_id: params.id, status: "pending" }),
+          }),
+      ],
+    });
+    const { token } = await app.apiKeys!.create({ name: "x" });
+    const auth = { authorization: `Bearer ${token}` };
+    expect((await app.inject({ url: "/api/v1/messages/00000000-0000-4000-8000-000000000000/status" })).statusCode).toBe(401);
+    const bad = await app.inject({ url: "/api/v1/messages/nope/status", headers: auth });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ code: "INVALID_MESSAGE_ID" });
+    const ok = await app.inject({ url: "/api/v1/messages/00000000-0000-4000-8000-000000000000/status", headers: auth });
+    expect(ok.json()).toEqual({ message_id: "00000000-0000-4000-8000-000000000000", status: "pending" });
+    const doc = (await app.inject({ url: "/api/v1/openapi.json", headers: auth })).json() as { paths: Record<string, unknown> };
+    expect(doc.paths["/api/v1/messages/{id}/status"]).toBeDefined();
+    await app.close();
+    await base.close();
+  });
+});

@@ -15,7 +15,7 @@ import { ApiError, ConfigurationError } from "../core/errors.js";
 import type { Runtime } from "../runtime.js";
 import { AgentActivity } from "./agent-activity.js";
 import { isLoopback, registerAuth } from "./auth.js";
-import type { ApiContext, UsageProvider } from "./context.js";
+import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
 import { sendError } from "./errors.js";
 import { registerHttpHooks, requestIdFrom } from "./http-hooks.js";
 import { ApiKeyService } from "./keys/service.js";
@@ -38,6 +38,11 @@ export interface ApiServerOptions {
   readonly keyStore?: ApiKeyStore;
   /** Measured per-agent usage for `/agents/{id}/status` (the resource manager, once wired). */
   readonly usage?: UsageProvider;
+  /**
+   * More route modules under `/api/v1` (messages, schedules, audit, policies, ...): each declares its routes
+   * with `route(app, ctx, spec)` and so gets validation, auth, rate limiting and OpenAPI like the built-in ones.
+   */
+  readonly routes?: readonly RouteModule[];
 }
 
 declare module "fastify" {
@@ -134,7 +139,8 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
   await app.register(
     async function apiV1(api) {
-      for (const module of [healthRoutes, agentRoutes, agentReportRoutes, workflowRoutes, keyRoutes, docsRoutes]) module(api, ctx);
+      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, workflowRoutes, keyRoutes, ...(options.routes ?? []), docsRoutes];
+      for (const module of modules) module(api, ctx);
     },
     { prefix: API_PREFIX },
   );

@@ -79,8 +79,11 @@ export async function up(options: UpOptions): Promise<void> {
     logger.info({ signal }, "shutting down");
     let code = 0;
     try {
-      await server.close();
+      // Stop accepting first, then cancel work in flight (a waiting workflow execute would otherwise hold
+      // the server open), then wait for the last answers to go out.
+      const closing = server.close();
       await runtime.shutdown();
+      await closing;
     } catch (err) {
       logger.error({ err }, "shutdown failed");
       code = 1;
