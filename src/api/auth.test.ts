@@ -97,8 +97,10 @@ describe("api - rate limiting", () => {
     // The address bucket is separate: unauthenticated calls get their own (smaller) allowance.
     for (let i = 0; i < 3; i++) expect((await small.call("GET", "/api/v1/health", undefined, null)).statusCode).toBe(200);
     expect((await small.call("GET", "/api/v1/health", undefined, null)).statusCode).toBe(429);
-    // Guessing secrets is throttled per address before any key check.
+    // Guessing secrets is throttled per address before any key check, even for a known key id.
     expect((await small.call("GET", "/api/v1/agents", undefined, `Bearer 0123456789abcdef.${"x".repeat(43)}`)).statusCode).toBe(429);
+    const knownId = small.admin.slice("Bearer ".length).split(".")[0] as string;
+    expect((await small.call("GET", "/api/v1/agents", undefined, `Bearer ${knownId}.${"x".repeat(43)}`)).statusCode).toBe(429);
     await small.close();
   });
 });

@@ -29,6 +29,7 @@ describe("api keys - service", () => {
     const { info, token } = await svc.create({ name: "a" });
     await svc.authenticate(`Bearer ${token}`);
     const wrong = `Bearer ${info.key_id}.${"A".repeat(43)}`;
+    expect(svc.verifiedKeyId(wrong)).toBeUndefined();
     await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 

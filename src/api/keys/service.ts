@@ -107,12 +107,15 @@ export class ApiKeyService {
     return this.#store.countActive(this.#clock.now());
   }
 
-  /** The key id a cached, recently verified token names; undefined otherwise (used to pick a rate-limit bucket). */
+  /**
+   * The key id when `authorization` is a recently verified token (same secret); undefined otherwise. Picks the
+   * rate-limit bucket: someone guessing secrets for a known key id is counted against their address, not the key.
+   */
   verifiedKeyId(authorization: string | undefined): string | undefined {
     const parsed = parseBearer(authorization);
     if (!parsed) return undefined;
     const hit = this.#cache.get(parsed.keyId);
-    return hit && hit.expires > this.#clock.monotonic() ? parsed.keyId : undefined;
+    return hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, digest(parsed.secret)) ? parsed.keyId : undefined;
   }
 
   /** Resolves the `Authorization` header to a principal or throws UNAUTHORIZED. */
