@@ -88,6 +88,14 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   const activity = new AgentActivity(runtime.clock, runtime.events);
   const ctx: ApiContext = { runtime, table, prefix: API_PREFIX, keys, metrics, activity, usage: options.usage };
 
+  // The management API's SDK sends Content-Type: application/json on every request, bodies or not: an empty
+  // body is "no body", anything else goes through fastify's parser (which refuses __proto__ poisoning).
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, function emptyOrJson(request, body, done) {
+    if (body === "" || (typeof body === "string" && body.trim() === "")) return done(null, undefined);
+    parseJson(request, body as string, done);
+  });
   app.setErrorHandler((err, request, reply) => sendError(err, request, reply));
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] as string;

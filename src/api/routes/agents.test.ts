@@ -157,3 +157,16 @@ describe("api - agents", () => {
     expect((s.recent_events as { event_type: string }[]).map((e) => e.event_type)).toEqual(["RunCompleted", "Heartbeat"]);
   });
 });
+
+describe("api - SDK request habits", () => {
+  it("accepts Content-Type: application/json with an empty body on every method", async () => {
+    const id = await create({ name: "sdk-empty" });
+    const headers = { "content-type": "application/json" };
+    expect((await api.call("GET", "/api/v1/agents", undefined, undefined, headers)).statusCode).toBe(200);
+    expect((await api.call("POST", `/api/v1/agents/${id}/suspend`, undefined, undefined, headers)).json()).toEqual({ id, state: "Suspended" });
+    expect((await api.call("DELETE", `/api/v1/agents/${id}`, undefined, undefined, headers)).json()).toEqual({ id, status: "deleted" });
+    const res = await api.call("POST", "/api/v1/agents", undefined, undefined, headers);
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ code: "VALIDATION_FAILED" });
+  });
+});
