@@ -60,13 +60,15 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
+  // Read before anything starts, so a bad workflow file fails start-up with nothing to tear down.
+  const workflowRegistry = await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows"));
 
   const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
   closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
 
   const workflows = new WorkflowService({
     config: config.workflows,
-    registry: await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows")),
+    registry: workflowRegistry,
     runner: options.taskRunner ?? new InProcessTaskRunner(lifecycle),
     agents: lifecycle,
     clock,
