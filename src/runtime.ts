@@ -2,18 +2,38 @@
  * The composition root: builds every component from one config, hands each its collaborators, and tears
  * them down in reverse order. Nothing else in the codebase constructs components or holds globals.
  *
+ * The state store opens first (a corrupt or unreadable store stops start-up with a StoreError naming it)
+ * and closes last. Once every component is wired, recovery brings back agents, re-queues interrupted tasks
+ * and in-flight messages. A graceful `shutdown()` on a durable store keeps agents persisted (their
+ * processes stop with their components) so the next start resumes them; on the `memory` store it runs the
+ * spec's lifecycle shutdown, which terminates every agent.
+ *
  * @example
  * const runtime = await createRuntime({ config: { lifecycle: { max_agents: 100 } } });
  * const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "demo" }));
  * await runtime.shutdown();
  */
 import { join } from "node:path";
+import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
+import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
-import { DefaultLifecycleController, type LifecycleController } from "./lifecycle/index.js";
+import { mkdirSync } from "node:fs";
+import { ConfigurationError, StoreError } from "./core/errors.js";
+import type { AgentId } from "./core/ids.js";
+import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import {
+  createPolicyEngine,
+  MemoryPolicyStore,
+  openPostgresPolicyStore,
+  openSqlitePolicyStore,
+  type PolicyEngine,
+  type PolicyStore,
+} from "./policy/index.js";
+import { openStateStore, recoverStoredWork, type StateStore, type StoreRecovery } from "./store/index.js";
 import { InProcessTaskRunner, WorkflowRegistry, WorkflowService, type TaskRunner } from "./workflows/index.js";
 
 export interface Runtime {
@@ -22,7 +42,15 @@ export interface Runtime {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly events: EventStream;
+  readonly store: StateStore;
+  readonly policy: PolicyEngine;
+  /** What every enforcement point asks: the policy engine, or the built-in default when policy is disabled. */
+  readonly authorizer: Authorizer;
   readonly lifecycle: LifecycleController;
+  /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
+  readonly recovery: RuntimeRecovery;
+  /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
+  readonly dsl: DslService;
   /** Workflow registry and executions; steps run through the configured TaskRunner. */
   readonly workflows: WorkflowService;
   /** Epoch ms when the runtime finished starting. */
@@ -39,10 +67,14 @@ export interface CreateRuntimeOptions {
   readonly clock?: Clock;
   readonly logger?: Logger;
   /**
-   * Runs workflow steps. Defaults to an `InProcessTaskRunner` (handlers registered per agent through
-   * `runtime.workflows.runner`).
+   * Runs workflow steps. Defaults to an `InProcessTaskRunner` (a function registered per agent with
+   * `register(agentId, fn)`).
    */
   readonly taskRunner?: TaskRunner;
+}
+
+export interface RuntimeRecovery extends StoreRecovery {
+  readonly agents: RecoveryReport;
 }
 
 interface Closer {
@@ -60,31 +92,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   const logger = options.logger ?? createLogger({ level: config.log_level });
   const events = new RuntimeEvents(clock, logger);
   const closers: Closer[] = [];
-  // Read before anything starts, so a bad workflow file fails start-up with nothing to tear down.
-  const workflowRegistry = await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows"));
-
-  const lifecycle = new DefaultLifecycleController({ config: config.lifecycle, clock, events, logger });
-  closers.push({ name: "lifecycle", close: () => lifecycle.shutdown() });
-
-  const workflows = new WorkflowService({
-    config: config.workflows,
-    registry: workflowRegistry,
-    runner: options.taskRunner ?? new InProcessTaskRunner(lifecycle),
-    agents: lifecycle,
-    clock,
-    events,
-    logger: logger.child({ component: "workflows" }),
-  });
-  closers.push({ name: "workflows", close: () => workflows.shutdown() });
-
-  let ready = true;
-  let shutdownPromise: Promise<void> | undefined;
-  const startedAt = clock.now();
-  events.emit("runtime.started", { version: VERSION });
-
-  async function shutdown(): Promise<void> {
-    ready = false;
-    events.emit("runtime.stopping", {});
+  const closeAll = async (): Promise<unknown[]> => {
     const errors: unknown[] = [];
     for (const c of [...closers].reverse()) {
       try {
@@ -94,6 +102,103 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
         logger.error({ err, component: c.name }, "component failed to shut down cleanly");
       }
     }
+    return errors;
+  };
+
+  let store: StateStore;
+  let policy: PolicyEngine;
+  let authorizer: Authorizer;
+  let lifecycle: DefaultLifecycleController;
+  let dsl: DslService;
+  let recovery: RuntimeRecovery;
+  let workflows: WorkflowService;
+  try {
+    // Read before anything starts, so a bad workflow file fails start-up with nothing to tear down.
+    const workflowRegistry = await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows"));
+
+    if (config.store.kind !== "memory") {
+      try {
+        mkdirSync(config.data_dir, { recursive: true });
+      } catch (err) {
+        throw new StoreError("STORE_UNAVAILABLE", `Cannot create the data directory ${config.data_dir}: ${(err as Error).message}`, {
+          details: { data_dir: config.data_dir },
+          cause: err,
+        });
+      }
+    }
+    store = await openStateStore({ config: config.store, dataDir: config.data_dir });
+    const opened = store;
+    closers.push({ name: "store", close: () => opened.close() });
+
+    // The engine looks agents up through the lifecycle controller, which is built after it.
+    const late: { lifecycle?: LifecycleController } = {};
+    const engine = await createPolicyEngine({
+      config: config.policy,
+      clock,
+      events,
+      logger,
+      store: await openPolicyStore(config),
+      agents: {
+        getAgentConfig: async (id: AgentId) => late.lifecycle?.getAgent(id).then((a) => a.config, () => undefined),
+      },
+    });
+    policy = engine;
+    closers.push({ name: "policy", close: () => engine.close() });
+    authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
+
+    const durable = config.store.kind !== "memory";
+    const ctl = new DefaultLifecycleController({
+      config: config.lifecycle,
+      clock,
+      events,
+      logger,
+      store: store.agents,
+      authorizer,
+      ...(config.policy.enabled ? { configValidator: policy } : {}),
+    });
+    lifecycle = ctl;
+    late.lifecycle = ctl;
+
+    // Bus and scheduler adapters for publish/send/delegate are passed here as they are wired.
+    dsl = createDslService({
+      config: config.dsl,
+      logger,
+      events,
+      clock,
+      authorizer,
+      lifecycle: lifecycleSpawner(ctl),
+    });
+    closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
+
+    const wf = new WorkflowService({
+      config: config.workflows,
+      registry: workflowRegistry,
+      runner: options.taskRunner ?? new InProcessTaskRunner(ctl),
+      agents: ctl,
+      clock,
+      events,
+      logger: logger.child({ component: "workflows" }),
+    });
+    workflows = wf;
+    closers.push({ name: "workflows", close: () => wf.shutdown() });
+
+    // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
+    const agents = await lifecycle.recover();
+    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
+  let ready = true;
+  let shutdownPromise: Promise<void> | undefined;
+  const startedAt = clock.now();
+  events.emit("runtime.started", { version: VERSION });
+
+  async function shutdown(): Promise<void> {
+    ready = false;
+    events.emit("runtime.stopping", {});
+    const errors = await closeAll();
     if (errors.length) throw errors[0];
   }
 
@@ -103,10 +208,25 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     clock,
     logger,
     events,
+    store,
+    policy,
+    authorizer,
     lifecycle,
+    recovery,
+    dsl,
     workflows,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
+}
+
+/** The policy store `config.policy.store` (or, by default, `config.store.kind`) names. */
+async function openPolicyStore(config: RuntimeConfig): Promise<PolicyStore> {
+  const kind = config.policy.store ?? config.store.kind;
+  if (kind === "memory") return new MemoryPolicyStore();
+  if (kind === "sqlite") return openSqlitePolicyStore(join(config.data_dir, "policies.db"));
+  const url = config.store.postgres_url;
+  if (!url) throw new ConfigurationError("runtime configuration", [{ path: "store.postgres_url", message: "required for the postgres policy store" }]);
+  return openPostgresPolicyStore({ url, schema: config.policy.postgres_schema });
 }

@@ -7,6 +7,8 @@ import { VERSION } from "../core/version.js";
 import { ApiCallError } from "./client.js";
 import { processIo, type Io } from "./output.js";
 import { registerRemote } from "./remote.js";
+import { registerStatus } from "./status.js";
+import { registerDsl } from "./dsl.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(io: Io = processIo): Command {
@@ -21,6 +23,8 @@ export function buildProgram(io: Io = processIo): Command {
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   registerUp(program);
   registerRemote(program, io);
+  registerStatus(program);
+  registerDsl(program);
   return program;
 }
 

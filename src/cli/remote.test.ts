@@ -38,7 +38,7 @@ describe("cli - client commands", () => {
     expect(list.out).toMatch(new RegExp(`${id}\\s+cli-agent\\s+Running`));
     const asJson = JSON.parse((await cli("agents", "list", "--json")).out) as { id: string; name: string }[];
     expect(asJson.find((a) => a.id === id)?.name).toBe("cli-agent");
-    const status = JSON.parse((await cli("--json", "agents", "status", id)).out) as Record<string, unknown>;
+    const status = JSON.parse((await cli("agents", "status", id, "--json")).out) as Record<string, unknown>;
     expect(status).toMatchObject({ agent_id: id, state: "Running", execution_mode: { Scheduled: { interval: { secs: 1, nanos: 500_000_000 } } } });
     expect((await cli("agents", "status", id)).out).toMatch(/state\s+Running/);
     for (const [verb, state] of [["suspend", "Suspended"], ["resume", "Running"], ["stop", "Completed"], ["start", "Running"]] as const) {
@@ -82,7 +82,7 @@ describe("cli - client commands", () => {
     expect(ran.code, ran.err).toBe(0);
     expect(ran.err).toContain("step d: succeeded");
     expect(ran.out).toBe(`success\n${JSON.stringify({ doubled: 42 }, null, 2)}\n`);
-    const asJson = JSON.parse((await cli("--json", "workflows", "run", "double", "--params-json", '{"n": 1}')).out) as Record<string, unknown>;
+    const asJson = JSON.parse((await cli("workflows", "run", "double", "--json", "--params-json", '{"n": 1}')).out) as Record<string, unknown>;
     expect(asJson).toMatchObject({ result: "success", output: { doubled: 2 } });
     const failed = await cli("workflows", "run", "double", "--param", "n=oops");
     expect(failed.code).toBe(1);

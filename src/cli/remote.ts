@@ -249,9 +249,13 @@ function registerWorkflows(program: Command, io: Io): void {
 export function registerRemote(program: Command, io: Io): void {
   program
     .option("--url <url>", "runtime URL (env SYMBIONT_URL; default http://127.0.0.1:8080)")
-    .option("--key <key>", "API key (env SYMBIONT_API_KEY)")
-    .option("--json", "print JSON instead of tables");
+    .option("--key <key>", "API key (env SYMBIONT_API_KEY)");
   registerAgents(program, io);
   registerKeys(program, io);
   registerWorkflows(program, io);
+  // --json belongs to each client command rather than to the program, so that other commands (`status`)
+  // keep their own --json.
+  for (const group of program.commands.filter((c) => ["agents", "keys", "workflows"].includes(c.name()))) {
+    for (const leaf of group.commands) leaf.option("--json", "print JSON instead of tables");
+  }
 }

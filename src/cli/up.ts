@@ -95,7 +95,10 @@ export async function up(options: UpOptions): Promise<void> {
   process.once("SIGTERM", () => void stop("SIGTERM"));
 
   const address = await server.listen({ host: config.api.bind_address, port: config.api.port });
-  logger.info({ address, version: runtime.version }, `Symbiont runtime listening on ${address}`);
+  logger.info(
+    { address, version: runtime.version, store: runtime.store.info.location, agents_restored: runtime.recovery.agents.restored },
+    `Symbiont runtime listening on ${address}`,
+  );
 }
 
 export function registerUp(program: Command): void {

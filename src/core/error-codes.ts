@@ -17,6 +17,7 @@ export type ErrorFamily =
   | "Audit"
   | "Store"
   | "Api"
+  | "Dsl"
   | "Internal";
 
 export interface ErrorCodeInfo {
@@ -67,6 +68,9 @@ export const ERROR_CODES = {
 
   // Policy
   POLICY_DENIED: { family: "Policy", status: 403, description: "A policy denied the operation." },
+  POLICY_INVALID: { family: "Policy", status: 400, description: "A policy is malformed (details give the rule, line, column and reason); the previous version stays in force." },
+  POLICY_NOT_FOUND: { family: "Policy", status: 404, description: "No policy with this id." },
+  POLICY_STORE_UNAVAILABLE: { family: "Policy", status: 503, description: "The policy store cannot be opened, read or written." },
 
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
@@ -77,6 +81,10 @@ export const ERROR_CODES = {
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
+  STORE_CORRUPT: { family: "Store", status: 500, description: "The state store file is corrupt or not a Symbiont state store; details name the file. Nothing is reset." },
+  STORE_VERSION_UNSUPPORTED: { family: "Store", status: 500, description: "The state store was written by a newer runtime (its schema version is unknown to this one)." },
+  STORE_CLOSED: { family: "Store", status: 503, description: "The state store was closed and accepts no more calls." },
+  STORE_WRITE_FAILED: { family: "Store", status: 500, description: "A write could not be committed; nothing was acknowledged." },
 
   // API
   NOT_FOUND: { family: "Api", status: 404, description: "No such route." },
@@ -101,6 +109,16 @@ export const ERROR_CODES = {
   WORKFLOW_STEP_TIMEOUT: { family: "Api", status: 504, description: "A workflow step exceeded its timeout (reported inside a failure result)." },
   WORKFLOW_CANCELLED: { family: "Api", status: 409, description: "The workflow execution was cancelled (runtime shutdown) before it finished." },
   TASK_HANDLER_MISSING: { family: "Api", status: 422, description: "The in-process task runner has no handler for this agent." },
+
+  // Dsl
+  DSL_PARSE_ERROR: { family: "Dsl", status: 400, description: "A .symbi source does not parse; details list every problem with its line:col." },
+  DSL_EXTRACTION_ERROR: { family: "Dsl", status: 400, description: "A .symbi source parses but cannot become runtime configuration (unknown sandbox tier, bad timeout, ...)." },
+  DSL_AGENT_NOT_FOUND: { family: "Dsl", status: 404, description: "The .symbi source defines no agent by that name, or the agent has no body to run." },
+  DSL_RUNTIME_ERROR: { family: "Dsl", status: 422, description: "An agent body failed: an error() call, a type error or an uncaught failure of a built-in." },
+  DSL_LIMIT_EXCEEDED: { family: "Dsl", status: 422, description: "An agent body exceeded its step budget, timeout, recursion depth or memory bound and was stopped." },
+  TOOL_UNAVAILABLE: { family: "Dsl", status: 503, description: "A declared tool cannot run: no sandbox orchestrator or sandbox was given to the tool registry." },
+  LLM_NOT_CONFIGURED: { family: "Dsl", status: 503, description: "An agent called reason/llm_call but no LLM provider (dsl.llm.base_url) is configured." },
+  LLM_REQUEST_FAILED: { family: "Dsl", status: 502, description: "The LLM provider returned an error or an unreadable answer." },
 
   // Internal
   INTERNAL_ERROR: { family: "Internal", status: 500, description: "An unexpected internal error." },

@@ -75,6 +75,8 @@ export class SandboxError extends RuntimeError<CodeOf<"Sandbox">> {}
 export class AuditError extends RuntimeError<CodeOf<"Audit">> {}
 export class StoreError extends RuntimeError<CodeOf<"Store">> {}
 export class ApiError extends RuntimeError<CodeOf<"Api">> {}
+/** Agent DSL failures: parse and extraction problems (with every diagnostic in details) and agent-body errors. */
+export class DslError extends RuntimeError<CodeOf<"Dsl">> {}
 
 /** One bad field of a validated input: where it is (`resource_limits.memory_mb`) and what is wrong. */
 export interface FieldIssue {

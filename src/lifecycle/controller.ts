@@ -1,18 +1,22 @@
 /**
  * DefaultLifecycleController: owns every agent's state. All changes to one agent run one at a time (a
  * per-agent queue), so concurrent calls never lose a transition; each applied transition emits
- * `agent.state_changed`.
+ * `agent.state_changed`. With a store, every change (creation, each transition, counters, config, removal)
+ * is committed before the method that made it resolves, and `recover()` brings the agents back at start.
  */
+import { authorize, type Authorizer } from "../core/authorizer.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { LifecycleConfig } from "../core/config/index.js";
-import { LifecycleError, RuntimeError } from "../core/errors.js";
+import { LifecycleError, PolicyError, RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import { parseAgentConfig } from "../core/schemas.js";
 import { AGENT_STATES, type AgentConfig, type AgentInstance, type AgentState } from "../core/types.js";
 import { canTransition, RESTARTABLE_STATES } from "./state-machine.js";
-import type { LifecycleController, LifecycleHooks, SystemStatus } from "./types.js";
+import type { AgentRepository } from "../store/types.js";
+import { recoverAgents } from "./recovery.js";
+import type { AgentConfigValidator, LifecycleController, LifecycleHooks, RecoveryReport, SystemStatus } from "./types.js";
 
 interface AgentRecord {
   readonly id: AgentId;
@@ -27,6 +31,8 @@ interface AgentRecord {
   failed_at: number;
   /** An automatic restart is queued or running. */
   recovering: boolean;
+  /** Store writes issued by the operation in progress; it resolves only once they committed. */
+  writes: Promise<void>[];
 }
 
 export interface LifecycleControllerDeps {
@@ -35,6 +41,12 @@ export interface LifecycleControllerDeps {
   readonly events: EventStream;
   readonly logger: Logger;
   readonly hooks?: readonly LifecycleHooks[];
+  /** Where agents are persisted; without one they live only in memory. */
+  readonly store?: AgentRepository;
+  /** Asked before `agent.create` and `agent.update` take effect. */
+  readonly authorizer?: Authorizer;
+  /** Checks every config against policy before it is applied (every violation is reported). */
+  readonly configValidator?: AgentConfigValidator;
 }
 
 type HookPhase = "onInitialize" | "onTerminate";
@@ -45,6 +57,9 @@ export class DefaultLifecycleController implements LifecycleController {
   readonly #events: EventStream;
   readonly #logger: Logger;
   readonly #hooks: LifecycleHooks[];
+  readonly #store: AgentRepository | undefined;
+  readonly #authorizer: Authorizer | undefined;
+  readonly #validator: AgentConfigValidator | undefined;
   readonly #agents = new Map<AgentId, AgentRecord>();
   readonly #queues = new Map<AgentId, Promise<void>>();
   readonly #startedAt: number;
@@ -60,6 +75,9 @@ export class DefaultLifecycleController implements LifecycleController {
     this.#events = deps.events;
     this.#logger = deps.logger.child({ component: "lifecycle" });
     this.#hooks = [...(deps.hooks ?? [])];
+    this.#store = deps.store;
+    this.#authorizer = deps.authorizer;
+    this.#validator = deps.configValidator;
     this.#startedAt = this.#clock.now();
     this.#startedMono = this.#clock.monotonic();
     if (this.#config.enable_auto_recovery) this.#scheduleStateCheck();
@@ -72,6 +90,9 @@ export class DefaultLifecycleController implements LifecycleController {
   async createAgent(config: AgentConfig): Promise<AgentInstance> {
     this.#assertOpen();
     const valid = parseAgentConfig(config);
+    // Policy first: its awaits must not sit between the checks below and the insert.
+    await this.#admit("agent.create", valid);
+    this.#assertOpen();
     if (this.#agents.has(valid.id)) {
       throw new LifecycleError("AGENT_ALREADY_EXISTS", `Agent ${valid.id} already exists`, {
         details: { agent_id: valid.id },
@@ -94,8 +115,17 @@ export class DefaultLifecycleController implements LifecycleController {
       restart_count: 0,
       failed_at: 0,
       recovering: false,
+      writes: [],
     };
     this.#agents.set(record.id, record);
+    if (this.#store) {
+      try {
+        await this.#store.put(snapshot(record));
+      } catch (err) {
+        this.#agents.delete(record.id);
+        throw err;
+      }
+    }
     this.#totals.created++;
     this.#events.emit("agent.created", { agent_id: record.id, name: valid.name });
     return snapshot(record);
@@ -164,8 +194,11 @@ export class DefaultLifecycleController implements LifecycleController {
           agent_id: rec.id,
         });
       }
-      rec.config = parseAgentConfig({ ...config, id: rec.id });
+      const next = parseAgentConfig({ ...config, id: rec.id });
+      await this.#admit("agent.update", next, rec.config);
+      rec.config = next;
       rec.last_updated = this.#clock.now();
+      this.#save(rec);
       this.#events.emit("agent.updated", { agent_id: rec.id });
     });
   }
@@ -212,7 +245,59 @@ export class DefaultLifecycleController implements LifecycleController {
     }
   }
 
+  /**
+   * A graceful stop that keeps agents: refuses new calls, lets queued operations finish (and commit), stops
+   * the state check. Termination hooks do not run and nothing is removed, so a restart on the same store
+   * brings every agent back. `shutdown()` is the spec's stop, which terminates every agent.
+   */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#clock.clearTimeout(this.#checkTimer);
+    while (this.#queues.size) await Promise.all([...this.#queues.values()]);
+    this.#closed = true;
+  }
+
+  async recover(): Promise<RecoveryReport> {
+    if (!this.#store) return { restored: 0, relaunch: [], interrupted: [], terminated: [] };
+    this.#assertOpen();
+    return recoverAgents({
+      rows: await this.#store.list(),
+      adopt: (row) => {
+        if (this.#agents.has(row.id)) return false;
+        this.#agents.set(row.id, { ...row, failed_at: this.#clock.monotonic(), recovering: false, writes: [] });
+        return true;
+      },
+      markInterrupted: (id, reason) => this.#serial(id, async (rec) => this.#set(rec, "Failed", reason)),
+      terminate: (id) => this.terminateAgent(id),
+      events: this.#events,
+      logger: this.#logger,
+    });
+  }
+
   // ---- internals ----
+
+  /** Throws POLICY_DENIED (after `policy.denied`) when policy refuses the config; nothing has changed yet. */
+  async #admit(action: "agent.create" | "agent.update", config: AgentConfig, previous?: AgentConfig): Promise<void> {
+    if (this.#validator) {
+      const { valid, violations } = await this.#validator.validateAgentConfig(config);
+      if (!valid) {
+        const reason = violations.map((v) => `${v.field}: ${v.message}`).join("; ");
+        const policy_id = violations.find((v) => v.policy_id !== undefined)?.policy_id;
+        this.#events.emit("policy.denied", { agent_id: config.id, action, resource: config.name, ...(policy_id ? { policy_id } : {}), reason });
+        throw new PolicyError("POLICY_DENIED", `${action} denied: ${reason}`, {
+          details: { action, agent_id: config.id, ...(policy_id ? { policy_id } : {}), reason, violations },
+        });
+      }
+    }
+    if (this.#authorizer) {
+      await authorize(this.#authorizer, this.#events, {
+        agent_id: config.id,
+        action,
+        resource: config.name,
+        context: previous ? { config, previous_tier: previous.security_tier } : { config },
+      });
+    }
+  }
 
   #assertOpen(): void {
     if (this.#closing) {
@@ -239,13 +324,35 @@ export class DefaultLifecycleController implements LifecycleController {
       }
     }
     const prev = this.#queues.get(agentId);
-    const run = prev ? prev.then(() => fn(this.#get(agentId))) : new Promise<void>((resolve) => resolve(fn(this.#get(agentId))));
+    const op = async () => this.#committed(this.#get(agentId), fn);
+    const run = prev ? prev.then(op) : op();
     const settled = run.then(noop, noop);
     this.#queues.set(agentId, settled);
     void settled.then(() => {
       if (this.#queues.get(agentId) === settled) this.#queues.delete(agentId);
     });
     return run;
+  }
+
+  /** Runs `fn` on `rec`, then waits for the store writes it issued; a failed write fails the operation. */
+  async #committed(rec: AgentRecord, fn: (rec: AgentRecord) => Promise<void> | void): Promise<void> {
+    let failure: { err: unknown } | undefined;
+    try {
+      await fn(rec);
+    } catch (err) {
+      failure = { err };
+    }
+    if (rec.writes.length) {
+      const settled = await Promise.allSettled(rec.writes.splice(0));
+      const bad = settled.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (bad && !failure) failure = { err: bad.reason };
+    }
+    if (failure) throw failure.err;
+  }
+
+  /** Issues the write of the record as it is now; the running operation awaits it (see #committed). */
+  #save(rec: AgentRecord): void {
+    if (this.#store) rec.writes.push(this.#store.put(snapshot(rec)));
   }
 
   /** Applies one edge of the table, or throws INVALID_STATE_TRANSITION leaving the state as it was. */
@@ -267,6 +374,7 @@ export class DefaultLifecycleController implements LifecycleController {
       this.#totals.errors++;
       rec.failed_at = this.#clock.monotonic();
     }
+    this.#save(rec);
     this.#events.emit("agent.state_changed", reason === undefined ? { agent_id: rec.id, from, to } : { agent_id: rec.id, from, to, reason });
     if (to === "Failed") this.#announceRecovery(rec);
   }
@@ -305,6 +413,7 @@ export class DefaultLifecycleController implements LifecycleController {
 
   #remove(rec: AgentRecord): void {
     this.#agents.delete(rec.id);
+    if (this.#store) rec.writes.push(this.#store.remove(rec.id));
     this.#events.emit("agent.removed", { agent_id: rec.id });
   }
 

@@ -2,7 +2,30 @@
  * The LifecycleController contract (the spec's 14 methods) and the hooks other components attach to it.
  */
 import type { AgentId } from "../core/ids.js";
-import type { AgentConfig, AgentInstance, AgentState } from "../core/types.js";
+import type { AgentConfig, AgentInstance, AgentState, ExecutionModeType } from "../core/types.js";
+
+/** An agent that was Running or Waiting when the runtime stopped. */
+export interface RelaunchRequest {
+  readonly agent_id: AgentId;
+  readonly state: "Running" | "Waiting";
+  readonly execution_mode: ExecutionModeType;
+  /**
+   * `relaunch`: a Persistent agent whose long-lived process must be started again in a new sandbox.
+   * `resume`: nothing to start; its re-queued tasks, pending messages and schedules bring its work back.
+   */
+  readonly action: "relaunch" | "resume";
+}
+
+/** What `recover()` found in the store and did with it. */
+export interface RecoveryReport {
+  /** Agents loaded back, in their last state. */
+  readonly restored: number;
+  readonly relaunch: readonly RelaunchRequest[];
+  /** Agents caught initializing: now Failed, so auto-recovery restarts them. */
+  readonly interrupted: readonly AgentId[];
+  /** Agents caught terminating: their termination was completed. */
+  readonly terminated: readonly AgentId[];
+}
 
 export interface SystemStatus {
   /** Number of live agents in each state. */
@@ -30,6 +53,14 @@ export interface LifecycleHooks {
   onTerminate?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
 }
 
+/** Checks an agent configuration against policy (the policy engine's validateAgentConfig). */
+export interface AgentConfigValidator {
+  validateAgentConfig(config: AgentConfig): Promise<{
+    readonly valid: boolean;
+    readonly violations: readonly { readonly field: string; readonly message: string; readonly policy_id?: string }[];
+  }>;
+}
+
 export interface LifecycleController {
   createAgent(config: AgentConfig): Promise<AgentInstance>;
   initializeAgent(agentId: AgentId): Promise<void>;
@@ -48,7 +79,18 @@ export interface LifecycleController {
   /** Re-initialises in place (Failed/Completed/Running → Initializing → Ready → Running). */
   restartAgent(agentId: AgentId): Promise<void>;
   getSystemStatus(): Promise<SystemStatus>;
+  /** The spec's shutdown: terminates every agent (running termination hooks), then refuses calls. */
   shutdown(): Promise<void>;
+  /**
+   * Graceful stop that keeps agents: refuses new calls and waits for queued operations to commit; no
+   * termination hook runs and nothing is removed, so a restart on the same store brings every agent back.
+   */
+  close(): Promise<void>;
+  /**
+   * Loads the agents persisted in the store (call once at start, after every component added its hooks).
+   * Emits `agent.relaunch_requested` per agent that was Running or Waiting, then `lifecycle.recovered`.
+   */
+  recover(): Promise<RecoveryReport>;
 
   /**
    * Moves an agent along one edge of the state table (for the executor and scheduler: Running ⇄ Waiting,

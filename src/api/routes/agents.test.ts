@@ -23,7 +23,7 @@ describe("api - agents", () => {
       name: "sdk-agent",
       dsl: "agent sdk {}",
       execution_mode: "Ephemeral",
-      capabilities: ["Network", "gpu"],
+      capabilities: ["FileSystem", "gpu"],
       metadata: { team: "ops" },
       priority: "High",
       resource_limits: { memory_mb: 256 },
@@ -38,11 +38,18 @@ describe("api - agents", () => {
     expect(agent.config.name).toBe("sdk-agent");
     expect(agent.config.dsl_source).toBe("agent sdk {}");
     expect(agent.config.execution_mode).toEqual({ type: "Ephemeral" });
-    expect(agent.config.capabilities).toEqual(["Network", { Custom: "gpu" }]);
+    expect(agent.config.capabilities).toEqual(["FileSystem", { Custom: "gpu" }]);
     expect(agent.config.metadata).toEqual({ team: "ops" });
     expect(agent.config.priority).toBe("High");
     expect(agent.config.resource_limits.memory_mb).toBe(256);
     expect(agent.config.resource_limits.cpu_cores).toBe(1);
+  });
+
+  it("the runtime's policy is enforced behind POST /agents: a denied configuration is 403 POLICY_DENIED", async () => {
+    const res = await api.call("POST", "/api/v1/agents", { name: "wants-network", capabilities: ["Network"] });
+    expect(res.statusCode).toBe(403);
+    expect(res.json()).toMatchObject({ code: "POLICY_DENIED" });
+    expect((await api.call("GET", "/api/v1/agents")).json()).not.toContainEqual(expect.objectContaining({ name: "wants-network" }));
   });
 
   it("execution_mode accepts the Scheduled and CronScheduled forms and reports them back the same way", async () => {

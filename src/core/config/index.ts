@@ -12,6 +12,7 @@ import { parseConfig } from "../validation.js";
 import { apiConfigSchema } from "./api.js";
 import { auditConfigSchema } from "./audit.js";
 import { communicationConfigSchema } from "./communication.js";
+import { dslConfigSchema } from "./dsl.js";
 import { errorHandlerConfigSchema } from "./error-handler.js";
 import { lifecycleConfigSchema } from "./lifecycle.js";
 import { policyConfigSchema } from "./policy.js";
@@ -37,6 +38,7 @@ export const runtimeConfigSchema = z
     policy: policyConfigSchema.prefault({}),
     api: apiConfigSchema.prefault({}),
     workflows: workflowsConfigSchema.prefault({}),
+    dsl: dslConfigSchema.prefault({}),
   })
   .strict();
 
@@ -54,6 +56,7 @@ export type { StoreConfig } from "./store.js";
 export type { PolicyConfig } from "./policy.js";
 export type { ApiConfig } from "./api.js";
 export type { WorkflowsConfig } from "./workflows.js";
+export type { DslConfig } from "./dsl.js";
 
 type Plain = Record<string, unknown>;
 

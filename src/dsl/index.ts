@@ -1,0 +1,16 @@
+/**
+ * The agent DSL: parse `.symbi` files, format them, extract runtime configuration, and run agent bodies
+ * under limits and policy.
+ */
+export type * from "./ast.js";
+export { formatDiagnostic, type Diagnostic } from "./diagnostics.js";
+export { parse, parseExpression, type ParseResult } from "./parser.js";
+export { format } from "./format.js";
+export { compileDsl, extract, type DslAgent, type DslChannel, type DslFile, type DslSchedule, type DslBlockInfo } from "./extract.js";
+export { compilePolicy, decideByPolicies, withDslPolicies, actionMatches, ACTION_ALIASES } from "./policy.js";
+export { createDslHost, type DslHost, type DslHostDeps, type DslRunContext, type DslBus, type DslDelegator, type DslSpawner } from "./host.js";
+export { SandboxToolRegistry, type ToolRegistry, type ToolSpec, type ToolResult, type ToolInput } from "./tools.js";
+export { OpenAiCompatibleProvider, createLlmProvider, type LlmProvider, type LlmAnswer, type LlmRequest } from "./llm.js";
+export { runDslAgent, limitsFor, findAgent, type DslRunLimits, type DslRunOptions, type DslRunResult } from "./runner.js";
+export { createDslService, type DslService, type DslServiceDeps } from "./service.js";
+export { lifecycleSpawner } from "./lifecycle-spawner.js";

@@ -1,0 +1,79 @@
+/**
+ * The DSL as one runtime component: the tool registry and LLM provider built from `config.dsl`, the host
+ * over the runtime's collaborators, and `run` with the configured limits. Built by `createRuntime`.
+ *
+ * @example
+ * const file = runtime.dsl.compile(source, "validator.symbi");
+ * const { value } = await runtime.dsl.run(file, { agent: "validator", input: { records } });
+ */
+import type { Authorizer } from "../core/authorizer.js";
+import type { Clock } from "../core/clock.js";
+import type { DslConfig } from "../core/config/index.js";
+import type { EventStream } from "../core/events.js";
+import type { SandboxId } from "../core/ids.js";
+import type { Logger } from "../core/logger.js";
+import type { SandboxOrchestrator } from "../sandbox/types.js";
+import { compileDsl, type DslFile } from "./extract.js";
+import { createDslHost, type DslBus, type DslDelegator, type DslHost, type DslSpawner } from "./host.js";
+import { createLlmProvider, type LlmProvider } from "./llm.js";
+import { findAgent, limitsFor, runDslAgent, type DslRunResult } from "./runner.js";
+import { SandboxToolRegistry, type ToolRegistry } from "./tools.js";
+
+export interface DslService {
+  readonly host: DslHost;
+  readonly tools: ToolRegistry;
+  readonly llm: LlmProvider | undefined;
+  /** Parses and extracts; throws DSL_PARSE_ERROR / DSL_EXTRACTION_ERROR listing every problem. */
+  compile(source: string, file?: string): DslFile;
+  /** Runs one agent's body once under the configured limits and the agent's own timeout and memory. */
+  run(file: DslFile, options?: { agent?: string; input?: unknown; sandbox_id?: SandboxId; signal?: AbortSignal }): Promise<DslRunResult>;
+}
+
+export interface DslServiceDeps {
+  readonly config: DslConfig;
+  readonly logger: Logger;
+  readonly events: EventStream;
+  readonly clock: Clock;
+  readonly authorizer: Authorizer;
+  readonly orchestrator?: SandboxOrchestrator;
+  readonly bus?: DslBus;
+  readonly scheduler?: DslDelegator;
+  readonly lifecycle?: DslSpawner;
+  readonly secrets?: (path: string) => Promise<string>;
+}
+
+export function createDslService(deps: DslServiceDeps): DslService {
+  const tools = new SandboxToolRegistry(deps.config.tools, deps.orchestrator);
+  const llm = createLlmProvider(deps.config.llm);
+  const host = createDslHost({
+    logger: deps.logger,
+    events: deps.events,
+    clock: deps.clock,
+    authorizer: deps.authorizer,
+    tools,
+    ...(llm ? { llm } : {}),
+    ...(deps.bus ? { bus: deps.bus } : {}),
+    ...(deps.scheduler ? { scheduler: deps.scheduler } : {}),
+    ...(deps.lifecycle ? { lifecycle: deps.lifecycle } : {}),
+    ...(deps.secrets ? { secrets: deps.secrets } : {}),
+  });
+  return {
+    host,
+    tools,
+    llm,
+    compile: (source, file) => compileDsl(source, file),
+    run(file, options = {}) {
+      const agent = findAgent(file, options.agent);
+      return runDslAgent({
+        file,
+        agent: agent.name,
+        input: options.input,
+        host,
+        limits: limitsFor(agent, deps.config),
+        clock: deps.clock,
+        ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    },
+  };
+}
