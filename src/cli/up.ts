@@ -52,12 +52,11 @@ export async function up(options: UpOptions): Promise<void> {
     ...(options.config ? { file: options.config } : {}),
     overrides: overrides as RuntimeConfigInput,
   });
-  const logger = createLogger({ level: config.log_level });
-  const runtime = await createRuntime({ config, logger });
   if (!config.api.auth_required && !isLoopback(config.api.bind_address)) {
-    await runtime.shutdown();
     throw new Error(`--insecure-no-auth is allowed only on a loopback address (127.0.0.1, ::1), not ${config.api.bind_address}`);
   }
+  const logger = createLogger({ level: config.log_level });
+  const runtime = await createRuntime({ config, logger });
   let server;
   try {
     server = await createApiServer(runtime);
