@@ -9,7 +9,10 @@
  */
 import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
+import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { createApiServer } from "../../src/api/server.js";
 import { MemoryApiKeyStore } from "../../src/api/keys/index.js";
@@ -50,7 +53,7 @@ function listen(server: Server): Promise<string> {
 
 export async function run(): Promise<Metric[]> {
   const runtime = await createRuntime({
-    config: { api: { key_store: "memory", rate_limit: { max_per_key: 1e9, max_per_ip: 1e9 } }, lifecycle: { enable_auto_recovery: false } },
+    config: { data_dir: mkdtempSync(join(tmpdir(), "symbiont-bench-http-")), api: { key_store: "memory", rate_limit: { max_per_key: 1e9, max_per_ip: 1e9 } }, lifecycle: { enable_auto_recovery: false } },
     logger: createLogger({ level: "warn", pretty: false }),
   });
   for (let i = 0; i < 10; i++) {
