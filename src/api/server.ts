@@ -18,6 +18,7 @@ import { isLoopback, registerAuth } from "./auth.js";
 import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
 import { sendError } from "./errors.js";
 import { registerHttpHooks, requestIdFrom } from "./http-hooks.js";
+import { lazyChildLogger } from "./request-logger.js";
 import { ApiKeyService } from "./keys/service.js";
 import { MemoryApiKeyStore } from "./keys/memory-api-key-store.js";
 import { SqliteApiKeyStore } from "./keys/sqlite-api-key-store.js";
@@ -81,6 +82,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     return503OnClosing: true,
     // Router-level failures (over-long path segments, undecodable URLs) get the same error body as the rest.
     frameworkErrors: (err, request, reply) => sendError(err, request, reply),
+    childLoggerFactory: (logger, bindings) => lazyChildLogger(logger, bindings),
   });
   app.decorate("apiKeys", keys);
   const table = new RouteTable();
