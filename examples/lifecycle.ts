@@ -1,9 +1,10 @@
 /**
  * The spec's "Complete Agent Lifecycle" example, ported to TypeScript against the real classes.
  *
- * Built so far: the lifecycle controller (create, initialize, start, state, terminate) wired by the
- * composition root. Left out until their issues land, and marked below where they go: resource allocation
- * (ResourceManager), bus registration and messaging (CommunicationBus), task scheduling (Scheduler).
+ * Built so far: the lifecycle controller (create, initialize, start, state, terminate) and task scheduling
+ * (Scheduler + agent executor; the agent's work here is an in-process handler) wired by the composition root.
+ * Left out until their issues land, and marked below where they go: resource allocation (ResourceManager),
+ * bus registration and messaging (CommunicationBus).
  *
  * Run: `npx tsx examples/lifecycle.ts`
  */
@@ -12,7 +13,8 @@ import { parseAgentConfig } from "../src/core/schemas.js";
 import { silentLogger } from "../src/core/logger.js";
 
 export async function main(log: (line: string) => void = console.log): Promise<void> {
-  const runtime = await createRuntime({ logger: silentLogger() });
+  // The memory store keeps the example from leaving state behind; `symbiont up` uses the durable default.
+  const runtime = await createRuntime({ config: { store: { kind: "memory" } }, logger: silentLogger() });
   const lifecycle = runtime.lifecycle;
 
   const agentConfig = parseAgentConfig({
@@ -44,7 +46,22 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   await lifecycle.startAgent(agent.id);
   log("Agent started successfully");
 
-  // Task scheduling and messaging go here (Scheduler, CommunicationBus).
+  // Schedule a task (the spec's ScheduledTask; this agent's work is a trusted in-process handler).
+  runtime.executor.registerHandler(agent.id, {
+    onTask: (input) => `processed ${JSON.stringify(input)}`,
+  });
+  const task = await runtime.scheduler.scheduleTask({
+    agent_id: agent.id,
+    priority: "Normal",
+    scheduled_time: Date.now(),
+    timeout: 60_000,
+    retry_count: 0,
+    input: { greeting: "Hello, world!" },
+  });
+  const status = await runtime.scheduler.waitForTask(task.id);
+  log(`Task ${status.state}: ${status.state === "Completed" ? String(status.result) : JSON.stringify(status)}`);
+
+  // Messaging goes here (CommunicationBus).
 
   const state = await lifecycle.getAgentState(agent.id);
   log(`Agent state: ${state}`);

@@ -21,10 +21,16 @@ import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
 import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
+import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
 import { ConfigurationError, StoreError } from "./core/errors.js";
 import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
+import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
+import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
+import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
+import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
   MemoryPolicyStore,
@@ -47,12 +53,24 @@ export interface Runtime {
   /** What every enforcement point asks: the policy engine, or the built-in default when policy is disabled. */
   readonly authorizer: Authorizer;
   readonly lifecycle: LifecycleController;
+  /** The sandbox orchestrator (Tier0 bubblewrap+cgroups, Tier1 Docker, Tier2 gVisor, Tier3 microVM). */
+  readonly sandboxes: DefaultSandboxOrchestrator;
+  /** Task queue, dispatch, timeouts, retries (`scheduleTask`, `cancelTask`, ...). */
+  readonly scheduler: Scheduler;
+  /** Runs tasks: in-process handlers (`registerHandler`) and sandboxed agent programs; routes messages. */
+  readonly executor: AgentExecutor;
+  /** Classifies failures and carries out the recovery action. */
+  readonly errorHandler: ErrorHandler;
+  /** Fires the tasks of Scheduled agents (interval or cron). */
+  readonly schedules: AgentSchedules;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
   readonly dsl: DslService;
   /** Workflow registry and executions; steps run through the configured TaskRunner. */
   readonly workflows: WorkflowService;
+  /** The tamper-evident audit trail (records every runtime event); undefined when `audit.enabled` is false. */
+  readonly audit: AuditTrail | undefined;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -71,6 +89,10 @@ export interface CreateRuntimeOptions {
    * `register(agentId, fn)`).
    */
   readonly taskRunner?: TaskRunner;
+  /** Decides every enforcement point; defaults to the policy engine (or the built-in one when policy is off). */
+  readonly authorizer?: Authorizer;
+  /** The executor's view of the message bus (send, subscribe, push delivery). */
+  readonly messaging?: AgentMessaging;
 }
 
 export interface RuntimeRecovery extends StoreRecovery {
@@ -106,10 +128,16 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   };
 
   let store: StateStore;
+  let audit: AuditTrail | undefined;
   let policy: PolicyEngine;
   let authorizer: Authorizer;
   let lifecycle: DefaultLifecycleController;
   let dsl: DslService;
+  let sandboxes: DefaultSandboxOrchestrator;
+  let scheduler: DefaultScheduler;
+  let executor: DefaultAgentExecutor;
+  let errorHandler: DefaultErrorHandler;
+  let schedules: AgentSchedules;
   let recovery: RuntimeRecovery;
   let workflows: WorkflowService;
   try {
@@ -130,6 +158,11 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     const opened = store;
     closers.push({ name: "store", close: () => opened.close() });
 
+    // Built before the components whose events it records, closed after them (flushing what they emit last).
+    const trail = config.audit.enabled ? await createAuditTrail({ config, clock, logger, events }) : undefined;
+    audit = trail;
+    if (trail) closers.push({ name: "audit", close: () => trail.close() });
+
     // The engine looks agents up through the lifecycle controller, which is built after it.
     const late: { lifecycle?: LifecycleController } = {};
     const engine = await createPolicyEngine({
@@ -144,7 +177,18 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     });
     policy = engine;
     closers.push({ name: "policy", close: () => engine.close() });
-    authorizer = config.policy.enabled ? policy : new BuiltinAuthorizer();
+    authorizer = options.authorizer ?? (config.policy.enabled ? policy : new BuiltinAuthorizer());
+
+    const orchestrator = await createSandboxOrchestrator({
+      config: config.sandbox,
+      dataDir: config.data_dir,
+      clock,
+      logger,
+      events,
+      authorizer,
+    });
+    sandboxes = orchestrator;
+    closers.push({ name: "sandboxes", close: () => orchestrator.shutdown() });
 
     const durable = config.store.kind !== "memory";
     const ctl = new DefaultLifecycleController({
@@ -159,13 +203,41 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     lifecycle = ctl;
     late.lifecycle = ctl;
 
-    // Bus and scheduler adapters for publish/send/delegate are passed here as they are wired.
+    // Error handler, executor and scheduler refer to each other: built in this order, then attached.
+    const handler = new DefaultErrorHandler({ config: config.error_handler, clock, events, logger, lifecycle: ctl });
+    errorHandler = handler;
+    closers.push({ name: "error-handler", close: () => handler.shutdown() });
+    const exec = new DefaultAgentExecutor({
+      config: config.scheduler,
+      clock,
+      events,
+      logger,
+      lifecycle: ctl,
+      sandbox: orchestrator,
+      ...(options.messaging ? { messaging: options.messaging } : {}),
+    });
+    executor = exec;
+    ctl.addHooks(exec);
+    closers.push({ name: "executor", close: () => exec.close() });
+    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec });
+    scheduler = sched;
+    closers.push({ name: "scheduler", close: () => sched.shutdown() });
+    handler.attach({ tasks: sched, sandboxes: exec });
+    exec.attach({ tasks: sched, errors: handler });
+    const cron = new AgentSchedules({ config: config.scheduler, clock, events, logger, tasks: sched });
+    schedules = cron;
+    ctl.addHooks(cron);
+    closers.push({ name: "schedules", close: async () => cron.close() });
+
+    // The bus adapter for publish/send is passed here when the bus is wired.
     dsl = createDslService({
       config: config.dsl,
       logger,
       events,
       clock,
       authorizer,
+      orchestrator,
+      scheduler: schedulerDelegator(ctl, sched),
       lifecycle: lifecycleSpawner(ctl),
     });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
@@ -212,9 +284,15 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     policy,
     authorizer,
     lifecycle,
+    sandboxes,
+    scheduler,
+    executor,
+    errorHandler,
+    schedules,
     recovery,
     dsl,
     workflows,
+    audit,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),

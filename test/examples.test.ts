@@ -7,6 +7,7 @@ describe("examples - complete agent lifecycle", () => {
     await main((l) => lines.push(l));
     expect(lines[0]).toMatch(/^Created agent: [0-9a-f-]{36}$/);
     expect(lines).toContain("Agent started successfully");
+    expect(lines).toContain('Task Completed: processed {"greeting":"Hello, world!"}');
     expect(lines).toContain("Agent state: Running");
     expect(lines.at(-1)).toBe("Agent terminated");
   });

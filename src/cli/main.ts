@@ -9,6 +9,7 @@ import { processIo, type Io } from "./output.js";
 import { registerRemote } from "./remote.js";
 import { registerStatus } from "./status.js";
 import { registerDsl } from "./dsl.js";
+import { registerAudit } from "./audit.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(io: Io = processIo): Command {
@@ -25,6 +26,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerRemote(program, io);
   registerStatus(program);
   registerDsl(program);
+  registerAudit(program);
   return program;
 }
 

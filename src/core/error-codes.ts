@@ -58,9 +58,20 @@ export const ERROR_CODES = {
   // Scheduler
   TASK_NOT_FOUND: { family: "Scheduler", status: 404, description: "No task with this id." },
   QUEUE_FULL: { family: "Scheduler", status: 429, description: "The queue is at its configured bound." },
+  TASK_TIMEOUT: { family: "Scheduler", status: 504, description: "The task ran longer than its timeout and was killed." },
+  TASK_CANCELLED: { family: "Scheduler", status: 409, description: "The task was cancelled before it finished." },
+  TASK_ALREADY_EXISTS: { family: "Scheduler", status: 409, description: "A task with this id is already known to the scheduler." },
+  TASK_ALREADY_FINISHED: { family: "Scheduler", status: 409, description: "The task has already finished; it can no longer be changed or cancelled." },
+  CRON_INVALID: { family: "Scheduler", status: 400, description: "A Scheduled agent's cron expression or timezone cannot be parsed." },
+  AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
+  AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
+  AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
+  MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
 
   // Error handler
   ERROR_HANDLER_FAILED: { family: "ErrorHandler", status: 500, description: "The error handler could not process the error." },
+  CIRCUIT_OPEN: { family: "ErrorHandler", status: 503, description: "The agent's circuit breaker is open after repeated failures; tasks fail fast until it half-opens." },
+  RECOVERY_FAILED: { family: "ErrorHandler", status: 500, description: "The recovery action chosen for an error could not be carried out." },
 
   // Configuration and validation
   CONFIGURATION_ERROR: { family: "Configuration", status: 400, description: "The configuration is invalid; details list every bad field." },
@@ -75,9 +86,24 @@ export const ERROR_CODES = {
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
   TIER_UNAVAILABLE: { family: "Sandbox", status: 503, description: "The requested security tier cannot run on this host." },
+  SANDBOX_INVALID_STATE: { family: "Sandbox", status: 409, description: "The sandbox's status does not allow this call (exec on a stopped sandbox, start on a destroyed one)." },
+  MOUNT_DENIED: { family: "Sandbox", status: 403, description: "A requested mount is forbidden or not on the mount allowlist." },
+  PATH_ESCAPE: { family: "Sandbox", status: 403, description: "A file path leads outside the sandbox workspace (.., absolute path or symlink)." },
+  FILE_NOT_FOUND: { family: "Sandbox", status: 404, description: "The file to download does not exist in the sandbox workspace." },
+  FILE_TOO_LARGE: { family: "Sandbox", status: 413, description: "The file exceeds the sandbox's upload/download size cap." },
+  SANDBOX_CONFIG_INVALID: { family: "Sandbox", status: 400, description: "The sandbox configuration is invalid (environment names, limits, paths)." },
+  SANDBOX_BACKEND_FAILED: { family: "Sandbox", status: 500, description: "The tier's backend failed (container engine, bubblewrap, cgroup) while acting on the sandbox." },
 
   // Audit
   AUDIT_STORE_UNAVAILABLE: { family: "Audit", status: 503, description: "The audit store cannot be reached." },
+  AUDIT_EVENT_NOT_FOUND: { family: "Audit", status: 404, description: "No audit record with this id." },
+  AUDIT_WRITE_FAILED: { family: "Audit", status: 500, description: "The audit record could not be committed; it was not acknowledged." },
+  AUDIT_QUERY_INVALID: { family: "Audit", status: 400, description: "The audit query is malformed (bad cursor, limit, time range or event type)." },
+  AUDIT_INTEGRITY_VIOLATION: { family: "Audit", status: 409, description: "Verification found tampering; details name the first broken sequence number." },
+  AUDIT_EXPORT_INVALID: { family: "Audit", status: 400, description: "The audit export file cannot be read or is not a Symbiont audit export." },
+  AUDIT_SIGNING_KEY_INVALID: { family: "Audit", status: 500, description: "The audit signing key is missing, unreadable, not Ed25519 or readable by others." },
+  AUDIT_MIGRATION_FAILED: { family: "Audit", status: 500, description: "The audit store schema could not be migrated (or is newer than this runtime)." },
+  AUDIT_TRAIL_CLOSED: { family: "Audit", status: 503, description: "The audit trail was closed and accepts no more records." },
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },

@@ -258,7 +258,7 @@ describe("dsl runner - effects under policy", () => {
   });
 
   it("spawn_agent creates and starts an agent through the runtime's lifecycle", async () => {
-    const runtime = await createRuntime({ logger: silentLogger() });
+    const runtime = await createRuntime({ config: { store: { kind: "memory" } }, logger: silentLogger() });
     try {
       const file = runtime.dsl.compile((await import("node:fs")).readFileSync(new URL("./corpus/valid/spawner.symbi", import.meta.url), "utf8"));
       const r = await runtime.dsl.run(file, { input: { count: 2 } });

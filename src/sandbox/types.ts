@@ -97,6 +97,21 @@ export interface SandboxProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Measured resource use of one sandbox, read from its cgroup (Tier0) or the engine's stats (Tier1/2). */
+export interface SandboxUsage {
+  readonly sandbox_id: SandboxId;
+  /** Memory charged to the sandbox now, bytes. */
+  readonly memory_bytes: number;
+  /** The memory limit in force, bytes. */
+  readonly memory_limit_bytes: number;
+  /** CPU time consumed since the sandbox was created, ms. */
+  readonly cpu_time_ms: number;
+  /** Processes (and threads) alive in the sandbox now. */
+  readonly pids: number;
+  /** When the reading was taken, epoch ms. */
+  readonly measured_at: number;
+}
+
 export interface SandboxOrchestrator {
   createSandbox(config: SandboxConfig): Promise<SandboxId>;
   startSandbox(sandboxId: SandboxId): Promise<void>;
@@ -109,5 +124,7 @@ export interface SandboxOrchestrator {
   uploadFile(sandboxId: SandboxId, localPath: string, remotePath: string): Promise<void>;
   downloadFile(sandboxId: SandboxId, remotePath: string, localPath: string): Promise<void>;
   listSandboxes(): Promise<SandboxStatus[]>;
+  /** Measured usage of a Created, Running or Stopped sandbox. */
+  getSandboxUsage(sandboxId: SandboxId): Promise<SandboxUsage>;
   shutdown(): Promise<void>;
 }

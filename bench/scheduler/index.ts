@@ -1,0 +1,186 @@
+/**
+ * Scheduler costs, each against a floor or baseline measured in the same run:
+ * - enqueue 10,000 tasks (scheduler paused, so only queueing is measured) vs. the floor of minting an id and
+ *   storing the task in a Map and an array;
+ * - dispatch throughput of no-op in-process tasks through the whole runtime path (scheduler → executor →
+ *   handler → task.finished) vs. awaiting the same handler directly;
+ * - ephemeral sandboxed tasks on the process tier (fresh bubblewrap process per task, agent protocol round
+ *   trip) vs. bare `bwrap` spawns of the same program fed the same line.
+ *
+ * Run: `npm run bench -- scheduler`
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SystemClock } from "../../src/core/clock.js";
+import { resolveConfig } from "../../src/core/config/index.js";
+import { RuntimeEvents } from "../../src/core/events.js";
+import { AgentId, TaskId } from "../../src/core/ids.js";
+import { silentLogger } from "../../src/core/logger.js";
+import { parseAgentConfig } from "../../src/core/schemas.js";
+import { createRuntime } from "../../src/runtime.js";
+import { DefaultScheduler } from "../../src/scheduler/index.js";
+import { round, timeMs, type Metric } from "../lib.js";
+
+async function enqueue(metrics: Metric[]): Promise<void> {
+  const N = 10_000;
+  const clock = new SystemClock();
+  const logger = silentLogger();
+  const make = () =>
+    new DefaultScheduler({
+      config: resolveConfig({ scheduler: { task_queue_size: N } }).scheduler,
+      clock,
+      events: new RuntimeEvents(clock, logger),
+      logger,
+      runner: { readiness: () => "ready", run: async () => null },
+    });
+  const agent = AgentId.new();
+  // Warm up the code paths once, then measure a fresh scheduler.
+  const warm = make();
+  await warm.pauseScheduling();
+  for (let i = 0; i < N; i++) await warm.scheduleTask({ agent_id: agent });
+  await warm.shutdown();
+
+  const floor = await timeMs(async () => {
+    const map = new Map<string, object>();
+    const list: object[] = [];
+    const store = async (t: { id: string } & Record<string, unknown>) => {
+      map.set(t.id, t);
+      list.push(t);
+    };
+    for (let i = 0; i < N; i++) await store({ id: TaskId.new(), agent_id: agent, priority: "Normal", scheduled_time: Date.now(), timeout: 1, retry_count: 0 });
+  });
+  const s = make();
+  await s.pauseScheduling();
+  const ms = await timeMs(async () => {
+    for (let i = 0; i < N; i++) await s.scheduleTask({ agent_id: agent });
+  });
+  await s.shutdown();
+  metrics.push({ name: "enqueue_10k", value: round(ms, 2), unit: "ms", target: "< 20" });
+  metrics.push({ name: "enqueue_10k_vs_floor", value: round(ms, 2), unit: "ms", baseline: round(floor, 2), ratio: round(ms / floor, 2) });
+}
+
+async function dispatch(metrics: Metric[]): Promise<void> {
+  const N = 200_000;
+  const runtime = await createRuntime({
+    config: { log_level: "silent", scheduler: { max_concurrent_tasks: 1_000, worker_threads: 4 } },
+    logger: silentLogger(),
+  });
+  const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "noop" }));
+  const handler = { onTask: () => null };
+  runtime.executor.registerHandler(agent.id, handler);
+  await runtime.lifecycle.initializeAgent(agent.id);
+  await runtime.lifecycle.startAgent(agent.id);
+
+  // Steady state: the producer keeps at most one batch queued ahead, as a live system would.
+  const BATCH = 5_000;
+  const run = async (n: number) => {
+    let finished = 0;
+    let target = 0;
+    let wake: (() => void) | undefined;
+    const off = runtime.events.on("task.finished", () => {
+      if (++finished === target) wake?.();
+    });
+    for (let sent = 0; sent < n; sent += BATCH) {
+      target = sent + BATCH;
+      const batchDone = new Promise<void>((resolve) => (wake = resolve));
+      for (let i = 0; i < BATCH; i++) await runtime.scheduler.scheduleTask({ agent_id: agent.id });
+      if (finished < target) await batchDone;
+    }
+    off();
+  };
+  await run(20_000); // warm-up
+  const ms = await timeMs(() => run(N));
+  const m = await runtime.scheduler.getSchedulerMetrics();
+  await runtime.shutdown();
+  if (m.failed > 0) throw new Error(`${m.failed} no-op tasks failed`);
+
+  const floorMs = await timeMs(async () => {
+    for (let i = 0; i < N; i++) await handler.onTask();
+  });
+  const rate = (N / ms) * 1000;
+  const floorRate = (N / floorMs) * 1000;
+  metrics.push({ name: "dispatch_noop_inprocess", value: Math.round(rate), unit: "tasks/s", target: ">= 50000" });
+  metrics.push({
+    name: "dispatch_noop_inprocess_vs_direct_call",
+    value: Math.round(rate),
+    unit: "tasks/s",
+    baseline: Math.round(floorRate),
+    ratio: round(rate / floorRate, 3),
+  });
+}
+
+/** Answers one protocol task line with a result, in plain sh (what both sides of the comparison run). */
+const SH_AGENT = `read line; id=$(printf '%s' "$line" | sed -E 's/.*"id":"([^"]+)".*/\\1/'); printf '{"type":"result","id":"%s","output":1}\\n' "$id"`;
+
+function bareBwrap(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      "bwrap",
+      ["--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--", "sh", "-c", SH_AGENT],
+      { stdio: ["pipe", "pipe", "ignore"], env: {} },
+    );
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 && out.includes('"type":"result"') ? resolve() : reject(new Error(`bwrap exited ${code}: ${out}`))));
+    child.stdin.end(`${JSON.stringify({ type: "task", id: TaskId.new(), input: null })}\n`);
+  });
+}
+
+async function sandboxed(metrics: Metric[]): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), "symbiont-bench-"));
+  chmodSync(dataDir, 0o755);
+  const runtime = await createRuntime({
+    config: { data_dir: dataDir, log_level: "silent", scheduler: { agent_shutdown_grace: 1_000, retry_attempts: 0 } },
+    logger: silentLogger(),
+  });
+  try {
+    try {
+      await runtime.sandboxes.prepareTier("Tier0");
+    } catch (err) {
+      console.warn(`[skip] ephemeral sandboxed tasks: ${(err as Error).message}`);
+      return;
+    }
+    const agent = await runtime.lifecycle.createAgent(
+      parseAgentConfig({ name: "sh-agent", execution_mode: { type: "Ephemeral" }, entrypoint: { command: "sh", args: ["-c", SH_AGENT] } }),
+    );
+    await runtime.lifecycle.initializeAgent(agent.id);
+    await runtime.executor.ensureSandbox(agent.id);
+    const N = 40;
+    const runTasks = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const t = await runtime.scheduler.scheduleTask({ agent_id: agent.id, input: i });
+        const s = await runtime.scheduler.waitForTask(t.id);
+        if (s.state !== "Completed") throw new Error(`sandboxed task ended ${JSON.stringify(s)}`);
+      }
+    };
+    await runTasks(3);
+    await bareBwrap();
+    const taskMs = await timeMs(() => runTasks(N));
+    const bareMs = await timeMs(async () => {
+      for (let i = 0; i < N; i++) await bareBwrap();
+    });
+    const rate = (N / taskMs) * 1000;
+    const bareRate = (N / bareMs) * 1000;
+    metrics.push({
+      name: "ephemeral_sandboxed_tasks_vs_bare_bwrap",
+      value: round(rate, 1),
+      unit: "tasks/s",
+      baseline: round(bareRate, 1),
+      ratio: round(rate / bareRate, 3),
+    });
+  } finally {
+    await runtime.shutdown();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<Metric[]> {
+  const metrics: Metric[] = [];
+  await enqueue(metrics);
+  await dispatch(metrics);
+  await sandboxed(metrics);
+  return metrics;
+}

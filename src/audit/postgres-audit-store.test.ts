@@ -1,0 +1,61 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { afterAll, describe, expect, it } from "vitest";
+import { requirement, TEST_POSTGRES_URL } from "../../test/helpers/requirements.js";
+import { describeAuditStoreContract } from "./audit-store.contract.js";
+import { PostgresAuditStore } from "./postgres-audit-store.js";
+
+const url = process.env.TEST_POSTGRES_URL ?? TEST_POSTGRES_URL;
+const pgReq = await requirement("postgres", async () => {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  await client.connect();
+  await client.end();
+  return true;
+});
+
+/** Other sessions share this database: every harness gets its own schema under a per-run prefix. */
+const prefix = `symbiont_test_audit_${randomBytes(4).toString("hex")}`;
+let n = 0;
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+afterAll(async () => {
+  if (!pgReq.available) return;
+  await admin(async (c) => {
+    const { rows } = await c.query<{ nspname: string }>("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", [`${prefix}%`]);
+    for (const r of rows) await c.query(`DROP SCHEMA IF EXISTS ${r.nspname} CASCADE`);
+  });
+});
+
+describeAuditStoreContract(
+  "postgres",
+  async () => {
+    const schema = `${prefix}_${++n}`;
+    return {
+      open: () => PostgresAuditStore.open({ url, schema }),
+      exec: (sql) => admin(async (c) => void (await c.query(`SET search_path = ${schema}; ${sql}`))),
+      cleanup: () => admin(async (c) => void (await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`))),
+    };
+  },
+  pgReq.available ? {} : { skip: pgReq.reason ?? "postgres unavailable" },
+);
+
+describe.skipIf(!pgReq.available)("postgres audit store - specifics", () => {
+  it("postgres - an unreachable server is AUDIT_STORE_UNAVAILABLE", async () => {
+    await expect(PostgresAuditStore.open({ url: "postgres://postgres@127.0.0.1:1/none", schema: `${prefix}_x` })).rejects.toMatchObject({
+      code: "AUDIT_STORE_UNAVAILABLE",
+    });
+  });
+
+  it("postgres - an invalid schema name is refused before any SQL runs", async () => {
+    await expect(PostgresAuditStore.open({ url, schema: "bad; DROP TABLE x" })).rejects.toMatchObject({ code: "AUDIT_STORE_UNAVAILABLE" });
+  });
+});

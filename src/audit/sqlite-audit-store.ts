@@ -1,0 +1,321 @@
+/**
+ * SqliteAuditStore: the embedded default. One file (WAL mode, synchronous=FULL so a commit is on disk before
+ * `append` resolves); each append is one `BEGIN IMMEDIATE` transaction that reads the head and inserts the
+ * whole batch, so several processes may share the file. Metadata pairs are also kept in a side table so a
+ * key/value filter uses an index. Migrations are numbered and run at open.
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { AuditError } from "../core/errors.js";
+import type { AgentId, AuditId } from "../core/ids.js";
+import { GENESIS_HASH } from "./chain.js";
+import { likePattern } from "./query.js";
+import type { AppendPlan, ArchiveEntry, AuditEventType, AuditRecord, AuditStore, ChainHead, Checkpoint, ResolvedAuditQuery } from "./types.js";
+
+const SCAN_CHUNK = 10_000;
+/** Rows per multi-row INSERT: fewer native calls per batch, well under SQLite's bound-parameter limit. */
+const ROWS_PER_INSERT = 100;
+
+const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: "chain, checkpoints, metadata index, archives",
+    sql: `
+      CREATE TABLE audit_events (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        ts INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        agent_id TEXT,
+        details TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_events_ts ON audit_events (ts, seq);
+      CREATE INDEX audit_events_agent ON audit_events (agent_id, seq) WHERE agent_id IS NOT NULL;
+      CREATE INDEX audit_events_type ON audit_events (event_type, seq);
+      CREATE TABLE audit_metadata (
+        key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+        PRIMARY KEY (key, value, seq)
+      ) WITHOUT ROWID;
+      CREATE TABLE audit_checkpoints (
+        seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, ts INTEGER NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL
+      );
+      CREATE TABLE audit_archives (
+        to_seq INTEGER PRIMARY KEY, from_seq INTEGER NOT NULL, to_hash TEXT NOT NULL, location TEXT NOT NULL, archived_at INTEGER NOT NULL
+      );`,
+  },
+];
+
+interface Row {
+  seq: number;
+  id: string;
+  ts: number;
+  event_type: string;
+  agent_id: string | null;
+  details: string;
+  metadata: string;
+  prev_hash: string;
+  hash: string;
+}
+
+const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash, hash";
+
+function toRecord(r: Row): AuditRecord {
+  return {
+    seq: r.seq,
+    id: r.id as AuditId,
+    timestamp: r.ts,
+    event_type: r.event_type as AuditEventType,
+    agent_id: r.agent_id as AgentId | null,
+    details: r.details,
+    metadata: JSON.parse(r.metadata) as Record<string, string>,
+    prev_hash: r.prev_hash,
+    hash: r.hash,
+  };
+}
+
+function toCheckpoint(r: { seq: number; hash: string; ts: number; key_id: string; signature: string }): Checkpoint {
+  return { seq: r.seq, hash: r.hash, timestamp: r.ts, key_id: r.key_id, signature: r.signature };
+}
+
+export interface SqliteAuditStoreOptions {
+  /** The database file (created with its directory when missing). */
+  readonly path: string;
+}
+
+export class SqliteAuditStore implements AuditStore {
+  readonly kind = "sqlite" as const;
+  readonly #db: Database.Database;
+  readonly #stmts;
+  #closed = false;
+
+  private constructor(db: Database.Database) {
+    this.#db = db;
+    this.#stmts = {
+      lastEvent: db.prepare<[], { seq: number; hash: string }>("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"),
+      lastArchive: db.prepare<[], { to_seq: number; to_hash: string }>("SELECT to_seq, to_hash FROM audit_archives ORDER BY to_seq DESC LIMIT 1"),
+      lastCheckpoint: db.prepare<[], { seq: number }>("SELECT seq FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"),
+      firstSeq: db.prepare<[], { seq: number }>("SELECT seq FROM audit_events ORDER BY seq ASC LIMIT 1"),
+      insertEvent: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      insertEvents: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`),
+      insertMeta: db.prepare("INSERT INTO audit_metadata (key, value, seq) VALUES (?, ?, ?)"),
+      insertMetas: db.prepare(`INSERT INTO audit_metadata (key, value, seq) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?)").join(", ")}`),
+      insertCheckpoint: db.prepare("INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)"),
+      byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
+      bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
+      scan: db.prepare<[number, number, number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
+      checkpoints: db.prepare<[number, number], { seq: number; hash: string; ts: number; key_id: string; signature: string }>(
+        "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq",
+      ),
+      firstAtOrAfter: db.prepare<[number], { seq: number }>("SELECT seq FROM audit_events WHERE ts >= ? ORDER BY ts, seq LIMIT 1"),
+      lastAtOrBefore: db.prepare<[number], { seq: number }>("SELECT seq FROM audit_events WHERE ts <= ? ORDER BY ts DESC, seq DESC LIMIT 1"),
+      archives: db.prepare<[], { from_seq: number; to_seq: number; to_hash: string; location: string; archived_at: number }>(
+        "SELECT from_seq, to_seq, to_hash, location, archived_at FROM audit_archives ORDER BY to_seq",
+      ),
+    };
+  }
+
+  /** Opens (creating when missing) and migrates the database. */
+  static async open(options: SqliteAuditStoreOptions): Promise<SqliteAuditStore> {
+    let db: Database.Database;
+    try {
+      mkdirSync(dirname(options.path), { recursive: true });
+      db = new Database(options.path);
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      db.pragma("busy_timeout = 10000");
+    } catch (err) {
+      throw new AuditError("AUDIT_STORE_UNAVAILABLE", `Cannot open the audit database ${options.path}: ${(err as Error).message}`, {
+        cause: err,
+        details: { path: options.path },
+      });
+    }
+    try {
+      migrate(db);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteAuditStore(db);
+  }
+
+  #readHead(): ChainHead {
+    const last = this.#stmts.lastEvent.get();
+    const archive = last ? undefined : this.#stmts.lastArchive.get();
+    const checkpoint_seq = this.#stmts.lastCheckpoint.get()?.seq ?? 0;
+    if (last) return { seq: last.seq, hash: last.hash, checkpoint_seq };
+    if (archive) return { seq: archive.to_seq, hash: archive.to_hash, checkpoint_seq };
+    return { seq: 0, hash: GENESIS_HASH, checkpoint_seq };
+  }
+
+  async append(build: (head: ChainHead) => AppendPlan): Promise<AppendPlan> {
+    this.#assertOpen();
+    const s = this.#stmts;
+    const tx = this.#db.transaction(() => {
+      const plan = build(this.#readHead());
+      const events: unknown[][] = [];
+      const metas: unknown[][] = [];
+      for (const r of plan.records) {
+        events.push([r.seq, r.id, r.timestamp, r.event_type, r.agent_id, r.details, JSON.stringify(r.metadata), r.prev_hash, r.hash]);
+        for (const [k, v] of Object.entries(r.metadata)) metas.push([k, v, r.seq]);
+      }
+      insertRows(events, s.insertEvents, s.insertEvent);
+      insertRows(metas, s.insertMetas, s.insertMeta);
+      const cp = plan.checkpoint;
+      if (cp) s.insertCheckpoint.run(cp.seq, cp.hash, cp.timestamp, cp.key_id, cp.signature);
+      return plan;
+    });
+    try {
+      return tx.immediate();
+    } catch (err) {
+      throw writeError(err);
+    }
+  }
+
+  async head(): Promise<ChainHead> {
+    this.#assertOpen();
+    return this.#readHead();
+  }
+
+  async firstSeq(): Promise<number> {
+    this.#assertOpen();
+    return this.#stmts.firstSeq.get()?.seq ?? 0;
+  }
+
+  async getById(id: AuditId): Promise<AuditRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#stmts.byId.get(id);
+    return row && toRecord(row);
+  }
+
+  async getBySeq(seq: number): Promise<AuditRecord | undefined> {
+    this.#assertOpen();
+    const row = this.#stmts.bySeq.get(seq);
+    return row && toRecord(row);
+  }
+
+  async query(q: ResolvedAuditQuery): Promise<AuditRecord[]> {
+    this.#assertOpen();
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const add = (clause: string, ...values: (string | number)[]): void => {
+      where.push(clause);
+      params.push(...values);
+    };
+    if (q.from_time !== undefined) add("ts >= ?", q.from_time);
+    if (q.to_time !== undefined) add("ts <= ?", q.to_time);
+    if (q.event_types?.length) add(`event_type IN (${q.event_types.map(() => "?").join(", ")})`, ...q.event_types);
+    if (q.agent_id !== undefined) add("agent_id = ?", q.agent_id);
+    for (const [k, v] of q.metadata) add("seq IN (SELECT seq FROM audit_metadata WHERE key = ? AND value = ?)", k, v);
+    if (q.text) add("details LIKE ? ESCAPE '\\'", likePattern(q.text));
+    if (q.after_seq !== undefined) add(q.order === "asc" ? "seq > ?" : "seq < ?", q.after_seq);
+    const sql = `SELECT ${COLUMNS} FROM audit_events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${
+      q.order === "asc" ? "ASC" : "DESC"
+    } LIMIT ?`;
+    params.push(q.limit);
+    return this.#db.prepare<(string | number)[], Row>(sql).all(...params).map(toRecord);
+  }
+
+  async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
+    let next = from_seq;
+    for (;;) {
+      this.#assertOpen();
+      const rows = this.#stmts.scan.all(next, to_seq, SCAN_CHUNK);
+      if (rows.length) yield rows.map(toRecord);
+      if (rows.length < SCAN_CHUNK) return;
+      next = (rows[rows.length - 1] as Row).seq + 1;
+    }
+  }
+
+  async seqRangeForTime(from_time?: number, to_time?: number): Promise<{ first: number; last: number } | undefined> {
+    this.#assertOpen();
+    const first = from_time === undefined ? this.#stmts.firstSeq.get()?.seq : this.#stmts.firstAtOrAfter.get(from_time)?.seq;
+    const last = to_time === undefined ? this.#stmts.lastEvent.get()?.seq : this.#stmts.lastAtOrBefore.get(to_time)?.seq;
+    if (first === undefined || last === undefined || first > last) return undefined;
+    return { first, last };
+  }
+
+  async checkpoints(from_seq: number, to_seq: number): Promise<Checkpoint[]> {
+    this.#assertOpen();
+    return this.#stmts.checkpoints.all(from_seq, to_seq).map(toCheckpoint);
+  }
+
+  async prune(entry: ArchiveEntry): Promise<number> {
+    this.#assertOpen();
+    const tx = this.#db.transaction(() => {
+      this.#db.prepare("DELETE FROM audit_metadata WHERE seq <= ?").run(entry.to_seq);
+      const { changes } = this.#db.prepare("DELETE FROM audit_events WHERE seq <= ?").run(entry.to_seq);
+      this.#db
+        .prepare("INSERT INTO audit_archives (to_seq, from_seq, to_hash, location, archived_at) VALUES (?, ?, ?, ?, ?)")
+        .run(entry.to_seq, entry.from_seq, entry.to_hash, entry.location, entry.archived_at);
+      return changes;
+    });
+    try {
+      return tx.immediate();
+    } catch (err) {
+      throw writeError(err);
+    }
+  }
+
+  async archives(): Promise<ArchiveEntry[]> {
+    this.#assertOpen();
+    return this.#stmts.archives.all();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AuditError("AUDIT_STORE_UNAVAILABLE", "The audit store is closed");
+  }
+}
+
+/** Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. */
+function insertRows(rows: readonly unknown[][], many: Database.Statement, one: Database.Statement): void {
+  let i = 0;
+  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) many.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
+  for (; i < rows.length; i++) one.run(rows[i]);
+}
+
+function writeError(err: unknown): AuditError {
+  if (err instanceof AuditError) return err;
+  const code = (err as { code?: string }).code ?? "";
+  const unavailable = /^SQLITE_(BUSY|LOCKED|CANTOPEN|IOERR|FULL|READONLY)/.test(code);
+  return new AuditError(
+    unavailable ? "AUDIT_STORE_UNAVAILABLE" : "AUDIT_WRITE_FAILED",
+    `Audit append failed: ${(err as Error).message}`,
+    { cause: err, details: { code } },
+  );
+}
+
+function migrate(db: Database.Database): void {
+  try {
+    db.exec("CREATE TABLE IF NOT EXISTS audit_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+    const run = db.transaction(() => {
+      const current = (db.prepare("SELECT MAX(version) AS v FROM audit_migrations").get() as { v: number | null }).v ?? 0;
+      const newest = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+      if (current > newest) {
+        throw new AuditError(
+          "AUDIT_MIGRATION_FAILED",
+          `The audit database is at schema version ${current}, newer than this runtime knows (${newest}); upgrade the runtime`,
+          { details: { current, newest } },
+        );
+      }
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        db.exec(m.sql);
+        db.prepare("INSERT INTO audit_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
+      }
+    });
+    run.immediate();
+  } catch (err) {
+    if (err instanceof AuditError) throw err;
+    throw new AuditError("AUDIT_MIGRATION_FAILED", `Audit database migration failed: ${(err as Error).message}`, { cause: err });
+  }
+}

@@ -1,0 +1,714 @@
+/**
+ * DefaultScheduler: a priority queue (FIFO within a priority, optional aging) feeding executor slots under
+ * `max_concurrent_tasks`, with per-task timeouts, cancellation, retries decided by the error handler,
+ * pause/resume, load balancing and executor health checks.
+ *
+ * A task is in exactly one place: the ready queue, the delay heap (scheduled_time ahead), waiting on its
+ * agent (suspended, initializing...), waiting out a retry backoff, running, or finished. Timing uses the
+ * injected Clock, so tests drive it with ManualClock.
+ */
+import "./events.js";
+import type { Clock, TimerHandle } from "../core/clock.js";
+import type { SchedulerConfig } from "../core/config/scheduler.js";
+import { LifecycleError, SchedulerError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
+import type { EventStream } from "../core/events.js";
+import type { AgentId, TaskId } from "../core/ids.js";
+import type { Logger } from "../core/logger.js";
+import { PRIORITIES, type Priority } from "../core/types.js";
+import { ExecutorHealth } from "./executor-health.js";
+import { LoadBalancer, makeSlots, type ExecutorSlot } from "./load-balancer.js";
+import { RateWindow, SampleRing } from "./metrics.js";
+import { RunAbort } from "./run-abort.js";
+import { taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
+import { validateTaskRequest } from "./task-request.js";
+import { DelayHeap, TaskQueue, type QueueEntry } from "./task-queue.js";
+import type {
+  RunningTask,
+  ScheduledTask,
+  Scheduler,
+  SchedulerMetrics,
+  TaskFailureSink,
+  TaskRequest,
+  TaskRunner,
+  TaskStatus,
+  UsageProbe,
+} from "./types.js";
+
+type Place = "ready" | "delayed" | "waiting" | "retrying" | "running" | "deciding" | "done";
+
+
+interface Run {
+  readonly controller: RunAbort;
+  readonly slot: ExecutorSlot;
+  readonly started_at: number;
+  readonly started_mono: number;
+  readonly deadline: number;
+  readonly timer: Delayed;
+  abort?: "timeout" | "cancel";
+  cancelReason?: string;
+}
+
+interface TaskRecord {
+  task: ScheduledTask;
+  status: TaskStatus;
+  place: Place;
+  seq: number;
+  /** Monotonic ms when it last joined the queue (wait time and aging). */
+  enqueued_mono: number;
+  attempt: number;
+  entry?: QueueEntry<TaskRecord>;
+  delayed?: Delayed;
+  retryTimer?: TimerHandle;
+  run?: Run;
+  cancelRequested?: string;
+  waiters?: ((s: TaskStatus) => void)[];
+}
+
+interface Delayed {
+  readonly at: number;
+  readonly seq: number;
+  dead: boolean;
+  readonly rec: TaskRecord;
+}
+
+export interface SchedulerDeps {
+  readonly config: SchedulerConfig;
+  readonly clock: Clock;
+  readonly events: EventStream;
+  readonly logger: Logger;
+  readonly runner: TaskRunner;
+  /** The error handler; without one a failed task is simply Failed. */
+  readonly failures?: TaskFailureSink;
+  /** Measured usage per agent (the resource manager) for ResourceBased balancing. */
+  readonly usage?: UsageProbe;
+}
+
+export class DefaultScheduler implements Scheduler {
+  readonly #config: SchedulerConfig;
+  readonly #clock: Clock;
+  readonly #events: EventStream;
+  readonly #logger: Logger;
+  readonly #runner: TaskRunner;
+  #failures: TaskFailureSink | undefined;
+  readonly #records = new Map<TaskId, TaskRecord>();
+  readonly #finished: TaskId[] = [];
+  #finishedHead = 0;
+  readonly #ready: TaskQueue<TaskRecord>;
+  readonly #delayed = new DelayHeap<Delayed>();
+  #delayTimer: { handle: TimerHandle; at: number } | undefined;
+  /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
+  readonly #deadlines = new DelayHeap<Delayed>();
+  #deadlineTimer: { handle: TimerHandle; at: number } | undefined;
+  readonly #waiting = new Map<AgentId, TaskRecord[]>();
+  #waitingCount = 0;
+  #retryingCount = 0;
+  /** Agents with a failure being decided: their other tasks wait, so a restart or suspension comes first. */
+  readonly #deciding = new Map<AgentId, number>();
+  readonly #running = new Map<TaskId, TaskRecord>();
+  readonly #slots: ExecutorSlot[];
+  readonly #balancer: LoadBalancer;
+  readonly #health: ExecutorHealth | undefined;
+  #seq = 0;
+  #paused = false;
+  #closing = false;
+  #pumping = false;
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #startedAt: number;
+  readonly #counts = { completed: 0, failed: 0, cancelled: 0, timed_out: 0 };
+  readonly #finishedByPriority: Record<Priority, number> = { Low: 0, Normal: 0, High: 0, Critical: 0 };
+  readonly #waitTimes = new SampleRing();
+  readonly #runTimes = new SampleRing();
+  readonly #rate = new RateWindow(60);
+
+  constructor(deps: SchedulerDeps) {
+    this.#config = deps.config;
+    this.#clock = deps.clock;
+    this.#events = deps.events;
+    this.#logger = deps.logger.child({ component: "scheduler" });
+    this.#runner = deps.runner;
+    this.#failures = deps.failures;
+    this.#ready = new TaskQueue(deps.config.enable_priority_scheduling, deps.config.aging_interval);
+    this.#slots = makeSlots(deps.config.worker_threads, deps.config.max_concurrent_tasks, deps.config.executor_weights);
+    this.#balancer = new LoadBalancer(deps.config.load_balancing_strategy, this.#slots, deps.usage);
+    this.#startedAt = this.#clock.now();
+    // A task waiting on its agent is looked at again whenever that agent changes state.
+    this.#unsubscribe.push(
+      this.#events.on("agent.state_changed", (e) => this.#agentChanged(e.agent_id)),
+      this.#events.on("agent.removed", (e) => this.#agentChanged(e.agent_id)),
+    );
+    const runner = this.#runner;
+    if (runner.probe) {
+      this.#health = new ExecutorHealth({
+        slots: this.#slots,
+        probe: (id) => (runner.probe as (id: string) => Promise<boolean>).call(runner, id),
+        clock: this.#clock,
+        events: this.#events,
+        logger: this.#logger,
+        intervalMs: deps.config.health_check_interval,
+        onRound: () => this.#pump(),
+      });
+      this.#health.start();
+    }
+  }
+
+  /** Wires the error handler after construction (the two refer to each other). */
+  setFailureSink(sink: TaskFailureSink): void {
+    this.#failures = sink;
+  }
+
+  // ---- the spec's methods ----
+
+  async scheduleTask(request: TaskRequest): Promise<ScheduledTask> {
+    this.#assertOpen();
+    const now = this.#clock.now();
+    const task = validateTaskRequest(request, now, this.#config.task_timeout);
+    if (this.#records.has(task.id)) {
+      throw new SchedulerError("TASK_ALREADY_EXISTS", `Task ${task.id} already exists`, { details: { task_id: task.id } });
+    }
+    const pending = this.#pendingCount();
+    if (pending >= this.#config.task_queue_size) {
+      throw new SchedulerError("QUEUE_FULL", `The task queue is full (task_queue_size ${this.#config.task_queue_size})`, {
+        details: { task_queue_size: this.#config.task_queue_size, pending },
+      });
+    }
+    this.#failures?.assertAccepting(task.agent_id);
+    const rec: TaskRecord = {
+      task,
+      status: { state: "Pending", since: now },
+      place: "ready",
+      seq: this.#seq++,
+      enqueued_mono: this.#clock.monotonic(),
+      attempt: 0,
+    };
+    this.#records.set(task.id, rec);
+    this.#events.emit("task.scheduled", {
+      task_id: task.id,
+      agent_id: task.agent_id,
+      priority: task.priority,
+      scheduled_time: task.scheduled_time,
+    });
+    this.#enqueue(rec, now);
+    this.#pump();
+    return task;
+  }
+
+  async cancelTask(taskId: TaskId): Promise<void> {
+    const rec = this.#get(taskId);
+    const reason = "cancelled";
+    switch (rec.place) {
+      case "done":
+        throw this.#alreadyFinished(rec);
+      case "running": {
+        const run = rec.run as Run;
+        if (!run.abort) {
+          run.abort = "cancel";
+          run.cancelReason = reason;
+          run.controller.abort(taskCancelled(rec.task, reason));
+        }
+        await this.waitForTask(taskId);
+        return;
+      }
+      case "deciding":
+        rec.cancelRequested = reason;
+        await this.waitForTask(taskId);
+        return;
+      default:
+        this.#unplace(rec);
+        this.#finish(rec, { state: "Cancelled", finished_at: this.#clock.now(), reason }, 0);
+    }
+  }
+
+  async getTaskStatus(taskId: TaskId): Promise<TaskStatus> {
+    return this.#get(taskId).status;
+  }
+
+  async listPendingTasks(): Promise<ScheduledTask[]> {
+    const out: ScheduledTask[] = [];
+    for (const e of this.#ready.entries()) out.push(e.item.task);
+    for (const d of this.#delayed.live()) out.push(d.rec.task);
+    for (const list of this.#waiting.values()) for (const r of list) out.push(r.task);
+    return out;
+  }
+
+  async listRunningTasks(): Promise<RunningTask[]> {
+    return [...this.#running.values()].map((rec) => {
+      const run = rec.run as Run;
+      return { task: rec.task, started_at: run.started_at, executor_id: run.slot.id, attempt: rec.attempt, deadline: run.deadline };
+    });
+  }
+
+  async getSchedulerMetrics(): Promise<SchedulerMetrics> {
+    const pendingByPriority: Record<Priority, number> = { Low: 0, Normal: 0, High: 0, Critical: 0 };
+    for (const t of await this.listPendingTasks()) pendingByPriority[t.priority]++;
+    const now = this.#clock.now();
+    return {
+      pending: this.#pendingCount(),
+      running: this.#running.size,
+      retrying: this.#retryingCount,
+      ...this.#counts,
+      avg_wait_time: this.#waitTimes.average(),
+      p95_wait_time: this.#waitTimes.percentile(95),
+      avg_run_time: this.#runTimes.average(),
+      p95_run_time: this.#runTimes.percentile(95),
+      throughput: this.#rate.rate(now, this.#startedAt),
+      pending_by_priority: pendingByPriority,
+      finished_by_priority: { ...this.#finishedByPriority },
+      paused: this.#paused,
+      executors: this.#slots.map((s) => ({
+        id: s.id,
+        weight: s.weight,
+        healthy: s.healthy,
+        active: s.active,
+        capacity: s.capacity,
+        assigned: s.assigned,
+      })),
+    };
+  }
+
+  async updateTaskPriority(taskId: TaskId, priority: Priority): Promise<void> {
+    if (!PRIORITIES.includes(priority)) {
+      throw new ValidationError("priority", [{ path: "priority", message: `expected one of ${PRIORITIES.join(", ")}` }]);
+    }
+    const rec = this.#get(taskId);
+    if (rec.place === "done") throw this.#alreadyFinished(rec);
+    rec.task = { ...rec.task, priority };
+    if (rec.place === "ready" && rec.entry) {
+      // Re-queued at the back of its new priority, keeping its wait time for aging.
+      this.#ready.remove(rec.entry);
+      rec.seq = this.#seq++;
+      this.#pushReady(rec, rec.enqueued_mono);
+      this.#pump();
+    }
+  }
+
+  async pauseScheduling(): Promise<void> {
+    this.#assertOpen();
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#events.emit("scheduler.paused", {});
+  }
+
+  async resumeScheduling(): Promise<void> {
+    this.#assertOpen();
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#events.emit("scheduler.resumed", {});
+    this.#pump();
+  }
+
+  waitForTask(taskId: TaskId): Promise<TaskStatus> {
+    let rec: TaskRecord;
+    try {
+      rec = this.#get(taskId);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (rec.place === "done") return Promise.resolve(rec.status);
+    return new Promise((resolve) => (rec.waiters ??= []).push(resolve));
+  }
+
+  reassignPendingTasks(from: AgentId, to: AgentId): number {
+    let moved = 0;
+    const move = (rec: TaskRecord) => {
+      rec.task = { ...rec.task, agent_id: to };
+      this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: to, from });
+      moved++;
+    };
+    for (const e of this.#ready.entries()) if (e.item.task.agent_id === from) move(e.item);
+    for (const d of this.#delayed.live()) if (d.rec.task.agent_id === from) move(d.rec);
+    for (const rec of this.#records.values()) if (rec.place === "retrying" && rec.task.agent_id === from) move(rec);
+    const waiting = this.#waiting.get(from);
+    if (waiting) {
+      this.#waiting.delete(from);
+      this.#waitingCount -= waiting.length;
+      for (const rec of waiting) {
+        move(rec);
+        this.#pushReady(rec, rec.enqueued_mono, rec.seq);
+      }
+    }
+    if (moved) this.#pump();
+    return moved;
+  }
+
+  async cancelAgentTasks(agentId: AgentId, reason: string): Promise<number> {
+    const victims = [...this.#records.values()].filter(
+      (r) => r.task.agent_id === agentId && r.place !== "done" && r.place !== "running" && r.place !== "deciding",
+    );
+    const now = this.#clock.now();
+    for (const rec of victims) {
+      this.#unplace(rec);
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason }, 0);
+    }
+    return victims.length;
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    for (const u of this.#unsubscribe) u();
+    this.#health?.stop();
+    if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
+    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
+    const reason = "scheduler shut down";
+    const running = [...this.#running.values()];
+    for (const rec of running) {
+      const run = rec.run as Run;
+      if (!run.abort) {
+        run.abort = "cancel";
+        run.cancelReason = reason;
+        run.controller.abort(taskCancelled(rec.task, reason));
+      }
+    }
+    const now = this.#clock.now();
+    for (const rec of [...this.#records.values()]) {
+      if (rec.place === "done" || rec.place === "running" || rec.place === "deciding") continue;
+      this.#unplace(rec);
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason }, 0);
+    }
+    await Promise.all(running.map((r) => this.waitForTask(r.task.id)));
+  }
+
+  // ---- queueing ----
+
+  #assertOpen(): void {
+    if (this.#closing) throw new LifecycleError("RUNTIME_SHUT_DOWN", "The scheduler has been shut down");
+  }
+
+  #get(taskId: TaskId): TaskRecord {
+    const rec = this.#records.get(taskId);
+    if (!rec) throw new SchedulerError("TASK_NOT_FOUND", `Task ${String(taskId)} not found`, { details: { task_id: taskId } });
+    return rec;
+  }
+
+  #alreadyFinished(rec: TaskRecord): SchedulerError {
+    return new SchedulerError("TASK_ALREADY_FINISHED", `Task ${rec.task.id} already finished (${rec.status.state})`, {
+      details: { task_id: rec.task.id, state: rec.status.state },
+    });
+  }
+
+  #pendingCount(): number {
+    return this.#ready.size + this.#delayed.length + this.#waitingCount;
+  }
+
+  /** Puts a new or returning task where it belongs: delayed when its time is ahead, else ready. */
+  #enqueue(rec: TaskRecord, now: number): void {
+    const delay = rec.task.scheduled_time - now;
+    if (delay > 0) {
+      rec.place = "delayed";
+      const d: Delayed = { at: this.#clock.monotonic() + delay, seq: rec.seq, dead: false, rec };
+      rec.delayed = d;
+      this.#delayed.push(d);
+      this.#armDelayTimer();
+    } else {
+      this.#pushReady(rec, this.#clock.monotonic());
+    }
+  }
+
+  #pushReady(rec: TaskRecord, enqueuedMono: number, seq = rec.seq): void {
+    rec.place = "ready";
+    rec.enqueued_mono = enqueuedMono;
+    const entry: QueueEntry<TaskRecord> = { item: rec, priority: rec.task.priority, seq, enqueued_at: enqueuedMono, dead: false };
+    rec.entry = entry;
+    this.#ready.push(entry);
+  }
+
+  /** Takes a not-running task out of wherever it waits. */
+  #unplace(rec: TaskRecord): void {
+    switch (rec.place) {
+      case "ready":
+        if (rec.entry) this.#ready.remove(rec.entry);
+        rec.entry = undefined;
+        break;
+      case "delayed":
+        if (rec.delayed) this.#delayed.remove(rec.delayed);
+        break;
+      case "waiting": {
+        const list = this.#waiting.get(rec.task.agent_id);
+        const i = list ? list.indexOf(rec) : -1;
+        if (list && i >= 0) {
+          list.splice(i, 1);
+          this.#waitingCount--;
+          if (list.length === 0) this.#waiting.delete(rec.task.agent_id);
+        }
+        break;
+      }
+      case "retrying":
+        this.#clock.clearTimeout(rec.retryTimer);
+        this.#retryingCount--;
+        break;
+      default:
+        break;
+    }
+  }
+
+  #armDelayTimer(): void {
+    const next = this.#delayed.peek();
+    if (!next) return;
+    if (this.#delayTimer && this.#delayTimer.at <= next.at) return;
+    if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
+    const handle = this.#clock.setTimeout(() => {
+      this.#delayTimer = undefined;
+      this.#releaseDue();
+    }, next.at - this.#clock.monotonic());
+    this.#delayTimer = { handle, at: next.at };
+  }
+
+  #armDeadlineTimer(at: number): void {
+    if (this.#deadlineTimer && this.#deadlineTimer.at <= at) return;
+    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
+    const handle = this.#clock.setTimeout(() => {
+      this.#deadlineTimer = undefined;
+      this.#expireDeadlines();
+    }, at - this.#clock.monotonic());
+    this.#deadlineTimer = { handle, at };
+  }
+
+  /** Aborts every running task whose deadline has passed (TimedOut once its runner has stopped it). */
+  #expireDeadlines(): void {
+    const now = this.#clock.monotonic();
+    for (let d = this.#deadlines.peek(); d && d.at <= now; d = this.#deadlines.peek()) {
+      this.#deadlines.pop();
+      const run = d.rec.run;
+      if (!run || run.abort || run.timer !== d) continue;
+      run.abort = "timeout";
+      run.controller.abort(taskTimedOut(d.rec.task));
+    }
+    const next = this.#deadlines.peek();
+    if (next) this.#armDeadlineTimer(next.at);
+  }
+
+  #releaseDue(): void {
+    const now = this.#clock.monotonic();
+    for (let d = this.#delayed.peek(); d && d.at <= now; d = this.#delayed.peek()) {
+      this.#delayed.pop();
+      this.#pushReady(d.rec, now);
+    }
+    this.#armDelayTimer();
+    this.#pump();
+  }
+
+  #agentChanged(agentId: AgentId): void {
+    if (!this.#waiting.has(agentId)) return;
+    // After the other listeners of this event (the executor's view of the agent) have run.
+    queueMicrotask(() => this.#unpark(agentId));
+  }
+
+  #unpark(agentId: AgentId): void {
+    const list = this.#waiting.get(agentId);
+    if (!list) return;
+    this.#waiting.delete(agentId);
+    this.#waitingCount -= list.length;
+    for (const rec of list) this.#pushReady(rec, rec.enqueued_mono, rec.seq);
+    this.#pump();
+  }
+
+  // ---- dispatch ----
+
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      const max = this.#config.max_concurrent_tasks;
+      while (!this.#paused && !this.#closing && this.#running.size < max && this.#balancer.hasCapacity()) {
+        const entry = this.#ready.pop(this.#clock.monotonic());
+        if (!entry) break;
+        const rec = entry.item;
+        rec.entry = undefined;
+        this.#dispatch(rec);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #dispatch(rec: TaskRecord): void {
+    const agentId = rec.task.agent_id;
+    const readiness = this.#deciding.has(agentId) ? "wait" : this.#runner.readiness(agentId);
+    if (readiness === "wait") {
+      rec.place = "waiting";
+      let list = this.#waiting.get(agentId);
+      if (!list) this.#waiting.set(agentId, (list = []));
+      list.push(rec);
+      this.#waitingCount++;
+      return;
+    }
+    if (readiness !== "ready") {
+      this.#finish(rec, { state: "Failed", finished_at: this.#clock.now(), error: taskError(readiness) }, 0);
+      return;
+    }
+    try {
+      this.#failures?.admit(agentId);
+    } catch (err) {
+      this.#finish(rec, { state: "Failed", finished_at: this.#clock.now(), error: taskError(toRuntimeError(err)) }, 0);
+      return;
+    }
+    this.#start(rec, this.#balancer.choose() as ExecutorSlot);
+  }
+
+  #start(rec: TaskRecord, slot: ExecutorSlot): void {
+    const task = rec.task;
+    const now = this.#clock.now();
+    const mono = this.#clock.monotonic();
+    rec.attempt++;
+    const controller = new RunAbort();
+    const timer: Delayed = { at: mono + task.timeout, seq: rec.seq, dead: false, rec };
+    this.#deadlines.push(timer);
+    this.#armDeadlineTimer(timer.at);
+    const run: Run = { controller, slot, started_at: now, started_mono: mono, deadline: now + task.timeout, timer };
+    rec.run = run;
+    rec.place = "running";
+    slot.active++;
+    slot.assigned++;
+    slot.agents.push(task.agent_id);
+    this.#running.set(task.id, rec);
+    rec.status = { state: "Running", started_at: now, executor_id: slot.id, attempt: rec.attempt };
+    const waitMs = mono - rec.enqueued_mono;
+    this.#waitTimes.add(waitMs);
+    this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
+    let p: Promise<unknown>;
+    try {
+      p = this.#runner.run(task, {
+        get signal() {
+          return controller.signal;
+        },
+        onAbort: (listener) => controller.onAbort(listener),
+        executor_id: slot.id,
+        attempt: rec.attempt,
+      });
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (result) => this.#settle(rec, true, result),
+      (err: unknown) => this.#settle(rec, false, err),
+    );
+  }
+
+  #settle(rec: TaskRecord, ok: boolean, value: unknown): void {
+    const run = rec.run as Run;
+    this.#deadlines.remove(run.timer);
+    rec.run = undefined;
+    const slot = run.slot;
+    slot.active--;
+    const i = slot.agents.indexOf(rec.task.agent_id);
+    if (i >= 0) slot.agents.splice(i, 1);
+    this.#running.delete(rec.task.id);
+    const duration = this.#clock.monotonic() - run.started_mono;
+    this.#runTimes.add(duration);
+    const now = this.#clock.now();
+    if (run.abort === "cancel") {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration);
+    } else if (run.abort === "timeout") {
+      void this.#failed(rec, taskTimedOut(rec.task), "TimedOut", duration);
+    } else if (ok) {
+      this.#failures?.recordSuccess(rec.task.agent_id);
+      this.#finish(rec, { state: "Completed", finished_at: now, result: value }, duration);
+    } else {
+      void this.#failed(rec, toRuntimeError(value), "Failed", duration);
+    }
+    this.#pump();
+  }
+
+  /** Asks the error handler what the failure means, then retries, reassigns or finishes the task. */
+  async #failed(rec: TaskRecord, error: RuntimeError, final: "Failed" | "TimedOut", duration: number): Promise<void> {
+    rec.place = "deciding";
+    const agentId = rec.task.agent_id;
+    let outcome: { retry_after_ms?: number; reassign_to?: AgentId } = {};
+    if (this.#failures) {
+      this.#deciding.set(agentId, (this.#deciding.get(agentId) ?? 0) + 1);
+      try {
+        outcome = await this.#failures.handleTaskFailure(rec.task, error, rec.attempt);
+      } catch (err) {
+        this.#logger.error({ err, task_id: rec.task.id }, "error handler failed; the task fails");
+      } finally {
+        const n = (this.#deciding.get(agentId) ?? 1) - 1;
+        if (n > 0) this.#deciding.set(agentId, n);
+        else {
+          this.#deciding.delete(agentId);
+          queueMicrotask(() => this.#unpark(agentId));
+        }
+      }
+    }
+    const now = this.#clock.now();
+    const mayRetry = rec.task.retry_count < this.#config.retry_attempts && !this.#closing;
+    if (rec.cancelRequested !== undefined) {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: rec.cancelRequested }, duration);
+    } else if (mayRetry && outcome.reassign_to !== undefined) {
+      const from = rec.task.agent_id;
+      rec.task = { ...rec.task, agent_id: outcome.reassign_to, retry_count: rec.task.retry_count + 1 };
+      this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: outcome.reassign_to, from });
+      rec.status = { state: "Pending", since: now };
+      rec.seq = this.#seq++;
+      this.#pushReady(rec, this.#clock.monotonic());
+      this.#pump();
+    } else if (mayRetry && outcome.retry_after_ms !== undefined) {
+      this.#retry(rec, error, outcome.retry_after_ms);
+    } else {
+      const state = final === "TimedOut" ? ({ state: "TimedOut", finished_at: now, error: taskError(error) } as const) : ({ state: "Failed", finished_at: now, error: taskError(error) } as const);
+      this.#finish(rec, state, duration);
+    }
+  }
+
+  #retry(rec: TaskRecord, error: RuntimeError, delay: number): void {
+    const now = this.#clock.now();
+    rec.task = { ...rec.task, retry_count: rec.task.retry_count + 1 };
+    rec.place = "retrying";
+    this.#retryingCount++;
+    rec.status = { state: "Retrying", retry_at: now + delay, attempt: rec.attempt + 1, error: taskError(error) };
+    this.#events.emit("task.retrying", {
+      task_id: rec.task.id,
+      agent_id: rec.task.agent_id,
+      attempt: rec.attempt + 1,
+      delay_ms: delay,
+      error_code: error.code,
+    });
+    const requeue = () => {
+      rec.retryTimer = undefined;
+      this.#retryingCount--;
+      rec.status = { state: "Pending", since: this.#clock.now() };
+      rec.seq = this.#seq++;
+      this.#pushReady(rec, this.#clock.monotonic());
+      this.#pump();
+    };
+    // No wait (a retry after a restart) goes straight back to the queue.
+    if (delay <= 0) requeue();
+    else rec.retryTimer = this.#clock.setTimeout(requeue, delay);
+  }
+
+  #finish(rec: TaskRecord, status: TaskStatus, duration: number): void {
+    rec.place = "done";
+    rec.status = status;
+    const state = status.state as "Completed" | "Failed" | "Cancelled" | "TimedOut";
+    const key = COUNT_KEY[state];
+    this.#counts[key]++;
+    this.#finishedByPriority[rec.task.priority]++;
+    this.#rate.add(this.#clock.now());
+    this.#events.emit("task.finished", {
+      task_id: rec.task.id,
+      agent_id: rec.task.agent_id,
+      state,
+      attempt: rec.attempt,
+      duration_ms: duration,
+      ...("error" in status ? { error_code: status.error.code } : {}),
+    });
+    const waiters = rec.waiters;
+    rec.waiters = undefined;
+    if (waiters) for (const w of waiters) w(status);
+    this.#retain(rec.task.id);
+  }
+
+  /** Keeps the newest finished_task_retention finished tasks queryable. */
+  #retain(id: TaskId): void {
+    this.#finished.push(id);
+    while (this.#finished.length - this.#finishedHead > this.#config.finished_task_retention) {
+      const old = this.#finished[this.#finishedHead++] as TaskId;
+      this.#records.delete(old);
+    }
+    if (this.#finishedHead > 4096 && this.#finishedHead * 2 > this.#finished.length) {
+      this.#finished.splice(0, this.#finishedHead);
+      this.#finishedHead = 0;
+    }
+  }
+}
+
+const COUNT_KEY = { Completed: "completed", Failed: "failed", Cancelled: "cancelled", TimedOut: "timed_out" } as const;

@@ -1,0 +1,6 @@
+export { DefaultScheduler, type SchedulerDeps } from "./default-scheduler.js";
+export { AgentSchedules, type AgentSchedulesDeps } from "./agent-schedules.js";
+export { LoadBalancer, makeSlots, type ExecutorSlot } from "./load-balancer.js";
+export { TaskQueue } from "./task-queue.js";
+export { validateTaskRequest } from "./task-request.js";
+export * from "./types.js";
