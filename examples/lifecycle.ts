@@ -1,13 +1,14 @@
 /**
  * The spec's "Complete Agent Lifecycle" example, ported to TypeScript against the real classes.
  *
- * Built so far: the lifecycle controller (create, initialize, start, state, terminate) and task scheduling
- * (Scheduler + agent executor; the agent's work here is an in-process handler) wired by the composition root.
- * Left out until their issues land, and marked below where they go: resource allocation (ResourceManager),
- * bus registration and messaging (CommunicationBus).
+ * Built so far: the lifecycle controller (create, initialize, start, state, terminate), task scheduling
+ * (Scheduler + agent executor; the agent's work here is an in-process handler) and the communication bus
+ * (register, send, receive, unregister), wired by the composition root. Left out until its issue lands, and
+ * marked below where it goes: resource allocation (ResourceManager).
  *
  * Run: `npx tsx examples/lifecycle.ts`
  */
+import { MessageId } from "../src/core/ids.js";
 import { createRuntime } from "../src/runtime.js";
 import { parseAgentConfig } from "../src/core/schemas.js";
 import { silentLogger } from "../src/core/logger.js";
@@ -40,7 +41,8 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   log(`Created agent: ${agent.id}`);
 
   // Resource allocation goes here (ResourceManager).
-  // Bus registration goes here (CommunicationBus).
+  await runtime.bus.registerAgent(agent.id, agentConfig.capabilities);
+  log("Registered agent with communication bus");
 
   await lifecycle.initializeAgent(agent.id);
   await lifecycle.startAgent(agent.id);
@@ -61,13 +63,31 @@ export async function main(log: (line: string) => void = console.log): Promise<v
   const status = await runtime.scheduler.waitForTask(task.id);
   log(`Task ${status.state}: ${status.state === "Completed" ? String(status.result) : JSON.stringify(status)}`);
 
-  // Messaging goes here (CommunicationBus).
+  await runtime.bus.sendMessage({
+    id: MessageId.new(),
+    from: agent.id,
+    to: agent.id, // Self-message for demo
+    topic: "test_topic",
+    payload: new TextEncoder().encode("Hello, world!"),
+    priority: "Normal",
+    ttl: 300_000,
+  });
+  for (const m of await runtime.bus.receiveMessages(agent.id)) {
+    log(`Received message: ${new TextDecoder().decode(m.message.payload)}`);
+  }
 
   const state = await lifecycle.getAgentState(agent.id);
   log(`Agent state: ${state}`);
 
+  // Terminating also unregisters the agent from the bus (a lifecycle hook wired in runtime.ts), so a later
+  // explicit unregister reports AGENT_NOT_REGISTERED.
   await lifecycle.terminateAgent(agent.id);
   log("Agent terminated");
+  const registered = await runtime.bus.getAgentTopics(agent.id).then(
+    () => true,
+    () => false,
+  );
+  log(registered ? "Agent still registered with the bus" : "Unregistered agent from communication bus");
   await runtime.shutdown();
 }
 

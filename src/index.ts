@@ -14,6 +14,7 @@ export * from "./lifecycle/index.js";
 export * from "./scheduler/index.js";
 export * from "./agents/index.js";
 export * from "./errors/index.js";
+export * from "./bus/index.js";
 export { createRuntime, type Runtime, type CreateRuntimeOptions } from "./runtime.js";
 export { createApiServer, API_PREFIX, type ApiServerOptions } from "./api/server.js";
 export { route, type ApiContext, type RouteModule, type UsageProvider } from "./api/context.js";

@@ -15,6 +15,7 @@
  */
 import { join } from "node:path";
 import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
+import { createCommunicationBus, type CommunicationBus } from "./bus/index.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
@@ -23,7 +24,7 @@ import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index
 import { VERSION } from "./core/version.js";
 import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
-import { ConfigurationError, StoreError } from "./core/errors.js";
+import { ConfigurationError, isRuntimeError, StoreError } from "./core/errors.js";
 import type { AgentId } from "./core/ids.js";
 import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
 import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
@@ -71,6 +72,8 @@ export interface Runtime {
   readonly workflows: WorkflowService;
   /** The tamper-evident audit trail (records every runtime event); undefined when `audit.enabled` is false. */
   readonly audit: AuditTrail | undefined;
+  /** Signed and encrypted messaging between agents (transport from `config.communication.transport`). */
+  readonly bus: CommunicationBus;
   /** Epoch ms when the runtime finished starting. */
   readonly startedAt: number;
   /** True between a completed start and the beginning of shutdown. */
@@ -134,6 +137,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let lifecycle: DefaultLifecycleController;
   let dsl: DslService;
   let sandboxes: DefaultSandboxOrchestrator;
+  let bus: CommunicationBus;
   let scheduler: DefaultScheduler;
   let executor: DefaultAgentExecutor;
   let errorHandler: DefaultErrorHandler;
@@ -190,6 +194,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     sandboxes = orchestrator;
     closers.push({ name: "sandboxes", close: () => orchestrator.shutdown() });
 
+    const messages = await createCommunicationBus({ config: config.communication, authorizer, clock, events, logger });
+    bus = messages;
+    closers.push({ name: "bus", close: () => messages.shutdown() });
+
     const durable = config.store.kind !== "memory";
     const ctl = new DefaultLifecycleController({
       config: config.lifecycle,
@@ -203,6 +211,13 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     lifecycle = ctl;
     late.lifecycle = ctl;
 
+    // Every initialized agent has a bus identity (keys, queue); registration is idempotent across restarts.
+    ctl.addHooks({
+      name: "bus",
+      onInitialize: (agent) => messages.registerAgent(agent.id, agent.config.capabilities),
+      onTerminate: (agent) => messages.unregisterAgent(agent.id).catch(ignoreNotRegistered),
+    });
+
     // Error handler, executor and scheduler refer to each other: built in this order, then attached.
     const handler = new DefaultErrorHandler({ config: config.error_handler, clock, events, logger, lifecycle: ctl });
     errorHandler = handler;
@@ -214,7 +229,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       logger,
       lifecycle: ctl,
       sandbox: orchestrator,
-      ...(options.messaging ? { messaging: options.messaging } : {}),
+      messaging: options.messaging ?? busMessaging(messages, ctl),
     });
     executor = exec;
     ctl.addHooks(exec);
@@ -293,6 +308,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     dsl,
     workflows,
     audit,
+    bus,
     startedAt,
     isReady: () => ready,
     shutdown: () => (shutdownPromise ??= shutdown()),
@@ -307,4 +323,35 @@ async function openPolicyStore(config: RuntimeConfig): Promise<PolicyStore> {
   const url = config.store.postgres_url;
   if (!url) throw new ConfigurationError("runtime configuration", [{ path: "store.postgres_url", message: "required for the postgres policy store" }]);
   return openPostgresPolicyStore({ url, schema: config.policy.postgres_schema });
+}
+
+function ignoreNotRegistered(err: unknown): void {
+  if (isRuntimeError(err) && err.code === "AGENT_NOT_REGISTERED") return;
+  throw err;
+}
+
+/**
+ * The executor's view of the bus. Messages are pushed to the executor only for agents that consume them there
+ * (a program entrypoint, or EventDriven mode); other agents keep their queue for `receiveMessages` to drain.
+ */
+function busMessaging(bus: CommunicationBus, lifecycle: LifecycleController): AgentMessaging {
+  return {
+    send: (m) => bus.sendMessage(m),
+    subscribe: (id, topic) => bus.subscribeToTopic(id, topic),
+    listen(id, deliver) {
+      let stop: (() => void) | undefined;
+      let cancelled = false;
+      void lifecycle.getAgent(id).then(
+        (agent) => {
+          const consumes = agent.config.entrypoint !== undefined || agent.config.execution_mode.type === "EventDriven";
+          if (consumes && !cancelled) stop = bus.onMessage(id, (sm) => deliver(sm.message));
+        },
+        () => undefined,
+      );
+      return () => {
+        cancelled = true;
+        stop?.();
+      };
+    },
+  };
 }

@@ -9,6 +9,9 @@ describe("examples - complete agent lifecycle", () => {
     expect(lines).toContain("Agent started successfully");
     expect(lines).toContain('Task Completed: processed {"greeting":"Hello, world!"}');
     expect(lines).toContain("Agent state: Running");
-    expect(lines.at(-1)).toBe("Agent terminated");
+    expect(lines).toContain("Registered agent with communication bus");
+    expect(lines).toContain("Received message: Hello, world!");
+    expect(lines).toContain("Agent terminated");
+    expect(lines.at(-1)).toBe("Unregistered agent from communication bus");
   });
 });

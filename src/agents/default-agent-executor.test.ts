@@ -104,13 +104,13 @@ describe("executor - messages", () => {
     await runtime.shutdown();
   });
 
-  it("without a bus, an agent's send is refused with MESSAGING_UNAVAILABLE (reported, not thrown)", async () => {
+  it("an agent's send to an unregistered recipient is refused by the bus (reported, not thrown)", async () => {
     const { runtime, seen } = await makeRuntime();
     const id = await startAgent(runtime, {}, { onTask: (_i, ctx) => ctx.send(AgentId.new(), "t", 1) });
     const t = await runtime.scheduler.scheduleTask({ agent_id: id });
     expect((await runtime.scheduler.waitForTask(t.id)).state).toBe("Completed");
     await settle();
-    expect(seen.find((e) => e.type === "agent.send_failed")).toMatchObject({ agent_id: id, code: "MESSAGING_UNAVAILABLE" });
+    expect(seen.find((e) => e.type === "agent.send_failed")).toMatchObject({ agent_id: id, code: "AGENT_NOT_REGISTERED" });
     await runtime.shutdown();
   });
 });

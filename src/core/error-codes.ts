@@ -50,7 +50,15 @@ export const ERROR_CODES = {
   MESSAGE_TOO_LARGE: { family: "Communication", status: 413, description: "The message exceeds max_message_size." },
   DELIVERY_FAILED: { family: "Communication", status: 502, description: "The message could not be delivered." },
   ENCRYPTION_FAILED: { family: "Communication", status: 500, description: "The payload could not be encrypted." },
-  TOPIC_NOT_FOUND: { family: "Communication", status: 404, description: "No such topic." },
+  TOPIC_NOT_FOUND: { family: "Communication", status: 404, description: "No agent is subscribed to a topic matching the broadcast topic." },
+  INVALID_SIGNATURE: { family: "Communication", status: 400, description: "A message's Ed25519 signature does not verify against its sender's key, or its envelope is malformed." },
+  DECRYPTION_FAILED: { family: "Communication", status: 400, description: "A signed message could not be decrypted (or decompressed) with the recipient's key." },
+  REPLAY_DETECTED: { family: "Communication", status: 409, description: "A message id that was already delivered arrived again." },
+  AGENT_QUEUE_FULL: { family: "Communication", status: 429, description: "The recipient's queue holds max_queue_size messages; the message was not accepted." },
+  MESSAGE_EXPIRED: { family: "Communication", status: 410, description: "The message outlived its ttl (or message_ttl) before it was delivered." },
+  MESSAGE_NOT_FOUND: { family: "Communication", status: 404, description: "No message (or dead letter) with this id is known to the bus." },
+  REQUEST_TIMEOUT: { family: "Communication", status: 504, description: "No reply to a request arrived within its timeout." },
+  TRANSPORT_UNAVAILABLE: { family: "Communication", status: 503, description: "The message transport (NATS) cannot be reached or refused the operation." },
 
   // Security
   SECURITY_VIOLATION: { family: "Security", status: 403, description: "A security rule was violated." },

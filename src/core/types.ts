@@ -167,10 +167,16 @@ export interface Message {
   readonly topic: string;
   readonly payload: Uint8Array;
   readonly priority: Priority;
-  /** ms */
+  /** ms; 0 means the bus's message_ttl. Never longer than message_ttl. */
   readonly ttl: number;
+  /** Set on a reply: the id of the message it answers (request/response). An addition to the spec. */
+  readonly correlation_id?: MessageId;
 }
 
+/**
+ * A message as the recipient gets it: `message` is the verified, decrypted message; `signature` and
+ * `encrypted_payload` are exactly what travelled (the payload is ciphertext unless encryption is off).
+ */
 export interface SecureMessage {
   readonly message: Message;
   readonly signature: Uint8Array;

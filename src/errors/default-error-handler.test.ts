@@ -165,7 +165,7 @@ describe("error handler - actions are carried out", () => {
         throw new ValidationError("input", [{ path: "x", message: "bad" }]);
       },
     });
-    await startAgent(runtime, { capabilities: ["Database", "Network"] }, {
+    await startAgent(runtime, { capabilities: ["Database", { Custom: "gpu" }] }, {
       onTask(input) {
         done.push(String(input));
         return "handled by backup";

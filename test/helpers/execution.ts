@@ -19,7 +19,8 @@ export async function makeRuntime(
 ): Promise<{ runtime: Runtime; clock: ManualClock; seen: RuntimeEvent[] }> {
   const clock = opts.clock ?? new ManualClock();
   const runtime = await createRuntime({
-    config: { log_level: "silent", ...config },
+    // The memory store keeps tests from sharing (and recovering) state through ./.symbiont.
+    config: { log_level: "silent", store: { kind: "memory" }, ...config },
     clock,
     logger: silentLogger(),
     ...(opts.messaging ? { messaging: opts.messaging } : {}),

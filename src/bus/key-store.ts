@@ -1,0 +1,135 @@
+/**
+ * Per-agent key material: an Ed25519 signing pair and an X25519 key-agreement pair, created on register.
+ * Private keys never leave this module: callers get public keys, signatures and per-message derived keys,
+ * and the store prints as a count of agents (never key bytes) when logged or inspected.
+ */
+import {
+  createPublicKey,
+  createSecretKey,
+  diffieHellman,
+  generateKeyPairSync,
+  sign as edSign,
+  verify as edVerify,
+  type KeyObject,
+} from "node:crypto";
+import { inspect } from "node:util";
+import { CommunicationError } from "../core/errors.js";
+import { hkdfSha256 } from "./hkdf.js";
+import type { AgentId } from "../core/ids.js";
+
+/** What other agents (and other runtime instances) need to talk to an agent: raw 32-byte public keys. */
+export interface AgentPublicKeys {
+  readonly signing_public_key: Uint8Array;
+  readonly agreement_public_key: Uint8Array;
+}
+
+interface AgentKeys {
+  readonly signing: KeyObject;
+  readonly agreement: KeyObject;
+  readonly publicKeys: AgentPublicKeys;
+  /** ECDH results by peer public key (base64), so each message pays for HKDF only. */
+  readonly shared: Map<string, KeyObject>;
+}
+
+const MAX_SHARED_CACHE = 4096;
+const MAX_PUBLIC_CACHE = 16_384;
+
+function rawPublic(key: KeyObject): Uint8Array {
+  const jwk = key.export({ format: "jwk" });
+  return new Uint8Array(Buffer.from(jwk.x as string, "base64url"));
+}
+
+const publicCache = new Map<string, KeyObject>();
+
+/** A KeyObject for a raw Ed25519 or X25519 public key (cached: the same peers recur on every message). */
+export function importPublicKey(raw: Uint8Array, curve: "Ed25519" | "X25519"): KeyObject {
+  const x = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("base64url");
+  const cacheKey = `${curve}:${x}`;
+  let key = publicCache.get(cacheKey);
+  if (!key) {
+    if (publicCache.size >= MAX_PUBLIC_CACHE) publicCache.clear();
+    key = createPublicKey({ key: { kty: "OKP", crv: curve, x }, format: "jwk" });
+    publicCache.set(cacheKey, key);
+  }
+  return key;
+}
+
+/** Checks an Ed25519 signature against a raw public key. Never throws for a bad key or signature. */
+export function verifySignature(signingPublicKey: Uint8Array, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    return edVerify(null, data, importPublicKey(signingPublicKey, "Ed25519"), signature);
+  } catch {
+    return false;
+  }
+}
+
+export class KeyStore {
+  readonly #agents = new Map<AgentId, AgentKeys>();
+
+  /** Creates the agent's key pairs unless it has them already; returns its public keys. */
+  create(agentId: AgentId): AgentPublicKeys {
+    const existing = this.#agents.get(agentId);
+    if (existing) return existing.publicKeys;
+    const signing = generateKeyPairSync("ed25519");
+    const agreement = generateKeyPairSync("x25519");
+    const publicKeys = { signing_public_key: rawPublic(signing.publicKey), agreement_public_key: rawPublic(agreement.publicKey) };
+    this.#agents.set(agentId, { signing: signing.privateKey, agreement: agreement.privateKey, publicKeys, shared: new Map() });
+    return publicKeys;
+  }
+
+  has(agentId: AgentId): boolean {
+    return this.#agents.has(agentId);
+  }
+
+  publicKeys(agentId: AgentId): AgentPublicKeys | undefined {
+    return this.#agents.get(agentId)?.publicKeys;
+  }
+
+  /** Forgets the agent's keys; messages sealed for it can no longer be opened here. */
+  delete(agentId: AgentId): void {
+    this.#agents.delete(agentId);
+  }
+
+  /** Ed25519 signature of `data` by the agent. */
+  sign(agentId: AgentId, data: Uint8Array): Uint8Array {
+    return edSign(null, data, this.#require(agentId).signing);
+  }
+
+  /**
+   * HKDF-SHA256 over the X25519 secret shared by `agentId` and the peer: a fresh 32-byte key per `salt`
+   * (the message id), bound to `info` (protocol, algorithm and both parties).
+   */
+  deriveKey(agentId: AgentId, peerAgreementKey: Uint8Array, salt: string, info: string): Buffer {
+    const keys = this.#require(agentId);
+    const peer = Buffer.from(peerAgreementKey.buffer, peerAgreementKey.byteOffset, peerAgreementKey.byteLength).toString("base64");
+    let secret = keys.shared.get(peer);
+    if (!secret) {
+      secret = createSecretKey(diffieHellman({ privateKey: keys.agreement, publicKey: importPublicKey(peerAgreementKey, "X25519") }));
+      if (keys.shared.size >= MAX_SHARED_CACHE) keys.shared.clear();
+      keys.shared.set(peer, secret);
+    }
+    return hkdfSha256(secret, salt, info);
+  }
+
+  get size(): number {
+    return this.#agents.size;
+  }
+
+  #require(agentId: AgentId): AgentKeys {
+    const keys = this.#agents.get(agentId);
+    if (!keys) {
+      throw new CommunicationError("AGENT_NOT_REGISTERED", `Agent ${agentId} has no keys on this runtime`, {
+        details: { agent_id: agentId },
+      });
+    }
+    return keys;
+  }
+
+  toJSON(): { agents: number } {
+    return { agents: this.#agents.size };
+  }
+
+  [inspect.custom](): string {
+    return `KeyStore { agents: ${this.#agents.size} }`;
+  }
+}
