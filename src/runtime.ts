@@ -42,6 +42,7 @@ import {
   type PolicyStore,
 } from "./policy/index.js";
 import { openStateStore, recoverStoredWork, type StateStore, type StoreRecovery } from "./store/index.js";
+import { InProcessTaskRunner, WorkflowRegistry, WorkflowService, type TaskRunner } from "./workflows/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -68,6 +69,8 @@ export interface Runtime {
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
   readonly dsl: DslService;
+  /** Workflow registry and executions; steps run through the configured TaskRunner. */
+  readonly workflows: WorkflowService;
   /** The tamper-evident audit trail (records every runtime event); undefined when `audit.enabled` is false. */
   readonly audit: AuditTrail | undefined;
   /** Signed and encrypted messaging between agents (transport from `config.communication.transport`). */
@@ -87,6 +90,11 @@ export interface CreateRuntimeOptions {
   readonly config?: RuntimeConfig | RuntimeConfigInput;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * Runs workflow steps. Defaults to an `InProcessTaskRunner` (a function registered per agent with
+   * `register(agentId, fn)`).
+   */
+  readonly taskRunner?: TaskRunner;
   /** Decides every enforcement point; defaults to the policy engine (or the built-in one when policy is off). */
   readonly authorizer?: Authorizer;
   /** The executor's view of the message bus (send, subscribe, push delivery). */
@@ -139,7 +147,11 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let errorHandler: DefaultErrorHandler;
   let schedules: AgentSchedules;
   let recovery: RuntimeRecovery;
+  let workflows: WorkflowService;
   try {
+    // Read before anything starts, so a bad workflow file fails start-up with nothing to tear down.
+    const workflowRegistry = await WorkflowRegistry.open(config.workflows.dir ?? join(config.data_dir, "workflows"));
+
     if (config.store.kind !== "memory") {
       try {
         mkdirSync(config.data_dir, { recursive: true });
@@ -263,6 +275,18 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
+    const wf = new WorkflowService({
+      config: config.workflows,
+      registry: workflowRegistry,
+      runner: options.taskRunner ?? new InProcessTaskRunner(ctl),
+      agents: ctl,
+      clock,
+      events,
+      logger: logger.child({ component: "workflows" }),
+    });
+    workflows = wf;
+    closers.push({ name: "workflows", close: () => wf.shutdown() });
+
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
     recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
@@ -300,6 +324,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     schedules,
     recovery,
     dsl,
+    workflows,
     audit,
     bus,
     resources,

@@ -38,10 +38,19 @@ describe("cli - symbiont up", () => {
       env: { ...process.env, SYMBIONT_LOG_LEVEL: "warn" },
     });
     let stderr = "";
+    let stdout = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     try {
       const res = await waitForHealth(`http://127.0.0.1:${port}/api/v1/health`, 15_000);
+      // First start: an admin key is created and printed once; it works, and no key is needed for health.
+      const key = /^\s+([0-9a-f]{16}\.[A-Za-z0-9_-]{43})$/m.exec(stdout)?.[1];
+      expect(key, stdout).toBeDefined();
+      expect((await fetch(`http://127.0.0.1:${port}/api/v1/agents`)).status).toBe(401);
+      const agents = await fetch(`http://127.0.0.1:${port}/api/v1/agents`, { headers: { authorization: `Bearer ${key}` } });
+      expect(agents.status).toBe(200);
+      expect(await agents.json()).toEqual([]);
       expect(res.status).toBe(200);
       const body = (await res.json()) as Record<string, unknown>;
       expect(Object.keys(body).sort()).toEqual(["status", "timestamp", "uptime_seconds", "version"]);
@@ -75,6 +84,18 @@ describe("cli - symbiont up", () => {
     const h = await run(["--help"]);
     expect(h.code).toBe(0);
     expect(h.out).toContain("up [options]");
+  });
+
+  it("refuses --insecure-no-auth on a non-loopback address", async () => {
+    const child = spawn(process.execPath, [...CLI, "up", "--insecure-no-auth", "--host", "0.0.0.0", "--port", "0", "--data-dir", mkdtempSync(join(tmpdir(), "symbiont-up-"))], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, SYMBIONT_LOG_LEVEL: "warn" },
+    });
+    let err = "";
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(code).toBe(1);
+    expect(err).toContain("--insecure-no-auth is allowed only on a loopback address");
   });
 
   it("rejects a bad port with a clear message and a non-zero exit", async () => {

@@ -20,6 +20,7 @@ import { resourcesConfigSchema } from "./resources.js";
 import { sandboxConfigSchema } from "./sandbox.js";
 import { schedulerConfigSchema } from "./scheduler.js";
 import { storeConfigSchema } from "./store.js";
+import { workflowsConfigSchema } from "./workflows.js";
 
 export const runtimeConfigSchema = z
   .object({
@@ -36,6 +37,7 @@ export const runtimeConfigSchema = z
     store: storeConfigSchema.prefault({}),
     policy: policyConfigSchema.prefault({}),
     api: apiConfigSchema.prefault({}),
+    workflows: workflowsConfigSchema.prefault({}),
     dsl: dslConfigSchema.prefault({}),
   })
   .strict();
@@ -53,6 +55,7 @@ export type { AuditConfig } from "./audit.js";
 export type { StoreConfig } from "./store.js";
 export type { PolicyConfig } from "./policy.js";
 export type { ApiConfig } from "./api.js";
+export type { WorkflowsConfig } from "./workflows.js";
 export type { DslConfig } from "./dsl.js";
 
 type Plain = Record<string, unknown>;

@@ -1,0 +1,118 @@
+/**
+ * HTTP API throughput and latency: GET /api/v1/health (public) and an authenticated GET /api/v1/agents
+ * (10 agents) on the real fastify server, against a bare `node:http` server answering the same JSON, measured
+ * in the same run (alternating, best of ROUNDS rounds each). Load comes from autocannon in a second process so
+ * the generator does not share the server's event loop. Rate limits are raised out of the way; logging is at warn (no access lines), as for
+ * the baseline.
+ *
+ * Run: `npm run bench -- http`
+ */
+import { execFile } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import { mkdtempSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { createApiServer } from "../../src/api/server.js";
+import { MemoryApiKeyStore } from "../../src/api/keys/index.js";
+import { createLogger } from "../../src/core/logger.js";
+import { parseAgentConfig } from "../../src/core/schemas.js";
+import { createRuntime } from "../../src/runtime.js";
+import { round, type Metric } from "../lib.js";
+
+const DURATION_S = Number(process.env.BENCH_HTTP_DURATION ?? 3);
+const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 20);
+const autocannonBin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
+
+interface Load {
+  readonly rps: number;
+  readonly p99: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+/** Runs autocannon in a child process against `url` and returns requests/s and p99 latency (ms). */
+function load(url: string, headers: Record<string, string> = {}, duration = DURATION_S): Promise<Load> {
+  const args = [autocannonBin, "-j", "-c", String(CONNECTIONS), "-d", String(duration)];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}=${v}`);
+  args.push(url);
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+      if (err) return reject(err);
+      const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number };
+      resolve({ rps: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+    });
+  });
+}
+
+function listen(server: Server): Promise<string> {
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+}
+
+export async function run(): Promise<Metric[]> {
+  const runtime = await createRuntime({
+    config: { data_dir: mkdtempSync(join(tmpdir(), "symbiont-bench-http-")), api: { key_store: "memory", rate_limit: { max_per_key: 1e9, max_per_ip: 1e9 } }, lifecycle: { enable_auto_recovery: false } },
+    logger: createLogger({ level: "warn", pretty: false }),
+  });
+  for (let i = 0; i < 10; i++) {
+    const a = await runtime.lifecycle.createAgent(parseAgentConfig({ name: `bench-${i}` }));
+    await runtime.lifecycle.initializeAgent(a.id);
+    await runtime.lifecycle.startAgent(a.id);
+  }
+  const app = await createApiServer(runtime, { keyStore: new MemoryApiKeyStore() });
+  const token = (await app.apiKeys!.create({ name: "bench" })).token;
+  const base = await app.listen({ host: "127.0.0.1", port: 0 });
+  const auth = { authorization: `Bearer ${token}` };
+
+  // The baseline answers the same bodies the API would, computed per request the same way.
+  const agentsBody = async () =>
+    JSON.stringify((await runtime.lifecycle.listAgents()).map((a) => ({ id: a.id, name: a.config.name, state: a.state })));
+  const bare = createServer((req, res) => {
+    const send = (body: string) => {
+      res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+      res.end(body);
+    };
+    if (req.url === "/api/v1/health") {
+      const now = Date.now();
+      send(JSON.stringify({ status: "healthy", uptime_seconds: Math.floor((now - runtime.startedAt) / 1000), timestamp: new Date(now).toISOString().replace(/\.\d{3}Z$/, "Z"), version: runtime.version }));
+    } else if (req.url === "/api/v1/agents") {
+      void agentsBody().then(send);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const bareBase = await listen(bare);
+
+  try {
+    // Warm both servers (JIT, sockets) before measuring.
+    await load(`${base}/api/v1/agents`, auth, 2);
+    await load(`${bareBase}/api/v1/agents`, {}, 2);
+    const metrics: Metric[] = [];
+    for (const [name, path, headers] of [
+      ["health", "/api/v1/health", {}],
+      ["agents_authenticated", "/api/v1/agents", auth],
+    ] as const) {
+      // Alternate the two servers over several rounds and keep each one's best round, so that a burst of
+      // load from elsewhere on the machine does not land on one side only.
+      let baseline: Load | undefined;
+      let ours: Load | undefined;
+      for (let round = 0; round < ROUNDS; round++) {
+        const b = await load(`${bareBase}${path}`);
+        const o = await load(`${base}${path}`, headers);
+        if (o.non2xx || o.errors) throw new Error(`${name}: ${o.non2xx} non-2xx answers and ${o.errors} errors under load`);
+        if (!baseline || b.rps > baseline.rps) baseline = b;
+        if (!ours || o.rps > ours.rps) ours = o;
+      }
+      if (!baseline || !ours) throw new Error("no rounds ran");
+      metrics.push({ name: `${name}_rps`, value: round(ours.rps, 0), unit: "req/s", baseline: round(baseline.rps, 0), ratio: round(ours.rps / baseline.rps, 2), target: ">= 0.7" });
+      metrics.push({ name: `${name}_p99`, value: ours.p99, unit: "ms", baseline: baseline.p99 });
+    }
+    return metrics;
+  } finally {
+    await app.close();
+    await new Promise((r) => bare.close(r));
+    await runtime.shutdown();
+  }
+}

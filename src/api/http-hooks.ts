@@ -1,0 +1,75 @@
+/**
+ * Per-request plumbing: a request id (accepted from `X-Request-Id` or generated) echoed on every answer and
+ * bound to every log line, one access-log line per request, security headers, and — when `enable_tracing`
+ * is on — a span per request (W3C `traceparent` accepted and returned, span logged with its duration).
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { FastifyInstance } from "fastify";
+
+const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+  "cross-origin-opener-policy": "same-origin",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+};
+
+/** Fastify's `genReqId`: the caller's X-Request-Id when it is sane, else a fresh UUID. */
+export function requestIdFrom(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && REQUEST_ID_RE.test(given) ? given : randomUUID();
+}
+
+interface Span {
+  readonly trace_id: string;
+  readonly span_id: string;
+  readonly parent_span_id?: string;
+  readonly flags: string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    span?: Span;
+  }
+}
+
+export function registerHttpHooks(app: FastifyInstance, options: { tracing: boolean }): void {
+  app.addHook("onRequest", async function startRequest(request, reply) {
+    void reply.header("x-request-id", request.id);
+    if (!options.tracing) return;
+    const m = TRACEPARENT_RE.exec(String(request.headers.traceparent ?? ""));
+    const span: Span = m
+      ? { trace_id: m[1] as string, parent_span_id: m[2] as string, span_id: randomBytes(8).toString("hex"), flags: m[3] as string }
+      : { trace_id: randomBytes(16).toString("hex"), span_id: randomBytes(8).toString("hex"), flags: "01" };
+    request.span = span;
+    request.log = request.log.child({ trace_id: span.trace_id, span_id: span.span_id });
+    void reply.header("traceparent", `00-${span.trace_id}-${span.span_id}-${span.flags}`);
+  });
+
+  app.addHook("onSend", async function securityHeaders(_request, reply, payload) {
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) void reply.header(k, v);
+    return payload;
+  });
+
+  app.addHook("onResponse", async function logRequest(request, reply) {
+    const route = request.routeOptions.url ?? "(unmatched)";
+    const fields = {
+      method: request.method,
+      route,
+      url: request.url.split("?")[0],
+      status: reply.statusCode,
+      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      ...(request.principal ? { key_id: request.principal.key_id } : {}),
+    };
+    if (request.span) {
+      request.log.info({ ...fields, span: { name: `${request.method} ${route}`, ...request.span } }, "span");
+    } else {
+      request.log.info(fields, "request");
+    }
+  });
+}

@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import { ManualClock } from "../../core/clock.js";
+import { MemoryApiKeyStore } from "./memory-api-key-store.js";
+import { ApiKeyService, parseBearer } from "./service.js";
+
+function make() {
+  const clock = new ManualClock();
+  const store = new MemoryApiKeyStore();
+  return { clock, store, svc: new ApiKeyService(store, clock, 60_000) };
+}
+
+describe("api keys - service", () => {
+  it("creates a key whose secret is never stored and authenticates it", async () => {
+    const { svc, store } = make();
+    const { info, token } = await svc.create({ name: "ops", admin: true });
+    expect(token.startsWith(`${info.key_id}.`)).toBe(true);
+    const secret = token.split(".")[1] as string;
+    const rec = await store.get(info.key_id);
+    expect(rec?.hash).toMatch(/^scrypt\$16384\$8\$1\$/);
+    expect(JSON.stringify(rec)).not.toContain(secret);
+    expect(info).not.toHaveProperty("hash");
+    const p = await svc.authenticate(`Bearer ${token}`);
+    expect(p).toEqual({ key_id: info.key_id, name: "ops", admin: true, agent_ids: null });
+    expect(svc.verifiedKeyId(`Bearer ${token}`)).toBe(info.key_id);
+  });
+
+  it("rejects a wrong secret even after the right one was cached", async () => {
+    const { svc } = make();
+    const { info, token } = await svc.create({ name: "a" });
+    await svc.authenticate(`Bearer ${token}`);
+    const wrong = `Bearer ${info.key_id}.${"A".repeat(43)}`;
+    expect(svc.verifiedKeyId(wrong)).toBeUndefined();
+    await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("revocation takes effect immediately", async () => {
+    const { svc } = make();
+    const { info, token } = await svc.create({ name: "a" });
+    await svc.authenticate(`Bearer ${token}`);
+    const revoked = await svc.revoke(info.key_id);
+    expect(revoked.revoked_at).not.toBeNull();
+    await expect(svc.authenticate(`Bearer ${token}`)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    await expect(svc.revoke("ffffffffffffffff")).rejects.toMatchObject({ code: "API_KEY_NOT_FOUND" });
+  });
+
+  it("an expired key is refused, cached or not", async () => {
+    const { svc, clock } = make();
+    const { token } = await svc.create({ name: "a", expires_at: clock.now() + 1_000 });
+    await svc.authenticate(`Bearer ${token}`);
+    await clock.advance(2_000);
+    await expect(svc.authenticate(`Bearer ${token}`)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
+  it("scoped keys carry their lower-cased agent ids", async () => {
+    const { svc } = make();
+    const { token } = await svc.create({ name: "s", agent_ids: ["ABC", "abc", "def"] });
+    expect((await svc.authenticate(`Bearer ${token}`)).agent_ids).toEqual(["abc", "def"]);
+  });
+
+  it("malformed headers are refused without a store lookup", async () => {
+    const { svc } = make();
+    for (const h of [undefined, "", "Basic abc", "Bearer", "Bearer x.y", "Bearer 0123456789abcdef", `Bearer 0123456789abcdef.${"é".repeat(43)}`]) {
+      await expect(svc.authenticate(h)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    }
+    expect(parseBearer(`bearer 0123456789abcdef.${"a".repeat(43)}`)).toEqual({ keyId: "0123456789abcdef", secret: "a".repeat(43) });
+  });
+});

@@ -1,0 +1,167 @@
+/**
+ * Creating, verifying and revoking API keys over any `ApiKeyStore`. Verification runs scrypt once per key
+ * and then accepts the same secret from a short-lived cache of its SHA-256 digest (compared in constant
+ * time), so authenticated requests do not pay scrypt each time. Revoking through this service drops the
+ * cache entry at once; `key_cache_ttl` bounds how long a change made by another process can go unseen.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { Clock } from "../../core/clock.js";
+import { ApiError } from "../../core/errors.js";
+import { hashSecret, safeEqual, verifySecret } from "./hash.js";
+import type { ApiKeyInfo, ApiKeyRecord, ApiKeyStore, Principal } from "./types.js";
+
+export interface CreateKeyInput {
+  readonly name: string;
+  readonly admin?: boolean;
+  readonly agent_ids?: readonly string[] | null;
+  readonly expires_at?: number | null;
+}
+
+export interface CreatedKey {
+  readonly info: ApiKeyInfo;
+  /** `<key_id>.<secret>`: shown once, never stored. */
+  readonly token: string;
+}
+
+interface CacheEntry {
+  readonly digest: string;
+  readonly principal: Principal;
+  readonly expires: number;
+  readonly keyExpiresAt: number | null;
+}
+
+const KEY_ID_RE = /^[0-9a-f]{16}$/;
+const SECRET_RE = /^[A-Za-z0-9_-]{43}$/;
+const TOUCH_EVERY_MS = 60_000;
+
+function unauthorized(reason: string): ApiError {
+  return new ApiError("UNAUTHORIZED", `A valid API key is required: ${reason}`, {
+    details: { hint: "send Authorization: Bearer <key_id>.<secret>" },
+  });
+}
+
+export function toInfo(r: ApiKeyRecord): ApiKeyInfo {
+  const { hash: _hash, ...info } = r;
+  return info;
+}
+
+function digest(secret: string): string {
+  return createHash("sha256").update(secret).digest("base64url");
+}
+
+export class ApiKeyService {
+  readonly #store: ApiKeyStore;
+  readonly #clock: Clock;
+  readonly #ttl: number;
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #touched = new Map<string, number>();
+
+  constructor(store: ApiKeyStore, clock: Clock, cacheTtlMs: number) {
+    this.#store = store;
+    this.#clock = clock;
+    this.#ttl = cacheTtlMs;
+  }
+
+  get store(): ApiKeyStore {
+    return this.#store;
+  }
+
+  async create(input: CreateKeyInput): Promise<CreatedKey> {
+    const key_id = randomBytes(8).toString("hex");
+    const secret = randomBytes(32).toString("base64url");
+    const record: ApiKeyRecord = {
+      key_id,
+      name: input.name,
+      hash: await hashSecret(secret),
+      admin: input.admin ?? false,
+      agent_ids: input.agent_ids ? [...new Set(input.agent_ids.map((a) => a.toLowerCase()))] : null,
+      created_at: this.#clock.now(),
+      expires_at: input.expires_at ?? null,
+      revoked_at: null,
+      last_used_at: null,
+    };
+    await this.#store.insert(record);
+    return { info: toInfo(record), token: `${key_id}.${secret}` };
+  }
+
+  async list(): Promise<ApiKeyInfo[]> {
+    return (await this.#store.list()).map(toInfo);
+  }
+
+  async get(keyId: string): Promise<ApiKeyInfo> {
+    const rec = await this.#store.get(keyId);
+    if (!rec) throw new ApiError("API_KEY_NOT_FOUND", `API key ${keyId} not found`, { details: { key_id: keyId } });
+    return toInfo(rec);
+  }
+
+  async revoke(keyId: string): Promise<ApiKeyInfo> {
+    this.#cache.delete(keyId);
+    if (!(await this.#store.revoke(keyId, this.#clock.now()))) {
+      throw new ApiError("API_KEY_NOT_FOUND", `API key ${keyId} not found`, { details: { key_id: keyId } });
+    }
+    this.#cache.delete(keyId);
+    return this.get(keyId);
+  }
+
+  async countActive(): Promise<number> {
+    return this.#store.countActive(this.#clock.now());
+  }
+
+  /**
+   * The key id when `authorization` is a recently verified token (same secret); undefined otherwise. Picks the
+   * rate-limit bucket: someone guessing secrets for a known key id is counted against their address, not the key.
+   */
+  verifiedKeyId(authorization: string | undefined): string | undefined {
+    const parsed = parseBearer(authorization);
+    if (!parsed) return undefined;
+    const hit = this.#cache.get(parsed.keyId);
+    return hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, digest(parsed.secret)) ? parsed.keyId : undefined;
+  }
+
+  /** Resolves the `Authorization` header to a principal or throws UNAUTHORIZED. */
+  async authenticate(authorization: string | undefined): Promise<Principal> {
+    if (!authorization) throw unauthorized("no Authorization header");
+    const parsed = parseBearer(authorization);
+    if (!parsed) throw unauthorized("malformed bearer token");
+    const { keyId, secret } = parsed;
+    const now = this.#clock.now();
+    const d = digest(secret);
+    const hit = this.#cache.get(keyId);
+    if (hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, d)) {
+      if (hit.keyExpiresAt !== null && hit.keyExpiresAt <= now) throw unauthorized("key expired");
+      this.#touch(keyId, now);
+      return hit.principal;
+    }
+    const rec = await this.#store.get(keyId);
+    // Run scrypt even for unknown ids so a caller cannot tell ids apart by timing.
+    const ok = await verifySecret(secret, rec?.hash ?? DUMMY_HASH);
+    if (!rec || !ok) throw unauthorized("unknown key or wrong secret");
+    if (rec.revoked_at !== null) throw unauthorized("key revoked");
+    if (rec.expires_at !== null && rec.expires_at <= now) throw unauthorized("key expired");
+    const principal: Principal = { key_id: rec.key_id, name: rec.name, admin: rec.admin, agent_ids: rec.agent_ids };
+    this.#cache.set(keyId, { digest: d, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+    this.#touch(keyId, now);
+    return principal;
+  }
+
+  /** Records last use at most once a minute per key; a failure here must not fail the request. */
+  #touch(keyId: string, now: number): void {
+    const last = this.#touched.get(keyId) ?? 0;
+    if (now - last < TOUCH_EVERY_MS) return;
+    this.#touched.set(keyId, now);
+    this.#store.touch(keyId, now).catch(() => this.#touched.delete(keyId));
+  }
+}
+
+const DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+
+/** Splits `Bearer <key_id>.<secret>`; undefined when the shape is wrong. */
+export function parseBearer(header: string | undefined): { keyId: string; secret: string } | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+([^\s.]+)\.(\S+)$/i.exec(header.trim());
+  if (!m) return undefined;
+  const keyId = m[1] as string;
+  const secret = m[2] as string;
+  if (!KEY_ID_RE.test(keyId) || !SECRET_RE.test(secret)) return undefined;
+  return { keyId, secret };
+}
