@@ -167,8 +167,8 @@ describe("api - extension routes", () => {
         (a, ctx) =>
           route(a, ctx, {
             method: "GET",
-            url: "/messages/:id/status",
-            tag: "messages",
+            url: "/extensions/:id/status",
+            tag: "extensions",
             access: "key",
             summary: "test route",
             params: z.object({ id: messageIdString }),
@@ -178,14 +178,14 @@ describe("api - extension routes", () => {
     });
     const { token } = await app.apiKeys!.create({ name: "x" });
     const auth = { authorization: `Bearer ${token}` };
-    expect((await app.inject({ url: "/api/v1/messages/00000000-0000-4000-8000-000000000000/status" })).statusCode).toBe(401);
-    const bad = await app.inject({ url: "/api/v1/messages/nope/status", headers: auth });
+    expect((await app.inject({ url: "/api/v1/extensions/00000000-0000-4000-8000-000000000000/status" })).statusCode).toBe(401);
+    const bad = await app.inject({ url: "/api/v1/extensions/nope/status", headers: auth });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: "INVALID_MESSAGE_ID" });
-    const ok = await app.inject({ url: "/api/v1/messages/00000000-0000-4000-8000-000000000000/status", headers: auth });
+    const ok = await app.inject({ url: "/api/v1/extensions/00000000-0000-4000-8000-000000000000/status", headers: auth });
     expect(ok.json()).toEqual({ message_id: "00000000-0000-4000-8000-000000000000", status: "pending" });
     const doc = (await app.inject({ url: "/api/v1/openapi.json", headers: auth })).json() as { paths: Record<string, unknown> };
-    expect(doc.paths["/api/v1/messages/{id}/status"]).toBeDefined();
+    expect(doc.paths["/api/v1/extensions/{id}/status"]).toBeDefined();
     await app.close();
     await base.close();
   });

@@ -26,6 +26,7 @@ import type { ApiKeyStore } from "./keys/types.js";
 import { ApiMetrics } from "./metrics.js";
 import { RouteTable } from "./route.js";
 import { agentReportRoutes } from "./routes/agent-reports.js";
+import { messageRoutes } from "./routes/messages.js";
 import { agentRoutes } from "./routes/agents.js";
 import { docsRoutes } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
@@ -149,7 +150,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
   await app.register(
     async function apiV1(api) {
-      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, workflowRoutes, keyRoutes, ...(options.routes ?? []), docsRoutes];
+      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, messageRoutes, workflowRoutes, keyRoutes, ...(options.routes ?? []), docsRoutes];
       for (const module of modules) module(api, ctx);
     },
     { prefix: API_PREFIX },
