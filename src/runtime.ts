@@ -42,7 +42,7 @@ import {
   type PolicyStore,
 } from "./policy/index.js";
 import { openStateStore, recoverStoredWork, type StateStore, type StoreRecovery } from "./store/index.js";
-import { InProcessTaskRunner, WorkflowRegistry, WorkflowService, type TaskRunner } from "./workflows/index.js";
+import { InProcessTaskRunner, SchedulerTaskRunner, WorkflowRegistry, WorkflowService, type TaskRunner } from "./workflows/index.js";
 
 export interface Runtime {
   readonly config: RuntimeConfig;
@@ -278,7 +278,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     const wf = new WorkflowService({
       config: config.workflows,
       registry: workflowRegistry,
-      runner: options.taskRunner ?? new InProcessTaskRunner(ctl),
+      runner: options.taskRunner ?? new InProcessTaskRunner(ctl, new SchedulerTaskRunner(sched)),
       agents: ctl,
       clock,
       events,

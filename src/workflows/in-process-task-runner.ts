@@ -21,8 +21,12 @@ export class InProcessTaskRunner implements TaskRunner {
   readonly #active = new Map<AgentId, number>();
   readonly #agents: AgentDirectory;
 
-  constructor(agents: AgentDirectory) {
+  readonly #fallback: TaskRunner | undefined;
+
+  /** `fallback` runs the tasks of agents with no registered handler (the runtime passes the scheduler). */
+  constructor(agents: AgentDirectory, fallback?: TaskRunner) {
     this.#agents = agents;
+    this.#fallback = fallback;
   }
 
   register(agentId: AgentId, handler: TaskHandler): () => void {
@@ -33,22 +37,23 @@ export class InProcessTaskRunner implements TaskRunner {
   }
 
   activeTasks(agentId: AgentId): number {
-    return this.#active.get(agentId) ?? 0;
+    return (this.#active.get(agentId) ?? 0) + (this.#fallback?.activeTasks(agentId) ?? 0);
   }
 
   async run(request: TaskRequest): Promise<unknown> {
     const { agent_id } = request;
     if (!(await this.#agents.listAgents()).some((a) => a.id === agent_id)) throw LifecycleError.agentNotFound(agent_id);
     const handler = this.#handlers.get(agent_id);
+    if (!handler && this.#fallback) return this.#fallback.run(request);
     if (!handler) {
       throw new ApiError("TASK_HANDLER_MISSING", `No in-process task handler is registered for agent ${agent_id}`, { details: { agent_id } });
     }
     request.signal.throwIfAborted();
-    this.#active.set(agent_id, this.activeTasks(agent_id) + 1);
+    this.#active.set(agent_id, (this.#active.get(agent_id) ?? 0) + 1);
     try {
       return await handler(request.input, { agent_id, signal: request.signal, origin: request.origin });
     } finally {
-      const n = this.activeTasks(agent_id) - 1;
+      const n = (this.#active.get(agent_id) ?? 0) - 1;
       if (n > 0) this.#active.set(agent_id, n);
       else this.#active.delete(agent_id);
     }

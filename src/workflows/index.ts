@@ -3,4 +3,5 @@ export { workflowDefinitionSchema, workflowStepSchema, type WorkflowDefinition, 
 export { planWorkflow, type WorkflowPlan } from "./dag.js";
 export { WorkflowRegistry, type WorkflowSummary } from "./registry.js";
 export { WorkflowService, type WorkflowServiceDeps } from "./service.js";
+export { SchedulerTaskRunner } from "./scheduler-task-runner.js";
 export { InProcessTaskRunner, type TaskHandler, type TaskContext } from "./in-process-task-runner.js";

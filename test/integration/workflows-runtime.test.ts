@@ -32,6 +32,26 @@ describe("runtime - workflows", () => {
     await expect(runtime.workflows.start("echo", {})).rejects.toMatchObject({ code: "RUNTIME_SHUT_DOWN" });
   });
 
+  it("by default a step on an agent with no in-process function runs as a scheduler task on the executor", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), "symbiont-rt-"));
+    mkdirSync(join(dataDir, "workflows"));
+    writeFileSync(
+      join(dataDir, "workflows", "two.yaml"),
+      "id: two\nsteps:\n  - id: a\n    agent: { name: doubler }\n    input: { v: '{{ parameters.v }}' }\n  - id: b\n    agent: { name: doubler }\n    input: { v: '{{ steps.a.output.v }}' }\noutput: '{{ steps.b.output }}'\n",
+    );
+    const runtime = await createRuntime({ config: { data_dir: dataDir, store: { kind: "memory" } }, logger: silentLogger() });
+    const agent = await runtime.lifecycle.createAgent(parseAgentConfig({ name: "doubler" }));
+    runtime.executor.registerHandler(agent.id, { onTask: (input) => ({ v: (input as { v: number }).v * 2 }) });
+    await runtime.lifecycle.initializeAgent(agent.id);
+    await runtime.lifecycle.startAgent(agent.id);
+    const before = (await runtime.scheduler.getSchedulerMetrics()).completed;
+    const started = await runtime.workflows.start("two", { v: 3 });
+    const done = await runtime.workflows.wait(started.execution_id);
+    expect(done.output).toEqual({ v: 12 });
+    expect((await runtime.scheduler.getSchedulerMetrics()).completed - before).toBe(2);
+    await runtime.shutdown();
+  });
+
   it("a bad workflow file stops start-up with WORKFLOW_INVALID", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "symbiont-rt-"));
     mkdirSync(join(dataDir, "workflows"));
