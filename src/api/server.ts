@@ -109,10 +109,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     }
     return sendError(new ApiError("NOT_FOUND", `No route ${request.method} ${path}`), request, reply);
   });
-  registerHttpHooks(app, { tracing: cfg.enable_tracing });
-  app.addHook("onResponse", async function recordMetrics(request, reply) {
-    metrics.observe(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
-  });
+  registerHttpHooks(app, { tracing: cfg.enable_tracing, observe: (method, route, status, seconds) => metrics.observe(method, route, status, seconds) });
   app.addHook("onClose", async function closeApi() {
     metrics.close();
     activity.close();
