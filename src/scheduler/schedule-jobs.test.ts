@@ -170,6 +170,8 @@ describe("schedule jobs - persistence", () => {
       await tick(clock, 10);
       await first.runtime.scheduleJobs.pause(job.id);
       await first.runtime.scheduleJobs.resume(job.id);
+      const paused = await first.runtime.scheduleJobs.create({ name: "kept-paused", agent_id: agent, cron: "0 0 * * * *", one_shot: true });
+      await first.runtime.scheduleJobs.pause(paused.id);
       await first.runtime.shutdown();
 
       await clock.advance(60_000);
@@ -177,6 +179,8 @@ describe("schedule jobs - persistence", () => {
       const back = second.runtime.scheduleJobs.get(job.id);
       expect(back).toMatchObject({ name: "durable", agent_id: agent, cron: EVERY_10S, input: { k: "v" }, run_count: 1, status: "Active" });
       expect(back.next_run).toBeGreaterThan(clock.now());
+      expect(second.runtime.scheduleJobs.get(paused.id)).toMatchObject({ status: "Paused", next_run: null, one_shot: true, run_count: 0 });
+      expect(second.runtime.scheduleJobs.list().map((j) => j.name)).toEqual(["durable", "kept-paused"]);
       expect(second.runtime.scheduleJobs.history(job.id, 5)).toEqual([
         expect.objectContaining({ status: "Skipped", error: expect.stringMatching(/^\d+ fire time\(s\) missed while the runtime was down$/) }),
       ]);

@@ -101,8 +101,9 @@ export class ScheduleJobs {
     return jobs;
   }
 
+  /** Every job, oldest first. */
   list(): ScheduleJob[] {
-    return [...this.#entries.values()].map((e) => e.job);
+    return [...this.#entries.values()].map((e) => e.job).sort((x, y) => x.created_at - y.created_at || (x.id < y.id ? -1 : 1));
   }
 
   get(id: string): ScheduleJob {
