@@ -14,24 +14,15 @@ import { silentLogger } from "../core/logger.js";
 import { createRuntime, type Runtime } from "../runtime.js";
 import { MemoryApiKeyStore } from "./keys/index.js";
 import { createApiServer } from "./server.js";
-import { requirement } from "../../test/helpers/requirements.js";
+import { tier0Requirement } from "../../test/helpers/requirements.js";
+import { untilRead } from "../../test/helpers/wait.js";
 
 const ECHO_AGENT = readFileSync(fileURLToPath(new URL("../../examples/agents/echo-agent.mjs", import.meta.url)), "utf8");
 
 const dataDir = mkdtempSync(join(tmpdir(), "symbiont-e2e-"));
 // Sandboxed processes run as an unprivileged uid that must be able to reach the workspaces.
 chmodSync(dataDir, 0o755);
-const tier0 = await requirement("process", async () => {
-  const probe = await createRuntime({ config: { data_dir: dataDir, log_level: "silent" }, logger: silentLogger() });
-  try {
-    await probe.sandboxes.prepareTier("Tier0");
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await probe.shutdown();
-  }
-});
+const tier0 = await tier0Requirement(() => createRuntime({ config: { data_dir: dataDir, log_level: "silent" }, logger: silentLogger() }));
 
 let runtime: Runtime;
 let app: FastifyInstance;
@@ -45,17 +36,6 @@ async function http<T = Record<string, unknown>>(method: string, path: string, b
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, body: (await res.json()) as T };
-}
-
-/** Polls `read` until `ok` holds, for at most `ms`. */
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met in time; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Execution {
@@ -106,9 +86,10 @@ describe.skipIf(!tier0.available)("api - end to end over HTTP with a sandboxed a
     expect(started.status).toBe(200);
     expect(started.body.status).toBe("execution_started");
     const { execution_id } = started.body;
-    const history = await until(
+    const history = await untilRead(
       async () => (await http<{ history: Execution[] }>("GET", `/agents/${echo}/history`)).body.history,
       (h) => h.some((e) => e.execution_id === execution_id && e.status !== "Pending" && e.status !== "Running"),
+      30_000,
     );
     expect(history[0]).toMatchObject({ execution_id, status: "Completed", result: { reply: "echo: hello", length: 5 } });
 
@@ -121,9 +102,10 @@ describe.skipIf(!tier0.available)("api - end to end over HTTP with a sandboxed a
   it("sends and drains messages: the agent's own message and one posted over the API", async () => {
     const sent = await http<{ message_id: string; status: string }>("POST", `/agents/${inbox}/messages`, { sender: echo, payload: "posted", topic: "api" });
     expect(sent.body.status).toBe("pending");
-    const drained = await until(
+    const drained = await untilRead(
       async () => (await http<{ messages: { sender: string; topic: string; payload: string; message_id: string }[] }>("GET", `/agents/${inbox}/messages`)).body.messages,
       (m) => m.length > 0,
+      30_000,
     );
     const all = [...drained];
     if (all.length < 2) all.push(...(await http<{ messages: typeof drained }>("GET", `/agents/${inbox}/messages`)).body.messages);
@@ -143,9 +125,10 @@ describe.skipIf(!tier0.available)("api - end to end over HTTP with a sandboxed a
     });
     expect(created.status).toBe(201);
     const job = created.body.job_id;
-    const runs = await until(
+    const runs = await untilRead(
       async () => (await http<{ history: { run_id: string; status: string }[] }>("GET", `/schedules/${job}/history`)).body.history,
       (h) => h.some((r) => r.status === "Succeeded"),
+      30_000,
     );
     const run = runs.find((r) => r.status === "Succeeded") as { run_id: string };
     const tasks = (await http<{ history: Execution[] }>("GET", `/agents/${echo}/history?limit=100`)).body.history;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../test/helpers/api.js";
 import type { AgentId } from "../core/ids.js";
+import { untilRead } from "../../test/helpers/wait.js";
 import { run } from "./main.js";
 
 let api: TestApi;
@@ -109,11 +110,7 @@ describe("cli - schedules", () => {
     const trig = await cli("schedules", "trigger", jobId as string);
     expect(trig.out).toMatch(new RegExp(`^${jobId}  Running  run [0-9a-f-]{36}\\n$`));
     const runId = trig.out.trim().split(/\s+/).pop() as string;
-    let history = "";
-    for (let i = 0; i < 100 && !history.includes("Succeeded"); i++) {
-      history = (await cli("schedules", "history", jobId as string)).out;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const history = await untilRead(async () => (await cli("schedules", "history", jobId as string)).out, (out) => out.includes("Succeeded"));
     expect(history.split("\n")[0]).toMatch(/^RUN_ID\s+STATUS\s+TRIGGER\s+STARTED_AT\s+COMPLETED_AT\s+EXECUTION_TIME_MS\s+ERROR$/);
     expect(history).toMatch(new RegExp(`${runId}\\s+Succeeded\\s+manual`));
     expect((await cli("schedules", "resume", jobId as string)).out).toBe(`${jobId}  Active\n`);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../../test/helpers/api.js";
 import type { AgentId } from "../../core/ids.js";
+import { untilRead } from "../../../test/helpers/wait.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -26,16 +27,6 @@ async function create(body: Record<string, unknown>): Promise<string> {
   const res = await api.call("POST", "/api/v1/schedules", body);
   expect(res.statusCode, res.body).toBe(201);
   return (res.json() as { job_id: string }).job_id;
-}
-
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`condition not met in time; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("api - schedules", () => {
@@ -79,7 +70,7 @@ describe("api - schedules", () => {
     const inputs: unknown[] = [];
     const id = await agent("sched-every-second", (input) => void inputs.push(input));
     const job = await create({ name: "every-second", cron_expression: "* * * * * *", agent_id: id, input: { hello: "world" } });
-    const history = await until(
+    const history = await untilRead(
       async () => (await api.call("GET", `/api/v1/schedules/${job}/history`)).json() as { job_id: string; history: Record<string, unknown>[] },
       (h) => h.history.some((r) => r.status === "Succeeded"),
     );
@@ -110,7 +101,7 @@ describe("api - schedules", () => {
     const trig = (await api.call("POST", `/api/v1/schedules/${job}/trigger`)).json() as Record<string, unknown>;
     expect(trig).toMatchObject({ job_id: job, action: "trigger", status: "Running" });
     expect(trig.run_id).toMatch(UUID);
-    const ran = await until(
+    const ran = await untilRead(
       async () => (await api.call("GET", `/api/v1/schedules/${job}/history?limit=1`)).json() as { history: Record<string, unknown>[] },
       (h) => h.history[0]?.status === "Succeeded",
     );
@@ -159,7 +150,7 @@ describe("api - schedules", () => {
       expect((badId.json() as { code: string }).code).toBe("INVALID_SCHEDULE_ID");
     }
     const once = await create({ name: "done", cron_expression: "* * * * * *", agent_name: "sched-errors", one_shot: true });
-    await until(async () => (await api.call("GET", `/api/v1/schedules/${once}`)).json() as { status: string }, (s) => s.status === "Completed");
+    await untilRead(async () => (await api.call("GET", `/api/v1/schedules/${once}`)).json() as { status: string }, (s) => s.status === "Completed");
     const resume = await api.call("POST", `/api/v1/schedules/${once}/resume`);
     expect(resume.statusCode).toBe(409);
     expect(resume.json()).toMatchObject({ code: "SCHEDULE_INVALID_STATE", details: { status: "Completed", action: "resume" } });
