@@ -31,7 +31,7 @@ import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from ".
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
 import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
-import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
+import { AgentSchedules, DefaultScheduler, ScheduleJobs, type Scheduler } from "./scheduler/index.js";
 import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
@@ -65,6 +65,8 @@ export interface Runtime {
   readonly errorHandler: ErrorHandler;
   /** Fires the tasks of Scheduled agents (interval or cron). */
   readonly schedules: AgentSchedules;
+  /** Named cron jobs managed at run time (`/schedules`), persisted in the state store. */
+  readonly scheduleJobs: ScheduleJobs;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
@@ -146,6 +148,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let executor: DefaultAgentExecutor;
   let errorHandler: DefaultErrorHandler;
   let schedules: AgentSchedules;
+  let scheduleJobs: ScheduleJobs;
   let recovery: RuntimeRecovery;
   let workflows: WorkflowService;
   try {
@@ -293,6 +296,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
     recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+    // Opened after recovery so that a job whose fire time passed while down finds its agent back.
+    const jobs = await ScheduleJobs.open({ config: config.scheduler, clock, events, logger, tasks: sched, store: store.schedules, agents: ctl, policies: engine });
+    scheduleJobs = jobs;
+    closers.push({ name: "schedule-jobs", close: () => jobs.close() });
   } catch (err) {
     await closeAll();
     throw err;
@@ -325,6 +332,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     executor,
     errorHandler,
     schedules,
+    scheduleJobs,
     recovery,
     dsl,
     workflows,

@@ -11,6 +11,7 @@ import { registerStatus } from "./status.js";
 import { registerDsl } from "./dsl.js";
 import { registerAudit } from "./audit.js";
 import { registerUp } from "./up.js";
+import { registerOperations } from "./operations.js";
 
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command();
@@ -27,6 +28,7 @@ export function buildProgram(io: Io = processIo): Command {
   registerStatus(program);
   registerDsl(program);
   registerAudit(program);
+  registerOperations(program, io);
   return program;
 }
 

@@ -72,10 +72,12 @@ export const ERROR_CODES = {
   TASK_CANCELLED: { family: "Scheduler", status: 409, description: "The task was cancelled before it finished." },
   TASK_ALREADY_EXISTS: { family: "Scheduler", status: 409, description: "A task with this id is already known to the scheduler." },
   TASK_ALREADY_FINISHED: { family: "Scheduler", status: 409, description: "The task has already finished; it can no longer be changed or cancelled." },
-  CRON_INVALID: { family: "Scheduler", status: 400, description: "A Scheduled agent's cron expression or timezone cannot be parsed." },
+  CRON_INVALID: { family: "Scheduler", status: 400, description: "A cron expression or timezone (of a Scheduled agent or a schedule job) cannot be parsed, or names no future time." },
   AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
   AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
   AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
+  SCHEDULE_NOT_FOUND: { family: "Scheduler", status: 404, description: "No schedule job with this id." },
+  SCHEDULE_INVALID_STATE: { family: "Scheduler", status: 409, description: "The schedule job's status does not allow this action (resume a Completed or Failed job, pause a finished one)." },
   MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
 
   // Error handler
@@ -144,6 +146,8 @@ export const ERROR_CODES = {
   WORKFLOW_STEP_FAILED: { family: "Api", status: 502, description: "A workflow step failed after its retries (reported inside a failure result)." },
   WORKFLOW_STEP_TIMEOUT: { family: "Api", status: 504, description: "A workflow step exceeded its timeout (reported inside a failure result)." },
   WORKFLOW_CANCELLED: { family: "Api", status: 409, description: "The workflow execution was cancelled (runtime shutdown) before it finished." },
+  INVALID_SCHEDULE_ID: { family: "Api", status: 400, description: "The schedule id in the path is not a UUID." },
+  AGENT_NAME_AMBIGUOUS: { family: "Api", status: 409, description: "Several live agents have this name; give the agent's id instead." },
   TASK_HANDLER_MISSING: { family: "Api", status: 422, description: "The in-process task runner has no handler for this agent." },
 
   // Dsl

@@ -28,9 +28,11 @@ import type {
   Scheduler,
   SchedulerMetrics,
   TaskFailureSink,
+  TaskListQuery,
   TaskRequest,
   TaskRunner,
   TaskStatus,
+  TaskView,
   UsageProbe,
 } from "./types.js";
 
@@ -53,6 +55,8 @@ interface TaskRecord {
   status: TaskStatus;
   place: Place;
   seq: number;
+  /** Acceptance rank (never changes, unlike `seq`, which a retry renews). */
+  readonly order: number;
   /** Monotonic ms when it last joined the queue (wait time and aging). */
   enqueued_mono: number;
   attempt: number;
@@ -176,7 +180,8 @@ export class DefaultScheduler implements Scheduler {
       task,
       status: { state: "Pending", since: now },
       place: "ready",
-      seq: this.#seq++,
+      seq: this.#seq,
+      order: this.#seq++,
       enqueued_mono: this.#clock.monotonic(),
       attempt: 0,
     };
@@ -305,6 +310,19 @@ export class DefaultScheduler implements Scheduler {
     }
     if (rec.place === "done") return Promise.resolve(rec.status);
     return new Promise((resolve) => (rec.waiters ??= []).push(resolve));
+  }
+
+  async listTasks(query: TaskListQuery): Promise<TaskView[]> {
+    const out: TaskView[] = [];
+    // Records are kept in acceptance order, so the newest are at the end.
+    const all = [...this.#records.values()];
+    for (let i = all.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const rec = all[i] as TaskRecord;
+      if (query.before !== undefined && rec.order >= query.before) continue;
+      if (query.agent_id !== undefined && rec.task.agent_id !== query.agent_id) continue;
+      out.push({ task: rec.task, status: rec.status, order: rec.order });
+    }
+    return out;
   }
 
   reassignPendingTasks(from: AgentId, to: AgentId): number {
