@@ -26,8 +26,6 @@ import { fromStoredSchedule, isScheduleJobRow, toStoredSchedule } from "./schedu
 import type { JobStatus, NewScheduleJob, RunStatus, ScheduleJob, ScheduleJobPatch, ScheduleRun } from "./schedule-job-types.js";
 import type { Scheduler, TaskStatus } from "./types.js";
 
-/** Longest single timer wait (setTimeout's limit); a later fire time is reached in several waits. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const CAN_WORK: ReadonlySet<AgentState> = new Set(["Ready", "Running", "Completed", "Waiting"]);
 
 /** How the jobs see agents: the lifecycle controller. */
@@ -328,7 +326,8 @@ export class ScheduleJobs {
     entry.timer = undefined;
     const { job } = entry;
     if (this.#closed || job.status !== "Active" || job.next_run === null || this.#entries.get(job.id) !== entry) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, job.next_run - this.#deps.clock.now()));
+    // The clock reaches fire times past setTimeout's 24.8-day limit itself.
+    const delay = Math.max(0, job.next_run - this.#deps.clock.now());
     entry.timer = this.#deps.clock.setTimeout(() => void this.#onTimer(entry), delay);
   }
 
