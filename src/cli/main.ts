@@ -10,6 +10,7 @@ import { registerRemote } from "./remote.js";
 import { registerStatus } from "./status.js";
 import { registerDsl } from "./dsl.js";
 import { registerAudit } from "./audit.js";
+import { registerAdmin } from "./admin.js";
 import { registerUp } from "./up.js";
 
 export function buildProgram(io: Io = processIo): Command {
@@ -26,7 +27,8 @@ export function buildProgram(io: Io = processIo): Command {
   registerRemote(program, io);
   registerStatus(program);
   registerDsl(program);
-  registerAudit(program);
+  registerAudit(program, io);
+  registerAdmin(program, io);
   return program;
 }
 
