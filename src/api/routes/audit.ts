@@ -145,8 +145,13 @@ async function startExport(trail: AuditTrail, query: AuditQuery, format: ExportF
   const first = await chunks.next();
   async function* rest(): AsyncGenerator<string> {
     if (first.done) return;
-    yield first.value;
-    for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    try {
+      yield first.value;
+      for (let next = await chunks.next(); !next.done; next = await chunks.next()) yield next.value;
+    } finally {
+      // A client that hangs up ends the export's own generator too, rather than leaving it suspended.
+      await chunks.return?.();
+    }
   }
   return Readable.from(rest(), { objectMode: false });
 }

@@ -4,6 +4,7 @@
  * so a bad policy is 400 POLICY_INVALID with each problem's field, line and column and the previous version
  * stays in force.
  */
+import { randomUUID } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { PolicyError } from "../../core/errors.js";
@@ -134,7 +135,7 @@ export function policyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     response: policyWire,
     handler: ({ body }) =>
       serial(async () => {
-        const id = body.id ?? crypto.randomUUID();
+        const id = body.id ?? randomUUID();
         const exists = await engine.getPolicy(id).then(
           () => true,
           () => false,
