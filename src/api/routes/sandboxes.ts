@@ -13,7 +13,9 @@ import { route, type ApiContext } from "../context.js";
 import { pageOf, pageQueryFields, timeKey } from "../paging.js";
 import { agentIdString } from "../route.js";
 
-const SANDBOX_STATES = ["Created", "Starting", "Running", "Stopped", "Destroyed", "Failed"] as const;
+/** States a listed sandbox can be in (the list leaves destroyed ones out). */
+const LIVE_STATES = ["Created", "Starting", "Running", "Stopped", "Failed"] as const;
+const SANDBOX_STATES = [...LIVE_STATES, "Destroyed"] as const;
 const MEASURABLE: readonly SandboxStatus["state"][] = ["Created", "Running", "Stopped"];
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -48,7 +50,7 @@ export const sandboxWire = z.object({
 const listQuery = z
   .object({
     agent_id: agentIdString.optional(),
-    state: z.enum(SANDBOX_STATES).optional(),
+    state: z.enum(LIVE_STATES).optional(),
     usage: z.enum(["true", "false"]).default("false").describe("measure each listed sandbox"),
     ...pageQueryFields,
   })
