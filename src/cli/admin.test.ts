@@ -2,7 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../test/helpers/api.js";
-import { requirement } from "../../test/helpers/requirements.js";
+import { tier0Requirement } from "../../test/helpers/requirements.js";
 import { AgentId } from "../core/ids.js";
 import { parseAgentConfig } from "../core/schemas.js";
 import { run } from "./main.js";
@@ -37,15 +37,10 @@ async function cliAs(key: string, ...args: string[]): Promise<{ code: number; ou
 
 const cli = (...args: string[]) => cliAs(api.admin.slice("Bearer ".length), ...args);
 
-const tier0 = await requirement("process", async () => {
+const tier0 = await tier0Requirement(async () => {
   const probe = await makeApi();
-  try {
-    chmodSync(probe.runtime.config.data_dir, 0o711);
-    await probe.runtime.sandboxes.prepareTier("Tier0");
-    return true as const;
-  } finally {
-    await probe.close();
-  }
+  chmodSync(probe.runtime.config.data_dir, 0o711);
+  return { sandboxes: probe.runtime.sandboxes, shutdown: () => probe.close() };
 });
 
 describe("cli - audit", () => {

@@ -1,7 +1,7 @@
 import { chmodSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../../test/helpers/api.js";
-import { requirement } from "../../../test/helpers/requirements.js";
+import { tier0Requirement } from "../../../test/helpers/requirements.js";
 import { AgentId, SandboxId } from "../../core/ids.js";
 import type { SandboxConfig } from "../../sandbox/types.js";
 
@@ -22,15 +22,10 @@ afterAll(async () => {
   await api.close();
 });
 
-const tier0 = await requirement("process", async () => {
+const tier0 = await tier0Requirement(async () => {
   const probe = await makeApi();
-  try {
-    chmodSync(probe.runtime.config.data_dir, 0o711);
-    await probe.runtime.sandboxes.prepareTier("Tier0");
-    return true as const;
-  } finally {
-    await probe.close();
-  }
+  chmodSync(probe.runtime.config.data_dir, 0o711);
+  return { sandboxes: probe.runtime.sandboxes, shutdown: () => probe.close() };
 });
 
 function config(agent_id: AgentId): SandboxConfig {
