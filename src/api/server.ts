@@ -33,6 +33,7 @@ import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { workflowRoutes } from "./routes/workflows.js";
 import { operationRoutes } from "./routes/operations.js";
+import { adminRoutes } from "./routes/admin.js";
 
 export const API_PREFIX = "/api/v1";
 
@@ -148,7 +149,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
   await app.register(
     async function apiV1(api) {
-      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, messageRoutes, workflowRoutes, keyRoutes, operationRoutes, ...(options.routes ?? []), docsRoutes];
+      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, messageRoutes, workflowRoutes, keyRoutes, operationRoutes, adminRoutes, ...(options.routes ?? []), docsRoutes];
       for (const module of modules) module(api, ctx);
     },
     { prefix: API_PREFIX },

@@ -8,7 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { ApiClient } from "./client.js";
 import { json, record, table, type Io } from "./output.js";
 
-interface GlobalOptions {
+export interface GlobalOptions {
   readonly url?: string;
   readonly key?: string;
   readonly json?: boolean;
@@ -27,7 +27,7 @@ export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function pairs(list: readonly string[] | undefined, what: string): Record<string, string> {
+export function pairs(list: readonly string[] | undefined, what: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list ?? []) {
     const i = item.indexOf("=");

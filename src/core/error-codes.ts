@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   MESSAGE_NOT_FOUND: { family: "Communication", status: 404, description: "No message (or dead letter) with this id is known to the bus." },
   REQUEST_TIMEOUT: { family: "Communication", status: 504, description: "No reply to a request arrived within its timeout." },
   TRANSPORT_UNAVAILABLE: { family: "Communication", status: 503, description: "The message transport (NATS) cannot be reached or refused the operation." },
+  DEAD_LETTER_NOT_REPLAYABLE: { family: "Communication", status: 409, description: "The dead letter was never authenticated (tampered or undecryptable envelope): it is kept as evidence and cannot be replayed." },
 
   // Security
   SECURITY_VIOLATION: { family: "Security", status: 403, description: "A security rule was violated." },
@@ -94,6 +95,7 @@ export const ERROR_CODES = {
   POLICY_INVALID: { family: "Policy", status: 400, description: "A policy is malformed (details give the rule, line, column and reason); the previous version stays in force." },
   POLICY_NOT_FOUND: { family: "Policy", status: 404, description: "No policy with this id." },
   POLICY_STORE_UNAVAILABLE: { family: "Policy", status: 503, description: "The policy store cannot be opened, read or written." },
+  POLICY_ALREADY_EXISTS: { family: "Policy", status: 409, description: "A policy with this id already exists; update it with PUT instead." },
 
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
@@ -116,6 +118,7 @@ export const ERROR_CODES = {
   AUDIT_SIGNING_KEY_INVALID: { family: "Audit", status: 500, description: "The audit signing key is missing, unreadable, not Ed25519 or readable by others." },
   AUDIT_MIGRATION_FAILED: { family: "Audit", status: 500, description: "The audit store schema could not be migrated (or is newer than this runtime)." },
   AUDIT_TRAIL_CLOSED: { family: "Audit", status: 503, description: "The audit trail was closed and accepts no more records." },
+  AUDIT_DISABLED: { family: "Audit", status: 503, description: "The audit trail is disabled (audit.enabled is false): there is nothing to query, verify or export." },
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
