@@ -35,21 +35,17 @@ describe("dsl extraction - agents", () => {
     expect(c.execution_mode).toEqual({ type: "Ephemeral" });
     expect(agent!.params.map((p) => p.name)).toEqual(["records", "strict"]);
     expect(agent!.returnType?.name).toBe("ValidationReport");
-    expect(c.policies).toEqual([
-      {
-        id: "data_validator.data_handling",
-        name: "data_handling",
-        description: "policy data_handling of data_validator",
-        priority: 0,
-        enabled: true,
-        rules: [
-          { effect: "allow", action: "read", description: "allow: read(records)" },
-          { effect: "deny", action: "network.*", description: "deny: network_access" },
-          { effect: "deny", action: "sandbox.network", description: "deny: network_access" },
-          { effect: "audit", action: "validation_result", condition: "strict == true", description: "audit: validation_result if strict == true" },
-        ],
-      },
-    ]);
+    const rules = [
+      { effect: "allow", action: "read", description: "allow: read(records)" },
+      { effect: "deny", action: "network.*", description: "deny: network_access" },
+      { effect: "deny", action: "sandbox.network", description: "deny: network_access" },
+      { effect: "audit", action: "validation_result", condition: "context.strict == true", description: "audit: validation_result if strict == true" },
+    ];
+    const policy = { id: "data_validator.data_handling", name: "data_handling", description: "policy data_handling of data_validator", priority: 0, enabled: true };
+    expect(agent!.policies).toEqual([{ ...policy, rules }]);
+    // The engine enforces only the restrictions: an agent's own allow or audit would grant there.
+    expect(c.policies).toEqual([{ ...policy, rules: rules.filter((r) => r.effect === "deny") }]);
+    expect(c.metadata["dsl.agent"]).toBe("data_validator");
     expect(file.types.map((t) => t.name)).toEqual(["CustomerRecord", "ValidationReport"]);
   });
 
@@ -131,9 +127,21 @@ describe("dsl extraction - agents", () => {
       "deny agent.spawn",
       "deny file.upload",
       "audit tool.call",
-      "require message.send if payload_size < 1048576",
-      "allow * if role == \"admin\"",
+      "require message.send if context.payload_size < 1048576",
+      "allow * if context.role == \"admin\"",
     ]);
+    // Each agent of the file carries the file's policies: all rules for the host, restrictions for the engine.
+    const [agent] = file.agents;
+    expect(agent?.policies.map((p) => p.id)).toContain("global_guardrails");
+    expect(agent?.config.policies.find((p) => p.id === "global_guardrails")?.rules.map((r) => r.effect)).toEqual(["deny", "deny", "deny", "deny", "require"]);
+  });
+
+  it("policy conditions must be policy-engine conditions; other names read the request context", () => {
+    expect(problems('policy p {\n deny: tool.call if resource.starts_with("rm")\n}\n')).toEqual([
+      "2:21 policy 'p': the condition 'resource.starts_with(\"rm\")' is not a policy condition: unexpected '('",
+    ]);
+    expect(problems('policy p {\n deny: tool.call if starts_with(resource, "rm") && level > 2\n}\n')).toEqual([]);
+    expect(problems('policy p {\n deny: "bad action!"\n}\n')[0]).toMatch(/^2:8 policy 'p': 'bad action!' is not a valid action/);
   });
 
   it("compileDsl throws DSL_PARSE_ERROR / DSL_EXTRACTION_ERROR listing file:line:col", () => {

@@ -115,7 +115,7 @@ function llmMessages(request: DslLlmRequest): LlmMessage[] {
 export function createDslHost(deps: DslHostDeps): DslHost {
   const check = async (ctx: DslRunContext, action: string, resource: string, context: Record<string, unknown> = {}): Promise<void> => {
     const request: AuthorizationRequest = { agent_id: ctx.agent_id, action, resource, context: { agent_name: ctx.agent_name, ...context } };
-    await authorize(withDslPolicies(deps.authorizer, ctx.policies, deps.events), deps.events, request);
+    await authorize(withDslPolicies(deps.authorizer, ctx.policies, deps.clock, deps.events), deps.events, request);
   };
 
   return {

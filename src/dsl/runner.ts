@@ -18,6 +18,7 @@ import { MessageChannel, Worker } from "node:worker_threads";
 import { SystemClock, type Clock } from "../core/clock.js";
 import { DslError, PolicyError, type RuntimeError } from "../core/errors.js";
 import type { SandboxId } from "../core/ids.js";
+import type { AgentConfig } from "../core/types.js";
 import type { DslAgent, DslFile } from "./extract.js";
 import type { DslHost, DslLogLevel, DslRunContext } from "./host.js";
 import type { HostOp } from "./interpreter.js";
@@ -40,6 +41,8 @@ export interface DslRunOptions {
   readonly host: DslHost;
   readonly limits: DslRunLimits;
   readonly sandbox_id?: SandboxId;
+  /** The runtime instance running the body (its id is who acts: bus sender, policy subject); default the file's. */
+  readonly instance?: AgentConfig;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;
 }
@@ -145,9 +148,9 @@ export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult>
   const clock = options.clock ?? new SystemClock();
   const { limits } = options;
   const ctx: DslRunContext = {
-    agent_id: agent.config.id,
-    agent_name: agent.name,
-    policies: [...agent.config.policies, ...options.file.policies],
+    agent_id: options.instance?.id ?? agent.config.id,
+    agent_name: options.instance?.name ?? agent.name,
+    policies: agent.policies,
     ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
   };
   const lock = new SharedArrayBuffer(4);
