@@ -20,7 +20,7 @@ import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
-import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
+import { busForDsl, createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
 import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
@@ -262,7 +262,6 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     ctl.addHooks(cron);
     closers.push({ name: "schedules", close: async () => cron.close() });
 
-    // The bus adapter for publish/send is passed here when the bus is wired.
     dsl = createDslService({
       config: config.dsl,
       logger,
@@ -272,7 +271,9 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       orchestrator,
       scheduler: schedulerDelegator(ctl, sched),
       lifecycle: lifecycleSpawner(ctl),
+      bus: busForDsl(messages, ctl),
     });
+    exec.attach({ bodies: dsl.bodies });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     const wf = new WorkflowService({

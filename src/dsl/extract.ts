@@ -392,6 +392,9 @@ function diagnosticsError(code: "DSL_PARSE_ERROR" | "DSL_EXTRACTION_ERROR", file
   const lines = ds.map((d) => formatDiagnostic(file, d));
   const what = code === "DSL_PARSE_ERROR" ? "does not parse" : "cannot be configured";
   return new DslError(code, `${file} ${what}: ${lines.join("; ")}`, {
-    details: { file, diagnostics: ds.map((d) => ({ line: d.span.start.line, col: d.span.start.col, message: d.message })) },
+    details: {
+      file,
+      diagnostics: ds.map((d, i) => ({ location: `${file}:${d.span.start.line}:${d.span.start.col}`, line: d.span.start.line, col: d.span.start.col, message: d.message, text: lines[i] })),
+    },
   });
 }

@@ -27,6 +27,8 @@ export interface DslRunContext {
   readonly policies: readonly Policy[];
   /** The agent's sandbox, where its tools run. */
   readonly sandbox_id?: SandboxId;
+  /** Gives the agent's sandbox on first use, when `sandbox_id` is not known up front. */
+  readonly sandbox?: () => Promise<SandboxId>;
 }
 
 export type DslLogLevel = "trace" | "debug" | "info" | "warn" | "error";
@@ -148,8 +150,9 @@ export function createDslHost(deps: DslHostDeps): DslHost {
       await check(ctx, "tool.call", tool, { args: input.args, named: input.named });
       const spec = deps.tools?.get(tool);
       if (spec?.network) await check(ctx, "sandbox.network", tool);
+      const sandbox = ctx.sandbox_id ?? (spec && ctx.sandbox ? await ctx.sandbox() : undefined);
       const result = deps.tools
-        ? await deps.tools.call(tool, input, ctx.sandbox_id)
+        ? await deps.tools.call(tool, input, sandbox)
         : ({ status: "not_executed", tool, reason: "no tool registry is configured" } as const);
       deps.events.emit("dsl.tool_called", {
         agent_id: ctx.agent_id,

@@ -41,6 +41,8 @@ export interface DslRunOptions {
   readonly host: DslHost;
   readonly limits: DslRunLimits;
   readonly sandbox_id?: SandboxId;
+  /** Gives the agent's sandbox on the first tool call (when `sandbox_id` is not given). */
+  readonly sandbox?: () => Promise<SandboxId>;
   /** The runtime instance running the body (its id is who acts: bus sender, policy subject); default the file's. */
   readonly instance?: AgentConfig;
   readonly clock?: Clock;
@@ -152,6 +154,7 @@ export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult>
     agent_name: options.instance?.name ?? agent.name,
     policies: agent.policies,
     ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
+    ...(options.sandbox ? { sandbox: options.sandbox } : {}),
   };
   const lock = new SharedArrayBuffer(4);
   const flag = new Int32Array(lock);
