@@ -16,3 +16,4 @@ export { createDslService, type DslService, type DslServiceDeps } from "./servic
 export { lifecycleSpawner } from "./lifecycle-spawner.js";
 export { busForDsl } from "./bus-adapter.js";
 export { deployDsl, deployConfigs, redeployDsl, selectAgent, instanceConfig, type DeployOptions, type DslLifecycle } from "./deploy.js";
+export { loadAgentDir, type AgentDirReport } from "./agent-dir.js";
