@@ -274,6 +274,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       bus: busForDsl(messages, ctl),
     });
     exec.attach({ bodies: dsl.bodies });
+    const interpreters = dsl;
+    closers.push({ name: "dsl", close: () => interpreters.close() });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     const wf = new WorkflowService({

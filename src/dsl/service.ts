@@ -19,6 +19,7 @@ import { createDslHost, type DslBus, type DslDelegator, type DslHost, type DslSp
 import { createLlmProvider, type LlmProvider } from "./llm.js";
 import { findAgent, limitsFor, runDslAgent, type DslRunResult } from "./runner.js";
 import { SandboxToolRegistry, type ToolRegistry } from "./tools.js";
+import { DslWorkerPool } from "./worker-pool.js";
 
 export interface DslService {
   readonly host: DslHost;
@@ -30,6 +31,8 @@ export interface DslService {
   readonly bodies: AgentBodies;
   /** Runs one agent's body once under the configured limits and the agent's own timeout and memory. */
   run(file: DslFile, options?: { agent?: string; input?: unknown; sandbox_id?: SandboxId; signal?: AbortSignal }): Promise<DslRunResult>;
+  /** Stops the interpreter threads (runs in progress fail). */
+  close(): Promise<void>;
 }
 
 export interface DslServiceDeps {
@@ -60,6 +63,7 @@ export function createDslService(deps: DslServiceDeps): DslService {
     ...(deps.lifecycle ? { lifecycle: deps.lifecycle } : {}),
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
   });
+  const pool = new DslWorkerPool({ maxWorkers: deps.config.max_workers });
   // Agents share a handful of sources; compiling once per source keeps a task's start cheap.
   const compiled = new Map<string, DslFile>();
   const compiledSource = (source: string): DslFile => {
@@ -82,7 +86,7 @@ export function createDslService(deps: DslServiceDeps): DslService {
         const file = compiledSource(config.dsl_source);
         const agent = findAgent(file, file.agents.length === 1 ? undefined : (config.metadata[DSL_AGENT_KEY] ?? config.name));
         const limits = limitsFor({ ...agent, config, timeoutMs: config.resource_limits.execution_timeout }, deps.config);
-        const result = await runDslAgent({ file, agent: agent.name, input, host, limits, clock: deps.clock, instance: config, signal: options.signal, sandbox: options.sandbox });
+        const result = await runDslAgent({ file, agent: agent.name, input, host, limits, clock: deps.clock, instance: config, signal: options.signal, sandbox: options.sandbox, pool });
         return result.value;
       },
     },
@@ -95,9 +99,11 @@ export function createDslService(deps: DslServiceDeps): DslService {
         host,
         limits: limitsFor(agent, deps.config),
         clock: deps.clock,
+        pool,
         ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
     },
+    close: () => pool.close(),
   };
 }
