@@ -437,6 +437,15 @@ export class Compiler {
             return null;
           };
         }
+        if (op === "+") {
+          return (f) => {
+            it.step();
+            const a = f[slot] as Value;
+            const b = rhs(f);
+            f[slot] = typeof a === "number" && typeof b === "number" ? a + b : combine(a, b);
+            return null;
+          };
+        }
         return (f) => {
           it.step();
           f[slot] = combine(f[slot] as Value, rhs(f));
@@ -454,6 +463,17 @@ export class Compiler {
     if (t.kind === "Member") {
       const name = t.name;
       const objSpan = t.object.span;
+      if (op === "+" && name !== "__proto__" && s.value.kind === "Literal" && typeof s.value.value === "number") {
+        const c = s.value.value;
+        return (f) => {
+          it.step();
+          const obj = object(f);
+          if (!isRecord(obj)) return fail(objSpan, `cannot set field '${name}' on a ${typeName(obj)}`);
+          const old = Object.prototype.hasOwnProperty.call(obj, name) ? (obj[name] as Value) : null;
+          obj[name] = typeof old === "number" ? old + c : (combine as (a: Value, b: Value) => Value)(old, c);
+          return null;
+        };
+      }
       return (f) => {
         it.step();
         const obj = object(f);
@@ -544,7 +564,15 @@ export class Compiler {
           if (e.op === "&&") return (f) => (truthy(l(f)) ? truthy(r(f)) : false);
           return (f) => (truthy(l(f)) ? true : truthy(r(f)));
         }
-        if (e.right.kind === "Literal" && typeof e.right.value === "number") return this.#binaryLiteral(e.op, l, e.right.value, e.span);
+        if (e.right.kind === "Literal" && typeof e.right.value === "number") {
+          const slot = this.#localSlot(e.left, scope);
+          const c = e.right.value;
+          if (slot !== undefined) {
+            const fast = slotLiteral(e.op, slot, c, (a) => it.binary(e.op, a, c, e.span));
+            if (fast) return fast;
+          }
+          return this.#binaryLiteral(e.op, l, c, e.span);
+        }
         const r = this.#expr(e.right, scope);
         return this.#binaryCode(e.op, l, r, e.span);
       }
@@ -711,6 +739,13 @@ export class Compiler {
     return (f) => fn(l(f), c);
   }
 
+  /** The slot of a variable of the current frame, when `e` is one. */
+  #localSlot(e: Expr, scope: Scope): number | undefined {
+    if (e.kind !== "Ident") return undefined;
+    const at = this.#resolve(scope, e.name);
+    return at && at.hops === 0 ? at.slot : undefined;
+  }
+
   /** The operator as a function of two values, with the number cases first. */
   #binaryFn(op: string, span: Span): (l: Value, r: Value) => Value {
     const it = this.it;
@@ -825,4 +860,41 @@ function up(f: Frame, hops: number): Frame {
   let frame = f;
   for (let i = 0; i < hops; i++) frame = frame[0] as Frame;
   return frame;
+}
+
+/** `f[slot] op c` for the common operators, or undefined for the others. */
+function slotLiteral(op: string, slot: number, c: number, slow: (a: Value) => Value): Code | undefined {
+  switch (op) {
+    case "+":
+      return (f) => {
+        const a = f[slot];
+        return typeof a === "number" ? a + c : slow(a as Value);
+      };
+    case "-":
+      return (f) => {
+        const a = f[slot];
+        return typeof a === "number" ? a - c : slow(a as Value);
+      };
+    case "*":
+      return (f) => {
+        const a = f[slot];
+        return typeof a === "number" ? a * c : slow(a as Value);
+      };
+    case "%":
+      return c === 0
+        ? undefined
+        : (f) => {
+            const a = f[slot];
+            return typeof a === "number" ? a % c : slow(a as Value);
+          };
+    case "==":
+      return (f) => f[slot] === c;
+    case "<":
+      return (f) => {
+        const a = f[slot];
+        return typeof a === "number" ? a < c : slow(a as Value);
+      };
+    default:
+      return undefined;
+  }
 }

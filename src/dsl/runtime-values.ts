@@ -10,14 +10,21 @@ export interface RecordValue {
   [key: string]: Value;
 }
 
+/** What can be called as a value: one class to test for, so telling records apart stays cheap. */
+export abstract class Callable {}
+
 /** A lambda with the frame it was written in, compiled: `invoke` runs its body on one argument. */
-export class Closure {
-  constructor(readonly invoke: (arg: Value) => Value) {}
+export class Closure extends Callable {
+  constructor(readonly invoke: (arg: Value) => Value) {
+    super();
+  }
 }
 
 /** A named function used as a value (`items.map(check)`). */
-export class FunctionRef {
-  constructor(readonly decl: FunctionDecl) {}
+export class FunctionRef extends Callable {
+  constructor(readonly decl: FunctionDecl) {
+    super();
+  }
 }
 
 /**
@@ -39,7 +46,7 @@ export class DslThrow extends Error {
 export class DslLimit extends Error {}
 
 export function isRecord(v: unknown): v is RecordValue {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Closure) && !(v instanceof FunctionRef);
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Callable);
 }
 
 export function getField(r: RecordValue, key: string): Value {
