@@ -159,7 +159,15 @@ describe("dsl extraction - agents", () => {
       compileDsl(agentWith("sandbox = nope"), "y.symbi");
     } catch (err) {
       expect((err as DslError).code).toBe("DSL_EXTRACTION_ERROR");
-      expect((err as DslError).details?.diagnostics).toEqual([{ line: 2, col: 20, message: expect.stringContaining("unknown sandbox tier") }]);
+      expect((err as DslError).details?.diagnostics).toEqual([
+        {
+          location: "y.symbi:2:20",
+          line: 2,
+          col: 20,
+          message: expect.stringContaining("unknown sandbox tier"),
+          text: expect.stringMatching(/^y\.symbi:2:20: unknown sandbox tier/),
+        },
+      ]);
     }
   });
 });
