@@ -122,7 +122,11 @@ export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult>
   const limit = (message: string): DslError =>
     new DslError("DSL_LIMIT_EXCEEDED", `agent '${agent.name}' stopped: ${message}`, { details: { agent: agent.name } });
   const stop = new AbortController();
-  const timer = clock.setTimeout(() => stop.abort(limit(`timed out after ${limits.timeoutMs} ms`)), limits.timeoutMs);
+  // The wall clock runs from the start on a thread; waiting for one is bounded by the caller's signal.
+  let timer: ReturnType<Clock["setTimeout"]> | undefined;
+  const startClock = (): void => {
+    timer = clock.setTimeout(() => stop.abort(limit(`timed out after ${limits.timeoutMs} ms`)), limits.timeoutMs);
+  };
   const onAbort = (): void => stop.abort(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' run was cancelled`));
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener("abort", onAbort, { once: true });
@@ -135,6 +139,7 @@ export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult>
       {
         memoryMb: limits.maxMemoryMb,
         stop: stop.signal,
+        onStart: startClock,
         onHost: (req, reply) => {
           void serve(options.host, ctx, req.op, req.args).then(
             (value) => reply({ ok: true, value: value ?? null }),

@@ -64,15 +64,16 @@ describe("dsl worker pool", () => {
     expect((await runDslAgent({ file: add, input: { n: 2 }, host: host(), limits: LIMITS, pool: p })).value).toBe(3);
   });
 
-  it("a run waiting for a thread counts against its timeout and leaves the queue when stopped", async () => {
+  it("a run's wall clock starts on a thread, not while it waits for one; a cancelled waiter leaves the queue", async () => {
     const p = pool(1);
     const long = runDslAgent({ file: spin, input: { xs: big }, host: host(), limits: { ...LIMITS, maxSteps: 1e12, timeoutMs: 1500 }, pool: p }).catch((e: unknown) => e);
     const controller = new AbortController();
-    const waiting = runDslAgent({ file: add, input: { n: 1 }, host: host(), limits: LIMITS, pool: p, signal: controller.signal }).catch((e: unknown) => e);
+    const cancelled = runDslAgent({ file: add, input: { n: 1 }, host: host(), limits: LIMITS, pool: p, signal: controller.signal }).catch((e: unknown) => e);
+    const patient = runDslAgent({ file: add, input: { n: 7 }, host: host(), limits: { ...LIMITS, timeoutMs: 300 }, pool: p });
     controller.abort();
-    expect(((await waiting) as DslError).message).toMatch(/run was cancelled/);
+    expect(((await cancelled) as DslError).message).toMatch(/run was cancelled/);
     expect(((await long) as DslError).code).toBe("DSL_LIMIT_EXCEEDED");
-    expect((await runDslAgent({ file: add, input: { n: 5 }, host: host(), limits: LIMITS, pool: p })).value).toBe(6);
+    expect((await patient).value).toBe(8);
   });
 
   it("threads are kept per heap cap: a run with another cap replaces an idle thread when the pool is full", async () => {

@@ -29,6 +29,8 @@ export interface PoolRunOptions {
   readonly memoryMb: number;
   /** Aborting it stops the run: its thread is terminated and `run` rejects with the signal's reason. */
   readonly stop: AbortSignal;
+  /** Called when the run has a thread and starts (a run may first wait for one). */
+  readonly onStart?: () => void;
   /** Serves one host call of the run; `reply` unblocks the interpreter. */
   readonly onHost: (request: HostRequest, reply: (r: HostReply) => void) => void;
 }
@@ -136,6 +138,7 @@ export class DslWorkerPool {
       slot.worker.ref();
       slot.port.ref();
       slot.worker.postMessage({ ...job, id } satisfies WorkerJob);
+      options.onStart?.();
     });
   }
 
