@@ -73,7 +73,7 @@ export const ERROR_CODES = {
   TASK_ALREADY_EXISTS: { family: "Scheduler", status: 409, description: "A task with this id is already known to the scheduler." },
   TASK_ALREADY_FINISHED: { family: "Scheduler", status: 409, description: "The task has already finished; it can no longer be changed or cancelled." },
   CRON_INVALID: { family: "Scheduler", status: 400, description: "A Scheduled agent's cron expression or timezone cannot be parsed." },
-  AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler, an entrypoint nor a DSL body, or its state accepts no tasks." },
+  AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
   AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
   AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
   MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
