@@ -10,8 +10,8 @@ import { BuiltinAuthorizer } from "../../src/core/authorizer.js";
 import { SystemClock } from "../../src/core/clock.js";
 import { RuntimeEvents } from "../../src/core/events.js";
 import { silentLogger } from "../../src/core/logger.js";
-import { compileDsl, createDslHost, parse, runDslAgent } from "../../src/dsl/index.js";
-import { DslWorkerPool } from "../../src/dsl/worker-pool.js";
+import { compileDsl, createDslHost, DslWorkerPool, parse, runDslAgent } from "../../src/dsl/index.js";
+
 import { corpusFiles, runBody } from "../../src/dsl/test-helpers.js";
 import { round, timeMs, type Metric } from "../lib.js";
 

@@ -17,3 +17,4 @@ export { lifecycleSpawner } from "./lifecycle-spawner.js";
 export { busForDsl } from "./bus-adapter.js";
 export { deployDsl, deployConfigs, redeployDsl, selectAgent, instanceConfig, type DeployOptions, type DslLifecycle } from "./deploy.js";
 export { loadAgentDir, type AgentDirReport } from "./agent-dir.js";
+export { DslWorkerPool, type PoolRunOptions, type HostRequest } from "./worker-pool.js";
