@@ -11,7 +11,6 @@ import { SystemClock } from "../../src/core/clock.js";
 import { RuntimeEvents } from "../../src/core/events.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { compileDsl, createDslHost, DslWorkerPool, parse, runDslAgent } from "../../src/dsl/index.js";
-
 import { corpusFiles, runBody } from "../../src/dsl/test-helpers.js";
 import { round, timeMs, type Metric } from "../lib.js";
 
