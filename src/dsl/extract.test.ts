@@ -183,6 +183,15 @@ describe("dsl extraction - schedules, channels, memory, webhooks", () => {
     expect(file.agents[0]?.config.resource_limits.execution_timeout).toBe(300_000);
   });
 
+  it("a cron schedule must name an agent of the file, and an agent has one cron schedule", () => {
+    const agent = "agent a {\n with { 1 }\n}\n";
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n}\n${agent}`)).toEqual(["1:1 schedule 's': a cron schedule names the agent it runs (agent = NAME)"]);
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = ghost\n}\n${agent}`)).toEqual(["1:1 schedule 's' runs agent 'ghost', which this file does not define"]);
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = a\n}\nschedule t {\n cron = "0 5 * * * *"\n agent = a\n}\n${agent}`)).toEqual([
+      "5:1 agent 'a' already runs on schedule 's'; an agent has one cron schedule",
+    ]);
+  });
+
   it("keeps the schedule's timezone", () => {
     const file = compileDsl(readFileSync(join(CORPUS, "valid", "incident-tracker.symbi"), "utf8"));
     expect(file.schedules[0]).toMatchObject({ cron: "0 */15 * * * *", timezone: "Europe/Berlin", agent: "incident_tracker" });
@@ -196,8 +205,8 @@ describe("dsl extraction - schedules, channels, memory, webhooks", () => {
     ]);
     expect(problems('schedule s {\n cron = "not a cron"\n}\n')[0]).toMatch(/^2:9 schedule 's': invalid cron expression "not a cron"/);
     expect(problems('schedule s {\n at = "tomorrow"\n}\n')).toEqual(['2:7 schedule \'s\': \'at\' must be an ISO 8601 timestamp such as "2030-01-01T09:00:00Z"']);
-    expect(problems('schedule s {\n cron = "* * * * *"\n one_shot = 1\n}\n')).toEqual(["3:13 schedule 's': 'one_shot' must be true or false"]);
-    expect(problems('schedule s {\n cron = "* * * * *"\n every = 5m\n}\n')[0]).toMatch(/^3:2 schedule 's': unknown attribute 'every'/);
+    expect(problems('schedule s {\n cron = "* * * * *"\n one_shot = 1\n}\n')).toContain("3:13 schedule 's': 'one_shot' must be true or false");
+    expect(problems('schedule s {\n cron = "* * * * *"\n every = 5m\n}\n')[1]).toMatch(/^3:2 schedule 's': unknown attribute 'every'/);
   });
 
   it("extracts channels with platform, policies and data classification; platform is required", () => {

@@ -175,6 +175,15 @@ export function extract(program: Program, source: string): ExtractResult {
     }
   }
 
+  // A cron schedule is its agent's execution mode: it must name an agent of this file, one schedule each.
+  const cronOf = new Map<string, DslSchedule>();
+  for (const sc of schedules) {
+    if (sc.cron === undefined) continue;
+    if (sc.agent === undefined) err(sc.span, `schedule '${sc.name}': a cron schedule names the agent it runs (agent = NAME)`);
+    else if (!agentDecls.some((a) => a.name === sc.agent)) err(sc.span, `schedule '${sc.name}' runs agent '${sc.agent}', which this file does not define`);
+    else if (cronOf.has(sc.agent)) err(sc.span, `agent '${sc.agent}' already runs on schedule '${(cronOf.get(sc.agent) as DslSchedule).name}'; an agent has one cron schedule`);
+    else cronOf.set(sc.agent, sc);
+  }
   const agents: DslAgent[] = [];
   for (const decl of agentDecls) {
     const agent = extractAgent(decl, source, metadata, schedules, policies, err);
