@@ -31,7 +31,7 @@ export interface DslService {
   readonly bodies: AgentBodies;
   /** Runs one agent's body once under the configured limits and the agent's own timeout and memory. */
   run(file: DslFile, options?: { agent?: string; input?: unknown; sandbox_id?: SandboxId; signal?: AbortSignal }): Promise<DslRunResult>;
-  /** Stops the interpreter threads (runs in progress fail). */
+  /** Stops the interpreter threads it owns (runs in progress fail). */
   close(): Promise<void>;
 }
 
@@ -46,6 +46,8 @@ export interface DslServiceDeps {
   readonly scheduler?: DslDelegator;
   readonly lifecycle?: DslSpawner;
   readonly secrets?: (path: string) => Promise<string>;
+  /** Interpreter threads; without one the service keeps its own (`dsl.max_workers`), closed by `close()`. */
+  readonly pool?: DslWorkerPool;
 }
 
 export function createDslService(deps: DslServiceDeps): DslService {
@@ -63,7 +65,7 @@ export function createDslService(deps: DslServiceDeps): DslService {
     ...(deps.lifecycle ? { lifecycle: deps.lifecycle } : {}),
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
   });
-  const pool = new DslWorkerPool({ maxWorkers: deps.config.max_workers });
+  const pool = deps.pool ?? new DslWorkerPool({ maxWorkers: deps.config.max_workers });
   // Agents share a handful of sources; compiling once per source keeps a task's start cheap.
   const compiled = new Map<string, DslFile>();
   const compiledSource = (source: string): DslFile => {
@@ -104,6 +106,8 @@ export function createDslService(deps: DslServiceDeps): DslService {
         ...(options.signal ? { signal: options.signal } : {}),
       });
     },
-    close: () => pool.close(),
+    close: async () => {
+      if (!deps.pool) await pool.close();
+    },
   };
 }
