@@ -20,7 +20,7 @@ import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
-import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
+import { busForDsl, createDslService, DslWorkerPool, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
 import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
@@ -218,6 +218,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     bus = messages;
     closers.push({ name: "bus", close: () => messages.shutdown() });
 
+    // Closed after the scheduler, which cancels the runs in progress first.
+    const interpreters = new DslWorkerPool({ maxWorkers: config.dsl.max_workers });
+    closers.push({ name: "dsl-workers", close: () => interpreters.close() });
+
     const durable = config.store.kind !== "memory";
     const ctl = new DefaultLifecycleController({
       config: config.lifecycle,
@@ -268,7 +272,6 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     ctl.addHooks(cron);
     closers.push({ name: "schedules", close: async () => cron.close() });
 
-    // The bus adapter for publish/send is passed here when the bus is wired.
     dsl = createDslService({
       config: config.dsl,
       logger,
@@ -278,7 +281,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       orchestrator,
       scheduler: schedulerDelegator(ctl, sched),
       lifecycle: lifecycleSpawner(ctl),
+      bus: busForDsl(messages, ctl),
+      pool: interpreters,
     });
+    exec.attach({ bodies: dsl.bodies });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     const wf = new WorkflowService({

@@ -69,6 +69,9 @@ const ROOTS: Readonly<Record<string, Root>> = {
 
 const CONSTANTS: Readonly<Record<string, Value>> = { true: true, false: false, null: null, Tier0: 0, Tier1: 1, Tier2: 2, Tier3: 3 };
 
+/** Every top-level name a condition may use (the agent DSL maps its other names under `context`). */
+export const CONDITION_NAMES: ReadonlySet<string> = new Set([...Object.keys(ROOTS), ...Object.keys(CONSTANTS)]);
+
 function field(v: Value, key: Value): Value {
   if (v === null || typeof v !== "object") return null;
   if (Array.isArray(v)) return typeof key === "number" && Number.isInteger(key) ? ((v[key] as Value | undefined) ?? null) : null;
