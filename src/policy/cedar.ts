@@ -8,10 +8,13 @@
  *   resource limits as whole numbers (`cpu_millicores` instead of fractional cores).
  * Policies are validated in strict mode against that schema on update, so a typo is rejected with Cedar's
  * message and position. Statements are indexed by the actions they name and each action's statements are
- * pre-parsed once into the wasm module, so a decision parses nothing.
+ * pre-parsed once into the wasm module, so a decision parses nothing. A decision passes only the context
+ * fields and principal attributes its statements read (see cedar-projection.ts), and the outcome for the same
+ * projected request is remembered by the index, which is immutable and replaced on every policy change.
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
+import { cedarUses, unionUses, type CedarUses } from "./cedar-projection.js";
 import { invalidPolicy, lineColumn, type InvalidPolicyDetails } from "./errors.js";
 import type { EvalInput } from "./input.js";
 
@@ -46,6 +49,7 @@ export interface CedarStatement {
   readonly effect: "permit" | "forbid";
   /** The actions the statement is scoped to; null when it applies to every action. */
   readonly actions: readonly string[] | null;
+  readonly uses: CedarUses;
 }
 
 function problems(field: string, text: string, errors: readonly DetailedError[], base = 0): InvalidPolicyDetails[] {
@@ -87,7 +91,7 @@ export function parseCedarPolicy(policyId: string, text: string, schema: string)
     const a = json.json.action;
     const uid = (e: unknown) => ((e as { __entity?: { id: string } }).__entity ?? (e as { id: string })).id;
     const actions = a.op === "All" ? null : a.op === "==" ? ("entity" in a ? [uid(a.entity)] : null) : "entity" in a ? [uid(a.entity)] : a.entities.map(uid);
-    return { id: ids[i] as string, policyId, index: i, text: p, effect: json.json.effect, actions };
+    return { id: ids[i] as string, policyId, index: i, text: p, effect: json.json.effect, actions, uses: cedarUses(json.json) };
   });
 }
 
@@ -101,11 +105,14 @@ export interface CedarOutcome {
 interface Group {
   readonly setId: string;
   readonly byId: ReadonlyMap<string, CedarStatement>;
-  readonly needsEntity: boolean;
+  readonly uses: CedarUses;
+  /** Outcomes by projected request: Cedar's answer is a function of exactly what the projection passes. */
+  readonly memo: Map<string, CedarOutcome>;
 }
 
-const USES_PRINCIPAL = /principal\s*(\.|has\b|in\b)/;
 const NONE: CedarOutcome = { decision: null, determining: [], errors: [] };
+/** Per action group; past it the oldest outcomes go first. */
+const MEMO_LIMIT = 2048;
 
 /**
  * One installed, immutable set of Cedar statements. Pre-parsed sets live in the wasm module under ids unique
@@ -136,7 +143,7 @@ export class CedarIndex {
       const setId = `${this.#prefix}:${this.#groups.size}`;
       const res = cedar.preparsePolicySet(setId, { staticPolicies: Object.fromEntries(stmts.map((s) => [s.id, s.text])) });
       if (res.type === "failure") throw new Error(`Cedar pre-parse failed: ${res.errors.map((e) => e.message).join("; ")}`);
-      g = { setId, byId: new Map(stmts.map((s) => [s.id, s])), needsEntity: stmts.some((s) => USES_PRINCIPAL.test(s.text)) };
+      g = { setId, byId: new Map(stmts.map((s) => [s.id, s])), uses: unionUses(stmts.map((s) => s.uses)), memo: new Map() };
     }
     // Action names come from enforcement points (a small fixed vocabulary); the bound guards against misuse.
     if (this.#groups.size >= 4096) this.#disposeGroups();
@@ -149,15 +156,26 @@ export class CedarIndex {
     const g = this.#group(input.action);
     if (!g) return NONE;
     const principal = { type: "Symbiont::Agent", id: input.agentId ?? "anonymous" };
+    const resource = input.resource ?? "";
+    const context = cedarContext(input, g.uses);
+    const entity = principalEntity(input, g.uses);
+    const key = JSON.stringify([principal.id, resource, context, entity]);
+    const known = g.memo.get(key);
+    if (known) return known;
+    const out = this.#authorize(g, input.action, principal, resource, context, entity);
+    if (g.memo.size >= MEMO_LIMIT) g.memo.delete(g.memo.keys().next().value as string);
+    g.memo.set(key, out);
+    return out;
+  }
+
+  #authorize(g: Group, action: string, principal: cedar.TypeAndId, resource: string, context: cedar.Context, entity: Omit<cedar.EntityJson, "uid" | "parents"> | null): CedarOutcome {
     const answer = cedar.statefulIsAuthorized({
       principal,
-      action: { type: "Symbiont::Action", id: input.action },
-      resource: { type: "Symbiont::Resource", id: input.resource ?? "" },
-      context: cedarContext(input),
+      action: { type: "Symbiont::Action", id: action },
+      resource: { type: "Symbiont::Resource", id: resource },
+      context,
       preparsedPolicySetId: g.setId,
-      entities: g.needsEntity
-        ? [{ uid: principal, attrs: { name: input.agentName ?? "", tier: input.tier ?? -1, capabilities: input.capabilities as string[] }, parents: [], tags: input.metadata }]
-        : [],
+      entities: entity ? [{ uid: principal, parents: [], ...entity }] : [],
     });
     if (answer.type === "failure") return { decision: null, determining: [], errors: answer.errors.map((e) => e.message) };
     const { decision, diagnostics } = answer.response;
@@ -179,24 +197,23 @@ export class CedarIndex {
   }
 }
 
-function cedarContext(i: EvalInput): Record<string, cedar.CedarValueJson> {
-  const d = new Date(i.now);
-  const c = i.context;
-  const networkConfig = c.network_config as { enabled?: unknown } | undefined;
-  const ctx: Record<string, cedar.CedarValueJson> = {
-    resource: i.resource ?? "",
-    tier: i.tier ?? -1,
-    capabilities: i.capabilities as string[],
-    isolation: i.isolation ?? "",
-    now: i.now,
-    hour: d.getUTCHours(),
-    weekday: d.getUTCDay(),
-    network: c.network === true || networkConfig?.enabled === true,
-    mounts: Array.isArray(c.mounts) ? c.mounts.length : 0,
-  };
-  const r = i.resources;
-  if (r) {
-    ctx.resources = {
+type ContextField = (i: EvalInput) => cedar.CedarValueJson | undefined;
+
+/** Each context field of the schema, computed only when a statement reads it. */
+const CONTEXT_FIELDS: Readonly<Record<string, ContextField>> = {
+  resource: (i) => i.resource ?? "",
+  tier: (i) => i.tier ?? -1,
+  capabilities: (i) => i.capabilities as string[],
+  isolation: (i) => i.isolation ?? "",
+  now: (i) => i.now,
+  hour: (i) => new Date(i.now).getUTCHours(),
+  weekday: (i) => new Date(i.now).getUTCDay(),
+  network: (i) => i.context.network === true || (i.context.network_config as { enabled?: unknown } | undefined)?.enabled === true,
+  mounts: (i) => (Array.isArray(i.context.mounts) ? i.context.mounts.length : 0),
+  resources: (i) => {
+    const r = i.resources;
+    if (!r) return undefined;
+    return {
       memory_mb: Math.round(r.memory_mb ?? 0),
       cpu_millicores: Math.round((r.cpu_cores ?? 0) * 1000),
       disk_io_mbps: Math.round(r.disk_io_mbps ?? 0),
@@ -204,6 +221,26 @@ function cedarContext(i: EvalInput): Record<string, cedar.CedarValueJson> {
       execution_timeout: Math.round(r.execution_timeout ?? 0),
       idle_timeout: Math.round(r.idle_timeout ?? 0),
     };
+  },
+};
+const ALL_CONTEXT_FIELDS = Object.keys(CONTEXT_FIELDS);
+
+function cedarContext(i: EvalInput, uses: CedarUses): cedar.Context {
+  const ctx: cedar.Context = {};
+  for (const name of uses.opaque ? ALL_CONTEXT_FIELDS : uses.context) {
+    const v = Object.hasOwn(CONTEXT_FIELDS, name) ? CONTEXT_FIELDS[name]?.(i) : undefined;
+    if (v !== undefined) ctx[name] = v;
   }
   return ctx;
+}
+
+/** The principal's attributes and tags that `uses` reads; null when the statements read none. */
+function principalEntity(i: EvalInput, uses: CedarUses): Omit<cedar.EntityJson, "uid" | "parents"> | null {
+  const all = uses.opaque;
+  if (!all && !uses.tags && uses.principal.size === 0) return null;
+  const attrs: Record<string, cedar.CedarValueJson> = {};
+  if (all || uses.principal.has("name")) attrs.name = i.agentName ?? "";
+  if (all || uses.principal.has("tier")) attrs.tier = i.tier ?? -1;
+  if (all || uses.principal.has("capabilities")) attrs.capabilities = i.capabilities as string[];
+  return all || uses.tags ? { attrs, tags: i.metadata } : { attrs };
 }
