@@ -49,6 +49,9 @@ function allow(v: Verdict, policyId: string, priority: number, reason: string): 
 /** Scans `rules` (already in priority order) into `v`; stops at the first denial unless `full`. */
 function scan(rules: readonly CompiledRule[], input: EvalInput, v: Verdict, full: boolean): void {
   for (const r of rules) {
+    // Without a report, an allow that cannot change the verdict (one already stands at this priority or
+    // higher, or a denial does) is not worth evaluating; audits still are, for their mark.
+    if (!full && r.effect === "allow" && (v.kind === "deny" || (v.kind === "allow" && r.priority <= v.priority))) continue;
     const res = r.pattern.resource;
     if (res !== null && (input.resource === null || !res.test(input.resource))) continue;
     const holds = r.condition === null || r.condition(input);

@@ -94,4 +94,15 @@ describe("policy engine - rules specialised per agent", () => {
     expect(await engine.explain(a.id, "tool.call", { agent_id: a.id, operation: "tool.call" })).toEqual(before);
     expect(before.matched_rules.map((r) => r.rule_index)).toEqual([0, 1]);
   });
+
+  it("engine - the fast path still marks audits and reports a higher-priority allow found after a lower one", async () => {
+    const { engine, agents, seen } = await makeEngine();
+    await engine.updatePolicy(rules("allow", [{ effect: "allow", action: "tool.call" }], { priority: 5 }));
+    await engine.updatePolicy(rules("watch", [{ effect: "audit", action: "tool.call" }], { priority: 1 }));
+    expect(await engine.check({ action: "tool.call" })).toEqual({ allowed: true, policy_id: "allow" });
+    expect(seen.filter((e) => e.type === "policy.audited")).toHaveLength(1);
+    const a = agent({ name: "own", policies: [rules("mine", [{ effect: "allow", action: "tool.call" }], { priority: 9 })] });
+    agents.set(a.id, a);
+    expect(await engine.check({ agent_id: a.id, action: "tool.call" })).toEqual({ allowed: true, policy_id: "mine" });
+  });
 });
