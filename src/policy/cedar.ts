@@ -106,8 +106,11 @@ interface Group {
   readonly setId: string;
   readonly byId: ReadonlyMap<string, CedarStatement>;
   readonly uses: CedarUses;
-  /** Outcomes by projected request: Cedar's answer is a function of exactly what the projection passes. */
-  readonly memo: Map<string, CedarOutcome>;
+  /**
+   * Outcomes by projected request: Cedar's answer is a function of exactly what the projection passes. Null
+   * when the statements read `context.now`, which no two requests share.
+   */
+  readonly memo: Map<string, CedarOutcome> | null;
 }
 
 const NONE: CedarOutcome = { decision: null, determining: [], errors: [] };
@@ -143,7 +146,8 @@ export class CedarIndex {
       const setId = `${this.#prefix}:${this.#groups.size}`;
       const res = cedar.preparsePolicySet(setId, { staticPolicies: Object.fromEntries(stmts.map((s) => [s.id, s.text])) });
       if (res.type === "failure") throw new Error(`Cedar pre-parse failed: ${res.errors.map((e) => e.message).join("; ")}`);
-      g = { setId, byId: new Map(stmts.map((s) => [s.id, s])), uses: unionUses(stmts.map((s) => s.uses)), memo: new Map() };
+      const uses = unionUses(stmts.map((s) => s.uses));
+      g = { setId, byId: new Map(stmts.map((s) => [s.id, s])), uses, memo: uses.opaque || uses.context.has("now") ? null : new Map() };
     }
     // Action names come from enforcement points (a small fixed vocabulary); the bound guards against misuse.
     if (this.#groups.size >= 4096) this.#disposeGroups();
@@ -159,6 +163,7 @@ export class CedarIndex {
     const resource = input.resource ?? "";
     const context = cedarContext(input, g.uses);
     const entity = principalEntity(input, g.uses);
+    if (!g.memo) return this.#authorize(g, input.action, principal, resource, context, entity);
     const key = JSON.stringify([principal.id, resource, context, entity]);
     const known = g.memo.get(key);
     if (known) return known;
