@@ -7,7 +7,7 @@ function uses(text: string) {
   const json = cedar.policyToJson(text);
   if (json.type === "failure") throw new Error(json.errors.map((e) => e.message).join("; "));
   const u = cedarUses(json.json);
-  return { context: [...u.context].sort(), principal: [...u.principal].sort(), tags: u.tags, opaque: u.opaque };
+  return { context: [...u.context].sort(), principal: [...u.principal].sort(), tags: u.tags, opaque: u.opaque, resource: u.resource };
 }
 
 const A = `action == Symbiont::Action::"message.send"`;
@@ -19,12 +19,21 @@ describe("cedar projection", () => {
       principal: ["name"],
       tags: true,
       opaque: false,
+      resource: false,
     });
-    expect(uses(`permit(principal, ${A}, resource) when { context has resources.memory_mb } unless { principal has tier };`)).toEqual({ context: ["resources"], principal: ["tier"], tags: false, opaque: false });
+    expect(uses(`permit(principal, ${A}, resource) when { context has resources.memory_mb } unless { principal has tier };`)).toEqual({ context: ["resources"], principal: ["tier"], tags: false, opaque: false, resource: false });
   });
 
   it("projection - a statement that reads nothing of the request needs nothing; uid comparisons need no entity", () => {
-    expect(uses(`forbid(principal == Symbiont::Agent::"a", ${A}, resource) when { principal in Symbiont::Agent::"b" && resource == Symbiont::Resource::"r" };`)).toEqual({ context: [], principal: [], tags: false, opaque: false });
+    expect(uses(`forbid(principal == Symbiont::Agent::"a", ${A}, resource) when { principal in Symbiont::Agent::"b" };`)).toEqual({ context: [], principal: [], tags: false, opaque: false, resource: false });
+  });
+
+  it("projection - tells statements that read the resource from those that do not", () => {
+    expect(uses(`forbid(principal, ${A}, resource == Symbiont::Resource::"r");`).resource).toBe(true);
+    expect(uses(`forbid(principal, ${A}, resource) when { resource == Symbiont::Resource::"r" };`).resource).toBe(true);
+    expect(uses(`forbid(principal, ${A}, resource) when { context.resource like "billing.*" };`).resource).toBe(true);
+    expect(uses(`forbid(principal, ${A}, resource) when { context == {} };`).resource).toBe(true);
+    expect(uses(`forbid(principal, ${A}, resource) when { context.tier < 2 && principal.hasTag("t") };`).resource).toBe(false);
   });
 
   it("projection - reads the analysis cannot bound make the statement opaque", () => {
@@ -51,6 +60,24 @@ describe("cedar decisions with projection and remembered outcomes", () => {
     await engine.updatePolicy(cedarPolicy("c", `forbid(principal, ${A}, resource) when { (if context.hour >= 0 then context else context).tier < 2 };`));
     expect((await engine.check({ agent_id: low.id, action: "message.send" })).allowed).toBe(false);
     expect((await engine.check({ agent_id: high.id, action: "message.send" })).allowed).toBe(true);
+  });
+
+  it("cedar - statements that read the resource and statements that do not decide together", async () => {
+    const { engine, agents } = await makeEngine({ default_effect: "deny" });
+    const ops = agent({ name: "ops", metadata: { team: "ops" } });
+    const web = agent({ name: "web", metadata: { team: "web" } });
+    agents.set(ops.id, ops);
+    agents.set(web.id, web);
+    await engine.updatePolicy(cedarPolicy("pub", `permit(principal, ${A}, resource) when { context.resource like "pub.*" };`, { priority: 1 }));
+    await engine.updatePolicy(cedarPolicy("no-ops", `forbid(principal, ${A}, resource) when { principal.hasTag("team") && principal.getTag("team") == "ops" };`, { priority: 2 }));
+    for (const resource of ["pub.a", "pub.b", "priv.a"]) {
+      expect(await engine.check({ agent_id: ops.id, action: "message.send", resource })).toMatchObject({ allowed: false, policy_id: "no-ops" });
+    }
+    expect(await engine.check({ agent_id: web.id, action: "message.send", resource: "pub.a" })).toEqual({ allowed: true, policy_id: "pub" });
+    expect(await engine.check({ agent_id: web.id, action: "message.send", resource: "pub.b" })).toEqual({ allowed: true, policy_id: "pub" });
+    expect(await engine.check({ agent_id: web.id, action: "message.send", resource: "priv.a" })).toMatchObject({ allowed: false, policy_id: "default" });
+    const d = await engine.explain(ops.id, "message.send", { agent_id: ops.id, operation: "message.send", resource: "pub.a" });
+    expect(d).toMatchObject({ decision: "deny", matched_rules: [{ policy_id: "no-ops", effect: "forbid" }] });
   });
 
   it("cedar - a remembered outcome never outlives the policy: update and delete apply to the next decision", async () => {

@@ -18,6 +18,8 @@ export interface CedarUses {
   readonly tags: boolean;
   /** Reads something the analysis cannot bound: pass the whole context and principal entity. */
   readonly opaque: boolean;
+  /** Reads the resource (scope, `resource`, `context.resource`): its outcome differs from one resource to another. */
+  readonly resource: boolean;
 }
 
 interface MutableUses {
@@ -25,7 +27,10 @@ interface MutableUses {
   principal: Set<string>;
   tags: boolean;
   opaque: boolean;
+  resource: boolean;
 }
+
+const empty = (): MutableUses => ({ context: new Set(), principal: new Set(), tags: false, opaque: false, resource: false });
 
 type Node = Record<string, unknown>;
 
@@ -48,6 +53,7 @@ function access(left: unknown, attr: string, u: MutableUses): void {
     walk(left, u);
   } else if (r.root === "context") u.context.add(r.attr);
   else if (r.root === "principal") u.principal.add(r.attr);
+  else if (r.root === "resource") u.resource = true;
 }
 
 function walk(n: unknown, u: MutableUses): void {
@@ -61,6 +67,7 @@ function walk(n: unknown, u: MutableUses): void {
     if (k === "Var") {
       // A bare principal is only its uid; a bare context is the whole record.
       if (v === "context") u.opaque = true;
+      if (v === "resource") u.resource = true;
       continue;
     }
     // `has` takes a path (`context has resources.memory_mb`): its first step is the one read from the root.
@@ -73,6 +80,7 @@ function walk(n: unknown, u: MutableUses): void {
       const left = v.left;
       if (isNode(left) && typeof left.Var === "string") {
         if (left.Var === "principal") u.tags = true;
+        if (left.Var === "resource") u.resource = true;
       } else {
         u.opaque = true;
         walk(left, u);
@@ -86,19 +94,22 @@ function walk(n: unknown, u: MutableUses): void {
 
 /** What the statement whose JSON form (`policyToJson`) is `json` reads. */
 export function cedarUses(json: unknown): CedarUses {
-  const u: MutableUses = { context: new Set(), principal: new Set(), tags: false, opaque: false };
+  const u = empty();
   walk(isNode(json) ? json.conditions : undefined, u);
+  const scope = isNode(json) && isNode(json.resource) ? json.resource.op : "All";
+  u.resource ||= scope !== "All" || u.opaque || u.context.has("resource");
   return u;
 }
 
 /** The union of what several statements read. */
 export function unionUses(all: readonly CedarUses[]): CedarUses {
-  const u: MutableUses = { context: new Set(), principal: new Set(), tags: false, opaque: false };
+  const u = empty();
   for (const x of all) {
     for (const c of x.context) u.context.add(c);
     for (const p of x.principal) u.principal.add(p);
     u.tags ||= x.tags;
     u.opaque ||= x.opaque;
+    u.resource ||= x.resource;
   }
   return u;
 }

@@ -11,6 +11,9 @@
  * pre-parsed once into the wasm module, so a decision parses nothing. A decision passes only the context
  * fields and principal attributes its statements read (see cedar-projection.ts), and the outcome for the same
  * projected request is remembered by the index, which is immutable and replaced on every policy change.
+ * Each action's statements are split into those that read the resource and those that do not; Cedar's
+ * decision over a union of statements is the union of their decisions, and the second part's remembered
+ * outcome then serves every resource an agent touches.
  */
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import type { DetailedError } from "@cedar-policy/cedar-wasm/nodejs";
@@ -102,6 +105,7 @@ export interface CedarOutcome {
   readonly errors: readonly string[];
 }
 
+/** Part of one action's statements, pre-parsed as one set. */
 interface Group {
   readonly setId: string;
   readonly byId: ReadonlyMap<string, CedarStatement>;
@@ -111,6 +115,13 @@ interface Group {
    * when the statements read `context.now`, which no two requests share.
    */
   readonly memo: Map<string, CedarOutcome> | null;
+}
+
+/** `a` and `b` as one decision: any satisfied forbid denies, else any satisfied permit allows. */
+function combine(a: CedarOutcome, b: CedarOutcome): CedarOutcome {
+  const decision = a.decision === "deny" || b.decision === "deny" ? "deny" : a.decision === "allow" || b.decision === "allow" ? "allow" : null;
+  const determining = decision === null ? [] : [a, b].filter((o) => o.decision === decision).flatMap((o) => o.determining);
+  return { decision, determining, errors: [...a.errors, ...b.errors] };
 }
 
 const NONE: CedarOutcome = { decision: null, determining: [], errors: [] };
@@ -125,7 +136,8 @@ export class CedarIndex {
   readonly #prefix: string;
   readonly #byAction = new Map<string, CedarStatement[]>();
   readonly #all: CedarStatement[] = [];
-  readonly #groups = new Map<string, Group | null>();
+  readonly #groups = new Map<string, readonly Group[]>();
+  #sets = 0;
   readonly size: number;
 
   constructor(prefix: string, statements: readonly CedarStatement[]) {
@@ -137,34 +149,39 @@ export class CedarIndex {
     }
   }
 
-  #group(action: string): Group | null {
-    let g = this.#groups.get(action);
-    if (g !== undefined) return g;
+  #parts(action: string): readonly Group[] {
+    let parts = this.#groups.get(action);
+    if (parts !== undefined) return parts;
     const stmts = [...(this.#byAction.get(action) ?? []), ...this.#all];
-    if (stmts.length === 0) g = null;
-    else {
-      const setId = `${this.#prefix}:${this.#groups.size}`;
-      const res = cedar.preparsePolicySet(setId, { staticPolicies: Object.fromEntries(stmts.map((s) => [s.id, s.text])) });
-      if (res.type === "failure") throw new Error(`Cedar pre-parse failed: ${res.errors.map((e) => e.message).join("; ")}`);
-      const uses = unionUses(stmts.map((s) => s.uses));
-      g = { setId, byId: new Map(stmts.map((s) => [s.id, s])), uses, memo: uses.opaque || uses.context.has("now") ? null : new Map() };
-    }
+    parts = [stmts.filter((s) => !s.uses.resource), stmts.filter((s) => s.uses.resource)].filter((p) => p.length > 0).map((p) => this.#preparse(p));
     // Action names come from enforcement points (a small fixed vocabulary); the bound guards against misuse.
     if (this.#groups.size >= 4096) this.#disposeGroups();
-    this.#groups.set(action, g);
-    return g;
+    this.#groups.set(action, parts);
+    return parts;
+  }
+
+  #preparse(stmts: readonly CedarStatement[]): Group {
+    const setId = `${this.#prefix}:${this.#sets++}`;
+    const res = cedar.preparsePolicySet(setId, { staticPolicies: Object.fromEntries(stmts.map((s) => [s.id, s.text])) });
+    if (res.type === "failure") throw new Error(`Cedar pre-parse failed: ${res.errors.map((e) => e.message).join("; ")}`);
+    const uses = unionUses(stmts.map((s) => s.uses));
+    return { setId, byId: new Map(stmts.map((s) => [s.id, s])), uses, memo: uses.opaque || uses.context.has("now") ? null : new Map() };
   }
 
   evaluate(input: EvalInput): CedarOutcome {
     if (this.size === 0) return NONE;
-    const g = this.#group(input.action);
-    if (!g) return NONE;
+    let out = NONE;
+    for (const g of this.#parts(input.action)) out = out === NONE ? this.#evaluatePart(g, input) : combine(out, this.#evaluatePart(g, input));
+    return out;
+  }
+
+  #evaluatePart(g: Group, input: EvalInput): CedarOutcome {
     const principal = { type: "Symbiont::Agent", id: input.agentId ?? "anonymous" };
     const resource = input.resource ?? "";
     const context = cedarContext(input, g.uses);
     const entity = principalEntity(input, g.uses);
     if (!g.memo) return this.#authorize(g, input.action, principal, resource, context, entity);
-    const key = JSON.stringify([principal.id, resource, context, entity]);
+    const key = JSON.stringify([principal.id, g.uses.resource ? resource : null, context, entity]);
     const known = g.memo.get(key);
     if (known) return known;
     const out = this.#authorize(g, input.action, principal, resource, context, entity);
@@ -192,7 +209,7 @@ export class CedarIndex {
   }
 
   #disposeGroups(): void {
-    for (const g of this.#groups.values()) if (g) cedar.preparsePolicySet(g.setId, { staticPolicies: {} });
+    for (const parts of this.#groups.values()) for (const g of parts) cedar.preparsePolicySet(g.setId, { staticPolicies: {} });
     this.#groups.clear();
   }
 
