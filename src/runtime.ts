@@ -211,7 +211,14 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     resources = manager;
     closers.push({ name: "resources", close: () => manager.shutdown() });
 
-    const messages = await createCommunicationBus({ config: config.communication, authorizer, clock, events, logger });
+    const messages = await createCommunicationBus({
+      config: config.communication,
+      authorizer,
+      clock,
+      events,
+      logger,
+      ...(config.store.kind !== "memory" ? { durable: { store, dataDir: config.data_dir } } : {}),
+    });
     bus = messages;
     closers.push({ name: "bus", close: () => messages.shutdown() });
 
@@ -290,6 +297,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
     recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+    // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back.
+    await messages.restore();
   } catch (err) {
     await closeAll();
     throw err;
