@@ -15,7 +15,7 @@
  */
 import { join } from "node:path";
 import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
-import { createCommunicationBus, type CommunicationBus } from "./bus/index.js";
+import { createCommunicationBus, type BusRestoreReport, type CommunicationBus } from "./bus/index.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
@@ -103,6 +103,8 @@ export interface CreateRuntimeOptions {
 
 export interface RuntimeRecovery extends StoreRecovery {
   readonly agents: RecoveryReport;
+  /** Bus agents (with their stored keys) and dead letters brought back; their stored messages are queued. */
+  readonly bus: BusRestoreReport;
 }
 
 interface Closer {
@@ -296,9 +298,9 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
-    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+    const stored = await recoverStoredWork(store, config.store.node_id, clock, events, logger);
     // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back.
-    await messages.restore();
+    recovery = { agents, ...stored, bus: await messages.restore() };
   } catch (err) {
     await closeAll();
     throw err;
