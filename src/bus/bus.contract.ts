@@ -46,8 +46,8 @@ export class RecordingTransport implements BusTransport {
     if (!this.intercepting) await this.inner.publish(to, dedupId, bytes, meta);
   }
   /** Puts raw bytes on the wire, as an attacker (or a replay) would. */
-  inject(to: AgentId, bytes: Uint8Array): Promise<void> {
-    return this.inner.publish(to, MessageId.new(), bytes, { from: to, topic: "injected", priority: "Normal", ttl: 60_000 });
+  async inject(to: AgentId, bytes: Uint8Array): Promise<void> {
+    await this.inner.publish(to, MessageId.new(), bytes, { from: to, topic: "injected", priority: "Normal", ttl: 60_000 });
   }
   attach = (id: AgentId) => this.inner.attach(id);
   detach = (id: AgentId) => this.inner.detach(id);

@@ -60,13 +60,14 @@ export class MemoryTransport implements BusTransport {
     this.#sink = sink;
   }
 
-  async publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> {
+  publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> | void {
     const durable = this.#durable;
-    if (!durable) {
-      // The bus checked the directory; an agent detached since then gets the envelope refused by the sink.
-      this.#sink?.deliver(to, { bytes, attempt: 1, ack: noAck });
-      return;
-    }
+    if (durable) return this.#publishDurable(durable, to, dedupId, bytes, meta);
+    // The bus checked the directory; an agent detached since then gets the envelope refused by the sink.
+    this.#sink?.deliver(to, { bytes, attempt: 1, ack: noAck });
+  }
+
+  async #publishDurable(durable: DurableMessages, to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> {
     const stored = { id: dedupId, from: meta.from, to, topic: meta.topic, priority: meta.priority, ttl: meta.ttl, payload: bytes };
     const { accepted } = await durable.messages.accept(stored, durable.clock.now());
     // Known to the store from before a restart (delivered or still pending): never stored or delivered twice.

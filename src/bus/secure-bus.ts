@@ -370,7 +370,8 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#setStatus(msg.id, "Pending");
     if (local) local.accepting++;
     try {
-      await this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
+      const published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
+      if (published) await published;
     } catch (err) {
       this.#statuses.delete(msg.id);
       const e = this.#asError(err);

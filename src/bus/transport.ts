@@ -63,10 +63,11 @@ export interface BusTransport {
   /** Called once by the bus before anything else. */
   setSink(sink: TransportSink): void;
   /**
-   * Stores the envelope for `to`; resolves once durably accepted. `dedupId` lets the transport drop a
+   * Stores the envelope for `to`; resolves once durably accepted (returns nothing when it was accepted at
+   * once, as the in-process transport without a store does: no promise per message on its hot path). `dedupId` lets the transport drop a
    * retried publish of the same message. Throws AGENT_QUEUE_FULL or TRANSPORT_UNAVAILABLE.
    */
-  publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void>;
+  publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> | void;
   /** Starts delivering `agentId`'s envelopes to the sink (on a durable transport: those stored before too). */
   attach(agentId: AgentId): Promise<void>;
   /** Stops delivering and returns (and removes) the envelopes still held for the agent. */

@@ -2,7 +2,11 @@
  * Ed25519 verification on worker threads. Verifying is the most expensive step of receiving a message, and
  * it needs only public data (the sender's public key, the signed bytes and the signature), so it can run in
  * parallel with the main thread's signing, key derivation and AEAD work without any secret leaving it.
- * Requests made in the same tick travel to a worker as one batch, so the thread hop is paid per batch.
+ * Requests made in the same tick travel to a worker as one batch, so the thread hop is paid per batch, and
+ * the batch is packed into one buffer that is transferred, not cloned: cloning a view clones its whole
+ * backing store, and envelopes are views into Node's shared 8 KB allocation slabs.
+ *
+ * Batch layout, per job: u32 data length | 32-byte public key | 64-byte signature | data.
  */
 import { Worker } from "node:worker_threads";
 
@@ -21,15 +25,23 @@ function keyFor(raw) {
   }
   return key;
 }
-parentPort.on("message", ({ id, jobs }) => {
-  const results = jobs.map((j) => {
+parentPort.on("message", ({ id, packed, count }) => {
+  const buf = Buffer.from(packed);
+  const results = new Uint8Array(count);
+  let o = 0;
+  for (let i = 0; i < count; i++) {
+    const len = buf.readUInt32BE(o);
+    const key = buf.subarray(o + 4, o + 36);
+    const sig = buf.subarray(o + 36, o + 100);
+    const data = buf.subarray(o + 100, o + 100 + len);
+    o += 100 + len;
     try {
-      return verify(null, j.data, keyFor(j.key), j.sig);
+      results[i] = verify(null, data, keyFor(key), sig) ? 1 : 0;
     } catch {
-      return false;
+      results[i] = 0;
     }
-  });
-  parentPort.postMessage({ id, results });
+  }
+  parentPort.postMessage({ id, results }, [results.buffer]);
 });
 `;
 
@@ -46,6 +58,9 @@ interface Slot {
   readonly inflight: Map<number, Job[]>;
   jobs: number;
 }
+
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
 
 /** Jobs per worker beyond which the caller is better off verifying on its own thread. */
 const BACKLOG_PER_THREAD = 32;
@@ -67,12 +82,12 @@ export class VerifyPool {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
     const slot: Slot = { worker, inflight: new Map(), jobs: 0 };
-    worker.on("message", ({ id, results }: { id: number; results: boolean[] }) => {
+    worker.on("message", ({ id, results }: { id: number; results: Uint8Array }) => {
       const jobs = slot.inflight.get(id);
       if (!jobs) return;
       slot.inflight.delete(id);
       slot.jobs -= jobs.length;
-      jobs.forEach((job, i) => job.resolve(results[i] === true));
+      jobs.forEach((job, i) => job.resolve(results[i] === 1));
     });
     // A worker that dies fails its pending checks closed: the messages are rejected, never accepted.
     worker.on("error", () => this.#fail(slot));
@@ -97,7 +112,8 @@ export class VerifyPool {
 
   /** True when `sig` is `data`'s Ed25519 signature under the raw public `key`. */
   verify(key: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
-    if (this.#closed) return Promise.resolve(false);
+    // Anything but a 32-byte key and a 64-byte signature cannot verify; the packed layout relies on both.
+    if (this.#closed || key.byteLength !== KEY_BYTES || sig.byteLength !== SIG_BYTES) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.#queue.push({ key, data, sig, resolve });
       if (!this.#flushScheduled) {
@@ -122,7 +138,8 @@ export class VerifyPool {
       const id = this.#nextBatch++;
       slot.inflight.set(id, part);
       slot.jobs += part.length;
-      slot.worker.postMessage({ id, jobs: part.map((j) => ({ key: j.key, data: j.data, sig: j.sig })) });
+      const packed = pack(part);
+      slot.worker.postMessage({ id, packed, count: part.length }, [packed]);
     });
   }
 
@@ -130,4 +147,21 @@ export class VerifyPool {
     this.#closed = true;
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
+}
+
+function pack(jobs: readonly Job[]): ArrayBuffer {
+  let size = 0;
+  for (const j of jobs) size += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
+  const packed = new ArrayBuffer(size);
+  const view = new DataView(packed);
+  const bytes = new Uint8Array(packed);
+  let o = 0;
+  for (const j of jobs) {
+    view.setUint32(o, j.data.byteLength);
+    bytes.set(j.key, o + 4);
+    bytes.set(j.sig, o + 4 + KEY_BYTES);
+    bytes.set(j.data, o + 4 + KEY_BYTES + SIG_BYTES);
+    o += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
+  }
+  return packed;
 }
