@@ -390,7 +390,7 @@ export function secureCodec(keys: KeyStore, options: SealOptions & { readonly ma
     // Both threads verify when the workers fall behind, so neither sits idle under load.
     verify: pool
       ? (frame, sender) =>
-          pool.saturated ? verifyEnvelope(frame, sender) : pool.verify(sender.signing_public_key, frame.signed, frame.signature)
+          pool.saturated ? pool.inline(() => verifyEnvelope(frame, sender)) : pool.verify(sender.signing_public_key, frame.signed, frame.signature)
       : (frame, sender) => verifyEnvelope(frame, sender),
     decrypt: (frame, sender) => decryptEnvelope(frame, sender, keys, options.maxMessageSize),
   };

@@ -2,7 +2,7 @@
  * Ed25519 verification on worker threads. Verifying is the most expensive step of receiving a message, and
  * it needs only public data (the sender's public key, the signed bytes and the signature), so it can run in
  * parallel with the main thread's signing, key derivation and AEAD work without any secret leaving it.
- * Requests made in the same tick travel to a worker as one batch, so the thread hop is paid per batch, and
+ * Requests made in the same turn of the event loop travel to a worker as one batch, so the thread hop is paid per batch, and
  * the batch is packed into one buffer that is transferred, not cloned: cloning a view clones its whole
  * backing store, and envelopes are views into Node's shared 8 KB allocation slabs.
  *
@@ -52,18 +52,30 @@ interface Job {
   readonly resolve: (ok: boolean) => void;
 }
 
+interface Batch {
+  readonly jobs: Job[];
+  /** performance.now() when posted */
+  readonly postedAt: number;
+}
+
 interface Slot {
   readonly worker: Worker;
   /** batches sent and not yet answered */
-  readonly inflight: Map<number, Job[]>;
+  readonly inflight: Map<number, Batch>;
   jobs: number;
 }
 
 const KEY_BYTES = 32;
 const SIG_BYTES = 64;
 
-/** Jobs per worker beyond which the caller is better off verifying on its own thread. */
+/**
+ * How far ahead the workers may be loaded, in inline verifications per thread: past it the caller verifies
+ * on its own thread. Measured in time, not jobs, so a worker starved of CPU by other processes on the
+ * machine (its turnaround per job far above an inline check) is handed correspondingly fewer jobs.
+ */
 const BACKLOG_PER_THREAD = 32;
+/** Weight of the newest sample in the moving averages of per-job cost. */
+const EWMA = 0.2;
 
 export class VerifyPool {
   readonly #threads: number;
@@ -73,6 +85,9 @@ export class VerifyPool {
   #flushScheduled = false;
   #nextBatch = 1;
   #closed = false;
+  /** Moving averages, in ms per job: worker turnaround (queueing included) and a check on the caller's thread. */
+  #workerMs = 0;
+  #inlineMs = 0;
 
   constructor(threads: number) {
     this.#threads = threads;
@@ -83,11 +98,12 @@ export class VerifyPool {
     worker.unref();
     const slot: Slot = { worker, inflight: new Map(), jobs: 0 };
     worker.on("message", ({ id, results }: { id: number; results: Uint8Array }) => {
-      const jobs = slot.inflight.get(id);
-      if (!jobs) return;
+      const batch = slot.inflight.get(id);
+      if (!batch) return;
       slot.inflight.delete(id);
-      slot.jobs -= jobs.length;
-      jobs.forEach((job, i) => job.resolve(results[i] === 1));
+      slot.jobs -= batch.jobs.length;
+      this.#workerMs = average(this.#workerMs, (performance.now() - batch.postedAt) / batch.jobs.length);
+      batch.jobs.forEach((job, i) => job.resolve(results[i] === 1));
     });
     // A worker that dies fails its pending checks closed: the messages are rejected, never accepted.
     worker.on("error", () => this.#fail(slot));
@@ -96,18 +112,31 @@ export class VerifyPool {
   }
 
   #fail(slot: Slot): void {
-    for (const jobs of slot.inflight.values()) for (const job of jobs) job.resolve(false);
+    for (const batch of slot.inflight.values()) for (const job of batch.jobs) job.resolve(false);
     slot.inflight.clear();
     slot.jobs = 0;
     const i = this.#slots.indexOf(slot);
     if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
   }
 
-  /** The workers have more queued than they will finish soon: the caller should verify this one itself. */
+  /**
+   * The workers have more queued than they will finish soon: the caller should verify this one itself
+   * (through `inline`). With nothing pending the workers always get the job, so their cost stays measured.
+   */
   get saturated(): boolean {
     let pending = this.#queue.length;
     for (const slot of this.#slots) pending += slot.jobs;
-    return pending >= BACKLOG_PER_THREAD * this.#threads;
+    if (pending < 1) return false;
+    const relative = this.#workerMs > 0 && this.#inlineMs > 0 ? this.#workerMs / this.#inlineMs : 1;
+    return pending * Math.max(relative, 1) >= BACKLOG_PER_THREAD * this.#threads;
+  }
+
+  /** Runs a check on the caller's thread, timing it (what the workers' turnaround is compared against). */
+  inline<T>(check: () => T): T {
+    const start = performance.now();
+    const result = check();
+    this.#inlineMs = average(this.#inlineMs, performance.now() - start);
+    return result;
   }
 
   /** True when `sig` is `data`'s Ed25519 signature under the raw public `key`. */
@@ -118,7 +147,9 @@ export class VerifyPool {
       this.#queue.push({ key, data, sig, resolve });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        queueMicrotask(() => this.#flush());
+        // After the current macrotask, not the next microtask: sends of one batch interleave through microtasks,
+        // and flushing there would post a message per envelope.
+        setImmediate(() => this.#flush());
       }
     });
   }
@@ -136,7 +167,7 @@ export class VerifyPool {
       const part = jobs.slice(i * per, (i + 1) * per);
       if (part.length === 0) return;
       const id = this.#nextBatch++;
-      slot.inflight.set(id, part);
+      slot.inflight.set(id, { jobs: part, postedAt: performance.now() });
       slot.jobs += part.length;
       const packed = pack(part);
       slot.worker.postMessage({ id, packed, count: part.length }, [packed]);
@@ -164,4 +195,8 @@ function pack(jobs: readonly Job[]): ArrayBuffer {
     o += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
   }
   return packed;
+}
+
+function average(current: number, sample: number): number {
+  return current === 0 ? sample : current + EWMA * (sample - current);
 }
