@@ -81,6 +81,10 @@ interface PendingRequest {
   readonly timer: TimerHandle;
 }
 
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
+}
+
 function b64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
@@ -540,7 +544,8 @@ export class SecureCommunicationBus implements CommunicationBus {
       for (;;) {
         attempt++;
         const handler = local.handler;
-        const error = handler ? await this.#runHandler(handler, q.secure) : new Error("handler detached");
+        const outcome = handler ? this.#runHandler(handler, q.secure) : new Error("handler detached");
+        const error = outcome instanceof Promise ? await outcome : outcome;
         if (!error) {
           local.holding.delete(id);
           this.#delivered(local, q);
@@ -568,16 +573,31 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
   }
 
-  /** Runs the handler under delivery_timeout; returns the failure, if any. */
-  async #runHandler(handler: MessageHandler, message: SecureMessage): Promise<unknown> {
+  /**
+   * Runs the handler; returns the failure, if any. A handler that returns at once costs no timer and no
+   * promise; one that returns a promise is raced against delivery_timeout.
+   */
+  #runHandler(handler: MessageHandler, message: SecureMessage): unknown {
+    let result: unknown;
+    try {
+      result = handler(message);
+    } catch (err) {
+      return err ?? new Error("handler failed");
+    }
+    if (!isThenable(result)) return undefined;
+    return this.#awaitHandler(result);
+  }
+
+  async #awaitHandler(result: PromiseLike<unknown>): Promise<unknown> {
     let timer: TimerHandle | undefined;
     const timeout = new Promise<Error>((resolve) => {
       timer = this.#clock.setTimeout(() => resolve(new Error(`handler exceeded delivery_timeout (${this.#config.delivery_timeout} ms)`)), this.#config.delivery_timeout);
     });
     try {
-      const run = Promise.resolve()
-        .then(() => handler(message))
-        .then(() => undefined, (err: unknown) => err ?? new Error("handler failed"));
+      const run = Promise.resolve(result).then(
+        () => undefined,
+        (err: unknown) => err ?? new Error("handler failed"),
+      );
       return await Promise.race([run, timeout]);
     } finally {
       this.#clock.clearTimeout(timer);
