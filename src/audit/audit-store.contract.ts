@@ -285,6 +285,13 @@ export function describeAuditStoreContract(
         await expectBroken(2, "edited");
       });
 
+      it("tamper - a prev_hash or hash that is not a hash at all is caught at its seq", async () => {
+        await h.exec("UPDATE audit_events SET hash = upper(hash) WHERE seq = 19");
+        await expectBroken(19, "edited");
+        await h.exec("UPDATE audit_events SET prev_hash = 'zz' WHERE seq = 9");
+        await expectBroken(9, "edited");
+      });
+
       it("tamper - a deleted record is 'deleted' at its seq", async () => {
         await h.exec("DELETE FROM audit_events WHERE seq = 9");
         await expectBroken(9, "deleted");

@@ -30,9 +30,13 @@ import type {
 } from "./types.js";
 
 const SCAN_CHUNK = 10_000;
+/** Smaller than SCAN_CHUNK: verification's rows are short-lived, and smaller batches of them collect cheaper. */
+const CHAIN_CHUNK = 2_000;
 /** Records per epoch of the agent index: 2^EPOCH_BITS. */
 const EPOCH_BITS = 12;
 const EPOCH_SIZE = 2 ** EPOCH_BITS;
+/** Most epochs one run of an agent query covers (see `queryByEpoch`). */
+const MAX_EPOCHS_PER_RUN = 64;
 /** Rows per multi-row INSERT: fewer native calls per batch, well under SQLite's bound-parameter limit. */
 const ROWS_PER_INSERT = 100;
 
@@ -104,6 +108,16 @@ const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash
 const CANONICAL_SQL = `CASE WHEN metadata GLOB '[[]*' THEN '[1,' || seq || ',' || json_quote(id) || ',' || json_quote(ts) || ',' ||
   json_quote(event_type) || ',' || json_quote(agent_id) || ',' || json_quote(details) || ',' || metadata || ']' END`;
 
+/** True when the column holds 64 lower-case hex digits, so the concatenation below can be split by position. */
+const isHashSql = (column: string): string => `length(${column}) = 64 AND ${column} NOT GLOB '*[^0-9a-f]*'`;
+
+/**
+ * One string per record for verification, `prev_hash || hash || canonical`: a row of one text value is the
+ * cheapest thing better-sqlite3 returns, and reading is most of what verification costs. NULL when a hash
+ * is malformed or the row predates schema 2; such rows are read whole instead.
+ */
+const CHAIN_SQL = `CASE WHEN ${isHashSql("prev_hash")} AND ${isHashSql("hash")} THEN prev_hash || hash || ${CANONICAL_SQL} END`;
+
 /** Metadata from its column: canonical pairs (schema 2) or an object (rows written under schema 1). */
 function parseMetadata(text: string): Record<string, string> {
   const parsed = JSON.parse(text) as [string, string][] | Record<string, string>;
@@ -154,9 +168,11 @@ export class SqliteAuditStore implements AuditStore {
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
       scan: db.prepare<[number, number, number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
-      scanChain: db.prepare<[number, number, number], { seq: number; prev_hash: string; hash: string; canonical: string | null }>(
-        `SELECT seq, prev_hash, hash, ${CANONICAL_SQL} AS canonical FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
-      ),
+      scanChain: db
+        .prepare<[number, number, number], [number, string | null]>(
+          `SELECT seq, ${CHAIN_SQL} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
+        )
+        .raw(true),
       checkpoints: db.prepare<[number, number], { seq: number; hash: string; ts: number; key_id: string; signature: string }>(
         "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq",
       ),
@@ -249,8 +265,10 @@ export class SqliteAuditStore implements AuditStore {
       where.push(clause);
       params.push(...values);
     };
-    // First, so the epoch is parameter 0 (see queryByEpoch).
-    if (q.agent_id !== undefined) add(`(seq >> ${EPOCH_BITS}) = ? AND agent_id = ?`, 0, q.agent_id);
+    // First, so the epochs are the first parameters (see queryByEpoch).
+    if (q.agent_id !== undefined) {
+      add(`(seq >> ${EPOCH_BITS}) IN (${Array(MAX_EPOCHS_PER_RUN).fill("?").join(", ")}) AND agent_id = ?`, ...Array<number>(MAX_EPOCHS_PER_RUN).fill(0), q.agent_id);
+    }
     if (q.from_time !== undefined) add("ts >= ?", q.from_time);
     if (q.to_time !== undefined) add("ts <= ?", q.to_time);
     if (q.event_types?.length) add(`event_type IN (${q.event_types.map(() => "?").join(", ")})`, ...q.event_types);
@@ -267,22 +285,27 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   /**
-   * Runs a query whose parameter 0 is the agent index's epoch once per epoch, in the query's order, until
-   * the page is full: each run is one index seek, so a page costs a few seeks however long the chain is.
+   * Runs an agent query over the epochs in the query's order until the page is full. The first parameters
+   * name the epochs of one run (one index seek each): the first run covers one epoch and each next run
+   * twice as many, up to MAX_EPOCHS_PER_RUN, so a busy agent's page is one seek and a rare agent's a few
+   * runs however long the chain is. Unused slots repeat an epoch, which SQLite's IN list ignores.
    */
   #queryByEpoch(stmt: Database.Statement<(string | number)[], Row>, params: (string | number)[], q: ResolvedAuditQuery): AuditRecord[] {
     const first = this.#stmts.firstSeq.get()?.seq;
     const last = this.#stmts.lastEvent.get()?.seq;
     if (first === undefined || last === undefined) return [];
     const asc = q.order === "asc";
+    const step = asc ? 1 : -1;
     const lo = Math.floor((asc && q.after_seq !== undefined ? Math.max(first, q.after_seq + 1) : first) / EPOCH_SIZE);
     const hi = Math.floor((!asc && q.after_seq !== undefined ? Math.min(last, q.after_seq - 1) : last) / EPOCH_SIZE);
     const out: AuditRecord[] = [];
-    for (let epoch = asc ? lo : hi; asc ? epoch <= hi : epoch >= lo; epoch += asc ? 1 : -1) {
-      params[0] = epoch;
+    let epoch = asc ? lo : hi;
+    for (let run = 1; (asc ? epoch <= hi : epoch >= lo) && out.length < q.limit; run = Math.min(run * 2, MAX_EPOCHS_PER_RUN)) {
+      const end = asc ? Math.min(epoch + run - 1, hi) : Math.max(epoch - run + 1, lo);
+      for (let i = 0; i < MAX_EPOCHS_PER_RUN; i++) params[i] = asc ? Math.min(epoch + i, end) : Math.max(epoch - i, end);
       params[params.length - 1] = q.limit - out.length;
       for (const row of stmt.all(...params)) out.push(toRecord(row));
-      if (out.length >= q.limit) break;
+      epoch = end + step;
     }
     return out;
   }
@@ -291,11 +314,15 @@ export class SqliteAuditStore implements AuditStore {
     let next = from_seq;
     for (;;) {
       this.#assertOpen();
-      const rows = this.#stmts.scanChain.all(next, to_seq, SCAN_CHUNK);
-      for (const r of rows) if (r.canonical === null) r.canonical = canonicalJson(toRecord(this.#stmts.bySeq.get(r.seq) as Row));
-      if (rows.length) yield rows as ChainEntry[];
-      if (rows.length < SCAN_CHUNK) return;
-      next = (rows[rows.length - 1] as ChainEntry).seq + 1;
+      const rows = this.#stmts.scanChain.all(next, to_seq, CHAIN_CHUNK);
+      const entries = rows.map(([seq, chain]): ChainEntry => {
+        if (chain !== null) return { seq, prev_hash: chain.slice(0, 64), hash: chain.slice(64, 128), canonical: chain.slice(128) };
+        const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
+        return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
+      });
+      if (entries.length) yield entries;
+      if (rows.length < CHAIN_CHUNK) return;
+      next = (entries[entries.length - 1] as ChainEntry).seq + 1;
     }
   }
 
