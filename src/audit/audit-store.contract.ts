@@ -288,7 +288,9 @@ export function describeAuditStoreContract(
       it("tamper - a prev_hash or hash that is not a hash at all is caught at its seq", async () => {
         await h.exec("UPDATE audit_events SET hash = upper(hash) WHERE seq = 19");
         await expectBroken(19, "edited");
-        await h.exec("UPDATE audit_events SET prev_hash = 'zz' WHERE seq = 9");
+        await h.exec("UPDATE audit_events SET prev_hash = 'zz' WHERE seq = 12");
+        await expectBroken(12, "edited");
+        await h.exec(`UPDATE audit_events SET prev_hash = ${lit("ż".repeat(32))} WHERE seq = 9`);
         await expectBroken(9, "edited");
       });
 

@@ -108,13 +108,16 @@ const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash
 const CANONICAL_SQL = `CASE WHEN metadata GLOB '[[]*' THEN '[1,' || seq || ',' || json_quote(id) || ',' || json_quote(ts) || ',' ||
   json_quote(event_type) || ',' || json_quote(agent_id) || ',' || json_quote(details) || ',' || metadata || ']' END`;
 
-/** True when the column holds 64 lower-case hex digits, so the concatenation below can be split by position. */
-const isHashSql = (column: string): string => `length(${column}) = 64 AND ${column} NOT GLOB '*[^0-9a-f]*'`;
+/**
+ * True when the column holds 64 ASCII characters (as many bytes as characters), so the concatenation below
+ * splits by position into exactly the stored values. A pattern match for hex digits cost as much as hashing.
+ */
+const isHashSql = (column: string): string => `length(${column}) = 64 AND octet_length(${column}) = 64`;
 
 /**
  * One string per record for verification, `prev_hash || hash || canonical`: a row of one text value is the
  * cheapest thing better-sqlite3 returns, and reading is most of what verification costs. NULL when a hash
- * is malformed or the row predates schema 2; such rows are read whole instead.
+ * has another length or the row predates schema 2; such rows are read whole instead.
  */
 const CHAIN_SQL = `CASE WHEN ${isHashSql("prev_hash")} AND ${isHashSql("hash")} THEN prev_hash || hash || ${CANONICAL_SQL} END`;
 
