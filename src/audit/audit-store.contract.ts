@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ManualClock } from "../core/clock.js";
 import { AgentId, type AuditId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
-import { GENESIS_HASH, recordHash } from "./chain.js";
+import { canonicalJson, GENESIS_HASH, recordHash } from "./chain.js";
 import { matchesQuery, resolveQuery } from "./query.js";
 import { generateSigner, type CheckpointSigner } from "./signing.js";
 import { DefaultAuditTrail, type AuditTrailOptions } from "./trail.js";
@@ -266,6 +266,34 @@ export function describeAuditStoreContract(
         await expectBroken(13, "edited");
       });
 
+      it("tamper - a changed value in the canonical metadata pairs is 'edited' at its seq", async () => {
+        await h.exec(`UPDATE audit_events SET metadata = ${lit(JSON.stringify([["i", "999"]]))} WHERE seq = 14`);
+        await expectBroken(14, "edited");
+      });
+
+      it("tamper - canonical metadata rewritten with the same content in other bytes is 'edited' at its seq", async () => {
+        await h.exec(`UPDATE audit_events SET metadata = ${lit('[["i", "11"]]')} WHERE seq = 11`);
+        await expectBroken(11, "edited");
+      });
+
+      it("tamper - a changed timestamp, event type or agent is 'edited' at its seq", async () => {
+        await h.exec("UPDATE audit_events SET ts = ts + 1 WHERE seq = 17");
+        await expectBroken(17, "edited");
+        await h.exec("UPDATE audit_events SET event_type = 'SecurityEvent' WHERE seq = 4");
+        await expectBroken(4, "edited");
+        await h.exec(`UPDATE audit_events SET agent_id = ${lit(AgentId.new())} WHERE seq = 2`);
+        await expectBroken(2, "edited");
+      });
+
+      it("tamper - a prev_hash or hash that is not a hash at all is caught at its seq", async () => {
+        await h.exec("UPDATE audit_events SET hash = upper(hash) WHERE seq = 19");
+        await expectBroken(19, "edited");
+        await h.exec("UPDATE audit_events SET prev_hash = 'zz' WHERE seq = 12");
+        await expectBroken(12, "edited");
+        await h.exec(`UPDATE audit_events SET prev_hash = ${lit("ż".repeat(32))} WHERE seq = 9`);
+        await expectBroken(9, "edited");
+      });
+
       it("tamper - a deleted record is 'deleted' at its seq", async () => {
         await h.exec("DELETE FROM audit_events WHERE seq = 9");
         await expectBroken(9, "deleted");
@@ -322,6 +350,70 @@ export function describeAuditStoreContract(
         await h.exec("DELETE FROM audit_events WHERE seq = 18; UPDATE audit_events SET details = 'x' WHERE seq = 3");
         await expectBroken(3, "edited");
       });
+    });
+
+    it("scanChain - the canonical text the store assembles is byte for byte canonicalJson of the record", async () => {
+      const trail = trailOn(store);
+      const texts = ["", 'quote " backslash \\ slash /', "tab\t nl\n cr\r bell\u0007 del\u007f", "\u2028\u2029 żółw 😀 \ufeff"];
+      for (const [i, details] of texts.entries()) {
+        await trail.recordEvent({
+          event_type: "SecurityEvent",
+          agent_id: i % 2 ? AgentId.new() : null,
+          details,
+          metadata: i === 0 ? {} : { zeta: details, alpha: String(i), [details]: "key from details" },
+        });
+      }
+      await trail.flush();
+      const entries = [];
+      for await (const chunk of store.scanChain(1, 100)) entries.push(...chunk);
+      const records = await all();
+      expect(entries.map((e) => e.seq)).toEqual(records.map((r) => r.seq));
+      for (const [i, r] of records.entries()) {
+        expect(entries[i]?.canonical).toBe(canonicalJson(r));
+        expect(entries[i]).toMatchObject({ prev_hash: r.prev_hash, hash: r.hash });
+      }
+      expect(records.map((r) => r.details)).toEqual(texts);
+    });
+
+    it("migrations - rows holding schema-1 metadata objects stay readable and verify; editing one is still caught", async () => {
+      const trail = trailOn(store, { checkpoint_every_records: 5 });
+      await recordSequentially(trail, 12);
+      const before = await all();
+      // What schema 1 stored: the metadata object, not the canonical pairs.
+      await h.exec(`UPDATE audit_events SET metadata = '{"i":"' || seq || '"}' WHERE seq <= 8`);
+      expect(await all()).toEqual(before);
+      expect(await trail.verifySequence()).toMatchObject({ valid: true, records_checked: 12 });
+      await h.exec(`UPDATE audit_events SET metadata = '{"i":"77"}' WHERE seq = 7`);
+      const report = await trail.verifySequence();
+      expect(report).toMatchObject({ valid: false, first_broken_seq: 7, problem: { kind: "edited" } });
+    });
+
+    it("query - an agent's records spread over many thousands of others page correctly in both orders", async () => {
+      const trail = trailOn(store);
+      const agent = AgentId.new();
+      const others = [AgentId.new(), AgentId.new()];
+      const mine: number[] = [];
+      const total = 9_500;
+      await Promise.all(
+        Array.from({ length: total }, (_, i) => {
+          const ours = i % 97 === 0 || (i > 4090 && i < 4100);
+          if (ours) mine.push(i + 1);
+          return trail.recordEvent({ event_type: "MessageSent", agent_id: ours ? agent : (others[i % 2] as AgentId), details: `m${i}` });
+        }),
+      );
+      for (const order of ["asc", "desc"] as const) {
+        const seen: number[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await trail.queryPage({ agent_id: agent, limit: 17, order, ...(cursor ? { cursor } : {}) });
+          expect(page.events.every((e) => e.agent_id === agent)).toBe(true);
+          seen.push(...page.events.map((e) => e.seq));
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        expect(seen).toEqual(order === "asc" ? mine : [...mine].reverse());
+      }
+      const newest = await trail.queryEvents({ agent_id: agent, order: "desc", limit: 3, event_types: ["MessageSent"], text: "M9" });
+      expect(newest.map((e) => e.seq)).toEqual(mine.filter((s) => `m${s - 1}`.startsWith("m9")).reverse().slice(0, 3));
     });
 
     it("migrations - reopening keeps data and a schema newer than the code is AUDIT_MIGRATION_FAILED", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { AgentId, AuditId } from "../core/ids.js";
-import { canonicalBytes, GENESIS_HASH, recordHash } from "./chain.js";
+import { canonicalBytes, canonicalJson, canonicalTail, canonicalWithSeq, GENESIS_HASH, hashCanonical, metadataJson, recordHash, tailOf } from "./chain.js";
 
 const record = {
   seq: 7,
@@ -35,5 +35,33 @@ describe("audit chain - the hash definition", () => {
     const a = recordHash("zz", record);
     expect(recordHash("zz", record)).toBe(a);
     expect(a).not.toBe(recordHash(GENESIS_HASH, record));
+  });
+
+  it("chain - the assembled canonical text is exactly JSON.stringify of the fixed-order array, for awkward text too", () => {
+    const texts = ["", 'quote " backslash \\ slash /', "tab\t nl\n cr\r nul\u0000 bell\u0007 del\u007f", "\u2028\u2029 żółw 😀 \ufeff", "</script>"];
+    for (const details of texts) {
+      for (const agent_id of [record.agent_id, null]) {
+        const metadata = { [details || "k"]: details, "b key": "2", a: "" };
+        const r = { ...record, details, agent_id, metadata };
+        const pairs = Object.keys(metadata).sort().map((k) => [k, metadata[k as keyof typeof metadata]]);
+        const definition = JSON.stringify([1, r.seq, r.id, r.timestamp, r.event_type, agent_id, details, pairs]);
+        expect(canonicalJson(r)).toBe(definition);
+        expect(metadataJson(metadata)).toBe(JSON.stringify(pairs));
+        expect(canonicalWithSeq(r.seq, canonicalTail(r, metadataJson(metadata)))).toBe(definition);
+        expect(canonicalWithSeq(123_456, tailOf(definition))).toBe(canonicalJson({ ...r, seq: 123_456 }));
+        expect(hashCanonical(GENESIS_HASH, definition)).toBe(
+          createHash("sha256").update(Buffer.from(GENESIS_HASH, "hex")).update(definition, "utf8").digest("hex"),
+        );
+      }
+    }
+  });
+
+  it("chain - hashing a text longer than the reused buffer gives the same digest as a fresh hash", () => {
+    const long = canonicalJson({ ...record, details: "ż".repeat(10_000) });
+    const expected = createHash("sha256").update(Buffer.from(GENESIS_HASH, "hex")).update(long, "utf8").digest("hex");
+    expect(hashCanonical(GENESIS_HASH, long)).toBe(expected);
+    expect(recordHash(GENESIS_HASH, record)).toBe(
+      createHash("sha256").update(Buffer.from(GENESIS_HASH, "hex")).update(canonicalBytes(record)).digest("hex"),
+    );
   });
 });

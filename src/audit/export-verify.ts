@@ -11,11 +11,11 @@ import { open, readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { AuditError } from "../core/errors.js";
 import type { AgentId, AuditId } from "../core/ids.js";
-import { HASH_RE } from "./chain.js";
+import { chainEntry, HASH_RE } from "./chain.js";
 import { CSV_COLUMNS, EXPORT_FORMAT, type ExportHeader } from "./export.js";
 import { parseCsv } from "./csv.js";
 import { keyIdOf, parsePublicKey } from "./signing.js";
-import type { AuditEventType, AuditRecord, Checkpoint, IntegrityReport } from "./types.js";
+import type { AuditEventType, AuditRecord, ChainEntry, Checkpoint, IntegrityReport } from "./types.js";
 import { verifyChain } from "./verify.js";
 
 export interface ExportVerification extends IntegrityReport {
@@ -127,14 +127,14 @@ async function* csvRecords(file: string): AsyncIterable<AuditRecord> {
 
 const CHUNK = 5000;
 
-async function* inChunks(records: AsyncIterable<AuditRecord> | readonly AuditRecord[]): AsyncIterable<readonly AuditRecord[]> {
+async function* inChunks(records: AsyncIterable<AuditRecord> | readonly AuditRecord[]): AsyncIterable<readonly ChainEntry[]> {
   if (Array.isArray(records)) {
-    yield records;
+    yield records.map(chainEntry);
     return;
   }
-  let chunk: AuditRecord[] = [];
+  let chunk: ChainEntry[] = [];
   for await (const r of records as AsyncIterable<AuditRecord>) {
-    chunk.push(r);
+    chunk.push(chainEntry(r));
     if (chunk.length >= CHUNK) {
       yield chunk;
       chunk = [];

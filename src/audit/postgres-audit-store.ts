@@ -4,13 +4,27 @@
  * inserts the batch with `unnest` arrays (one statement per table), so concurrent writers never fork the
  * chain; `append` resolves after COMMIT. The store owns its pg pool. Migrations are numbered, run at open
  * under a session advisory lock, and every table lives in the configured schema.
+ *
+ * From schema 2 the metadata column is text holding the canonical pairs JSON the hash covers
+ * (`metadataJson`, chain.ts), so `scanChain` has the server assemble each record's canonical text. Rows
+ * written under schema 1 hold a metadata object; they stay readable and are verified from their fields.
  */
 import pg from "pg";
 import { AuditError } from "../core/errors.js";
 import type { AgentId, AuditId } from "../core/ids.js";
-import { GENESIS_HASH } from "./chain.js";
+import { canonicalJson, GENESIS_HASH } from "./chain.js";
 import { likePattern } from "./query.js";
-import type { AppendPlan, ArchiveEntry, AuditEventType, AuditRecord, AuditStore, ChainHead, Checkpoint, ResolvedAuditQuery } from "./types.js";
+import type {
+  AppendPlan,
+  ArchiveEntry,
+  AuditEventType,
+  AuditRecord,
+  AuditStore,
+  ChainEntry,
+  ChainHead,
+  Checkpoint,
+  ResolvedAuditQuery,
+} from "./types.js";
 
 const SCAN_CHUNK = 10_000;
 
@@ -38,6 +52,12 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
       CREATE TABLE audit_checkpoints (seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, ts BIGINT NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL);
       CREATE TABLE audit_archives (to_seq BIGINT PRIMARY KEY, from_seq BIGINT NOT NULL, to_hash TEXT NOT NULL, location TEXT NOT NULL, archived_at BIGINT NOT NULL);`,
   },
+  {
+    // jsonb reorders and respaces what it stores; the canonical bytes need the text kept verbatim.
+    version: 2,
+    name: "metadata column holds canonical pairs JSON as text",
+    sql: "ALTER TABLE audit_events ALTER COLUMN metadata TYPE TEXT USING metadata::text",
+  },
 ];
 
 /** Numbers come back as float8 (exact below 2^53) so rows need no string-to-number pass. */
@@ -50,9 +70,22 @@ interface Row {
   event_type: string;
   agent_id: string | null;
   details: string;
-  metadata: Record<string, string>;
+  metadata: string;
   prev_hash: string;
   hash: string;
+}
+
+/**
+ * A row's canonical text, built by the server: `to_json` escapes text exactly as `JSON.stringify` does, and
+ * the metadata column already is canonical. NULL for schema-1 rows, whose metadata is an object.
+ */
+const CANONICAL_SQL = `CASE WHEN left(metadata, 1) = '[' THEN '[1,' || seq || ',' || to_json(id::text) || ',' || ts || ',' ||
+  to_json(event_type) || ',' || coalesce(to_json(agent_id::text)::text, 'null') || ',' || to_json(details) || ',' || metadata || ']' END`;
+
+/** Metadata from its column: canonical pairs (schema 2) or an object (rows written under schema 1). */
+function parseMetadata(text: string): Record<string, string> {
+  const parsed = JSON.parse(text) as [string, string][] | Record<string, string>;
+  return Array.isArray(parsed) ? Object.fromEntries(parsed) : parsed;
 }
 
 function toRecord(r: Row): AuditRecord {
@@ -63,7 +96,7 @@ function toRecord(r: Row): AuditRecord {
     event_type: r.event_type as AuditEventType,
     agent_id: r.agent_id as AgentId | null,
     details: r.details,
-    metadata: r.metadata,
+    metadata: parseMetadata(r.metadata),
     prev_hash: r.prev_hash,
     hash: r.hash,
   };
@@ -230,7 +263,7 @@ export class PostgresAuditStore implements AuditStore {
         const rs = plan.records;
         await client.query(
           `INSERT INTO audit_events (seq, id, ts, event_type, agent_id, details, metadata, prev_hash, hash)
-           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::jsonb[], $8::text[], $9::text[])`,
+           SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[])`,
           [
             rs.map((r) => r.seq),
             rs.map((r) => r.id),
@@ -238,7 +271,7 @@ export class PostgresAuditStore implements AuditStore {
             rs.map((r) => r.event_type),
             rs.map((r) => r.agent_id),
             rs.map((r) => r.details),
-            rs.map((r) => JSON.stringify(r.metadata)),
+            rs.map((r) => r.metadata_json),
             rs.map((r) => r.prev_hash),
             rs.map((r) => r.hash),
           ],
@@ -318,6 +351,23 @@ export class PostgresAuditStore implements AuditStore {
       q.order === "asc" ? "ASC" : "DESC"
     } LIMIT ${p(q.limit)}`;
     return this.#withClient("Audit query failed", async (c) => (await c.query<Row>(sql, params)).rows.map(toRecord));
+  }
+
+  async *scanChain(from_seq: number, to_seq: number): AsyncIterable<readonly ChainEntry[]> {
+    let next = from_seq;
+    for (;;) {
+      const rows = await this.#withClient("Audit read failed", async (c) => {
+        const res = await c.query<{ seq: number; prev_hash: string; hash: string; canonical: string | null }>(
+          `SELECT seq::float8 AS seq, prev_hash, hash, ${CANONICAL_SQL} AS canonical FROM audit_events WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3`,
+          [next, to_seq, SCAN_CHUNK],
+        );
+        return res.rows;
+      });
+      for (const r of rows) if (r.canonical === null) r.canonical = canonicalJson((await this.getBySeq(r.seq)) as AuditRecord);
+      if (rows.length) yield rows as ChainEntry[];
+      if (rows.length < SCAN_CHUNK) return;
+      next = (rows[rows.length - 1] as ChainEntry).seq + 1;
+    }
   }
 
   async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {

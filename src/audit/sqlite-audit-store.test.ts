@@ -3,8 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
+import { ManualClock } from "../core/clock.js";
+import { AgentId } from "../core/ids.js";
+import { silentLogger } from "../core/logger.js";
 import { describeAuditStoreContract } from "./audit-store.contract.js";
+import { generateSigner } from "./signing.js";
 import { SqliteAuditStore } from "./sqlite-audit-store.js";
+import { DefaultAuditTrail } from "./trail.js";
 
 describeAuditStoreContract("sqlite", async () => {
   const dir = mkdtempSync(join(tmpdir(), "symbiont-audit-sqlite-"));
@@ -62,6 +67,45 @@ describe("sqlite audit store - specifics", () => {
       const ro = await SqliteAuditStore.open({ path });
       await expect(ro.append(() => ({ records: [], checkpoint: null }))).rejects.toMatchObject({ code: expect.stringMatching(/^AUDIT_/) });
       await ro.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("sqlite - a schema-1 database is migrated at open: its records read, verify and query by agent as before", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "symbiont-audit-sqlite-"));
+    const path = join(dir, "audit.db");
+    const signer = generateSigner();
+    const agent = AgentId.new();
+    const trailOn = async (): Promise<DefaultAuditTrail> =>
+      new DefaultAuditTrail({ store: await SqliteAuditStore.open({ path }), signer, clock: new ManualClock(), logger: silentLogger() });
+    try {
+      const first = await trailOn();
+      for (let i = 1; i <= 6; i++) await first.recordEvent({ event_type: "AgentStarted", agent_id: i % 2 ? agent : null, details: `d${i}`, metadata: { b: "2", a: String(i) } });
+      const before = await first.queryEvents({ limit: 100 });
+      await first.close();
+      // Back to what schema 1 wrote: metadata objects in insertion order, the agent index keyed by agent alone.
+      const db = new Database(path);
+      db.exec(`
+        UPDATE audit_events SET metadata = json_object('b', '2', 'a', CAST(seq AS TEXT));
+        DROP INDEX audit_events_agent_epoch;
+        CREATE INDEX audit_events_agent ON audit_events (agent_id, seq) WHERE agent_id IS NOT NULL;
+        DELETE FROM audit_migrations WHERE version > 1;`);
+      db.close();
+
+      const upgraded = await trailOn();
+      expect(await upgraded.queryEvents({ limit: 100 })).toEqual(before);
+      expect((await upgraded.queryEvents({ agent_id: agent, limit: 100 })).map((r) => r.seq)).toEqual([1, 3, 5]);
+      await upgraded.recordEvent({ event_type: "AgentStopped", agent_id: agent, details: "after the upgrade", metadata: { z: "1", a: "0" } });
+      expect(await upgraded.verifySequence()).toMatchObject({ valid: true, records_checked: 7 });
+      await upgraded.close();
+      const check = new Database(path);
+      try {
+        expect(check.prepare("SELECT MAX(version) AS v FROM audit_migrations").get()).toEqual({ v: 2 });
+        expect(check.prepare("SELECT metadata FROM audit_events WHERE seq = 7").get()).toEqual({ metadata: '[["a","0"],["z","1"]]' });
+      } finally {
+        check.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -3,17 +3,40 @@
  * `append` resolves); each append is one `BEGIN IMMEDIATE` transaction that reads the head and inserts the
  * whole batch, so several processes may share the file. Metadata pairs are also kept in a side table so a
  * key/value filter uses an index. Migrations are numbered and run at open.
+ *
+ * The metadata column holds the canonical pairs JSON the hash covers (`metadataJson`, chain.ts; schema 2 on),
+ * so `scanChain` has SQLite assemble each record's canonical text and verification never parses a record.
+ * Rows written under schema 1 hold a metadata object instead; they stay readable and are verified from
+ * their parsed fields.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { AuditError } from "../core/errors.js";
 import type { AgentId, AuditId } from "../core/ids.js";
-import { GENESIS_HASH } from "./chain.js";
+import { canonicalJson, GENESIS_HASH } from "./chain.js";
 import { likePattern } from "./query.js";
-import type { AppendPlan, ArchiveEntry, AuditEventType, AuditRecord, AuditStore, ChainHead, Checkpoint, ResolvedAuditQuery } from "./types.js";
+import type {
+  AppendPlan,
+  AppendRecord,
+  ArchiveEntry,
+  AuditEventType,
+  AuditRecord,
+  AuditStore,
+  ChainEntry,
+  ChainHead,
+  Checkpoint,
+  ResolvedAuditQuery,
+} from "./types.js";
 
 const SCAN_CHUNK = 10_000;
+/** Smaller than SCAN_CHUNK: verification's rows are short-lived, and smaller batches of them collect cheaper. */
+const CHAIN_CHUNK = 2_000;
+/** Records per epoch of the agent index: 2^EPOCH_BITS. */
+const EPOCH_BITS = 12;
+const EPOCH_SIZE = 2 ** EPOCH_BITS;
+/** Most epochs one run of an agent query covers (see `queryByEpoch`). */
+const MAX_EPOCHS_PER_RUN = 64;
 /** Rows per multi-row INSERT: fewer native calls per batch, well under SQLite's bound-parameter limit. */
 const ROWS_PER_INSERT = 100;
 
@@ -47,6 +70,20 @@ const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
         to_seq INTEGER PRIMARY KEY, from_seq INTEGER NOT NULL, to_hash TEXT NOT NULL, location TEXT NOT NULL, archived_at INTEGER NOT NULL
       );`,
   },
+  {
+    // New rows keep metadata as canonical pairs JSON; the version bump also stops a runtime that knows only
+    // schema 1 from reading those rows as metadata objects.
+    //
+    // The agent index leads with the record's epoch (EPOCH_SIZE records): keyed by agent alone, a batch
+    // from a thousand agents dirtied a thousand scattered index pages per commit, which made it the most
+    // expensive thing an append did. Within an epoch a batch touches a few adjacent pages; a query by agent
+    // walks the epochs (see `query`).
+    version: 2,
+    name: "metadata column holds canonical pairs JSON; agent index by epoch",
+    sql: `
+      DROP INDEX audit_events_agent;
+      CREATE INDEX audit_events_agent_epoch ON audit_events (seq >> ${EPOCH_BITS}, agent_id) WHERE agent_id IS NOT NULL;`,
+  },
 ];
 
 interface Row {
@@ -63,6 +100,33 @@ interface Row {
 
 const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash, hash";
 
+/**
+ * A row's canonical text, built by SQLite: `json_quote` escapes exactly as `JSON.stringify` does for any
+ * well-formed text (the trail refuses lone surrogates), and the metadata column already is canonical.
+ * NULL for schema-1 rows, whose metadata is an object.
+ */
+const CANONICAL_SQL = `CASE WHEN metadata GLOB '[[]*' THEN '[1,' || seq || ',' || json_quote(id) || ',' || json_quote(ts) || ',' ||
+  json_quote(event_type) || ',' || json_quote(agent_id) || ',' || json_quote(details) || ',' || metadata || ']' END`;
+
+/**
+ * True when the column holds 64 ASCII characters (as many bytes as characters), so the concatenation below
+ * splits by position into exactly the stored values. A pattern match for hex digits cost as much as hashing.
+ */
+const isHashSql = (column: string): string => `length(${column}) = 64 AND octet_length(${column}) = 64`;
+
+/**
+ * One string per record for verification, `prev_hash || hash || canonical`: a row of one text value is the
+ * cheapest thing better-sqlite3 returns, and reading is most of what verification costs. NULL when a hash
+ * has another length or the row predates schema 2; such rows are read whole instead.
+ */
+const CHAIN_SQL = `CASE WHEN ${isHashSql("prev_hash")} AND ${isHashSql("hash")} THEN prev_hash || hash || ${CANONICAL_SQL} END`;
+
+/** Metadata from its column: canonical pairs (schema 2) or an object (rows written under schema 1). */
+function parseMetadata(text: string): Record<string, string> {
+  const parsed = JSON.parse(text) as [string, string][] | Record<string, string>;
+  return Array.isArray(parsed) ? Object.fromEntries(parsed) : parsed;
+}
+
 function toRecord(r: Row): AuditRecord {
   return {
     seq: r.seq,
@@ -71,7 +135,7 @@ function toRecord(r: Row): AuditRecord {
     event_type: r.event_type as AuditEventType,
     agent_id: r.agent_id as AgentId | null,
     details: r.details,
-    metadata: JSON.parse(r.metadata) as Record<string, string>,
+    metadata: parseMetadata(r.metadata),
     prev_hash: r.prev_hash,
     hash: r.hash,
   };
@@ -107,6 +171,11 @@ export class SqliteAuditStore implements AuditStore {
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
       scan: db.prepare<[number, number, number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
+      scanChain: db
+        .prepare<[number, number, number], [number, string | null]>(
+          `SELECT seq, ${CHAIN_SQL} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
+        )
+        .raw(true),
       checkpoints: db.prepare<[number, number], { seq: number; hash: string; ts: number; key_id: string; signature: string }>(
         "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq",
       ),
@@ -156,14 +225,8 @@ export class SqliteAuditStore implements AuditStore {
     const s = this.#stmts;
     const tx = this.#db.transaction(() => {
       const plan = build(this.#readHead());
-      const events: unknown[][] = [];
-      const metas: unknown[][] = [];
-      for (const r of plan.records) {
-        events.push([r.seq, r.id, r.timestamp, r.event_type, r.agent_id, r.details, JSON.stringify(r.metadata), r.prev_hash, r.hash]);
-        for (const [k, v] of Object.entries(r.metadata)) metas.push([k, v, r.seq]);
-      }
-      insertRows(events, s.insertEvents, s.insertEvent);
-      insertRows(metas, s.insertMetas, s.insertMeta);
+      insertRows(plan.records, EVENT_FIELDS, eventFields, s.insertEvents, s.insertEvent);
+      insertRows(metadataRows(plan.records), 3, metadataFields, s.insertMetas, s.insertMeta);
       const cp = plan.checkpoint;
       if (cp) s.insertCheckpoint.run(cp.seq, cp.hash, cp.timestamp, cp.key_id, cp.signature);
       return plan;
@@ -205,10 +268,13 @@ export class SqliteAuditStore implements AuditStore {
       where.push(clause);
       params.push(...values);
     };
+    // First, so the epochs are the first parameters (see queryByEpoch).
+    if (q.agent_id !== undefined) {
+      add(`(seq >> ${EPOCH_BITS}) IN (${Array(MAX_EPOCHS_PER_RUN).fill("?").join(", ")}) AND agent_id = ?`, ...Array<number>(MAX_EPOCHS_PER_RUN).fill(0), q.agent_id);
+    }
     if (q.from_time !== undefined) add("ts >= ?", q.from_time);
     if (q.to_time !== undefined) add("ts <= ?", q.to_time);
     if (q.event_types?.length) add(`event_type IN (${q.event_types.map(() => "?").join(", ")})`, ...q.event_types);
-    if (q.agent_id !== undefined) add("agent_id = ?", q.agent_id);
     for (const [k, v] of q.metadata) add("seq IN (SELECT seq FROM audit_metadata WHERE key = ? AND value = ?)", k, v);
     if (q.text) add("details LIKE ? ESCAPE '\\'", likePattern(q.text));
     if (q.after_seq !== undefined) add(q.order === "asc" ? "seq > ?" : "seq < ?", q.after_seq);
@@ -216,7 +282,51 @@ export class SqliteAuditStore implements AuditStore {
       q.order === "asc" ? "ASC" : "DESC"
     } LIMIT ?`;
     params.push(q.limit);
-    return this.#db.prepare<(string | number)[], Row>(sql).all(...params).map(toRecord);
+    const stmt = this.#db.prepare<(string | number)[], Row>(sql);
+    if (q.agent_id === undefined) return stmt.all(...params).map(toRecord);
+    return this.#queryByEpoch(stmt, params, q);
+  }
+
+  /**
+   * Runs an agent query over the epochs in the query's order until the page is full. The first parameters
+   * name the epochs of one run (one index seek each): the first run covers one epoch and each next run
+   * twice as many, up to MAX_EPOCHS_PER_RUN, so a busy agent's page is one seek and a rare agent's a few
+   * runs however long the chain is. Unused slots repeat an epoch, which SQLite's IN list ignores.
+   */
+  #queryByEpoch(stmt: Database.Statement<(string | number)[], Row>, params: (string | number)[], q: ResolvedAuditQuery): AuditRecord[] {
+    const first = this.#stmts.firstSeq.get()?.seq;
+    const last = this.#stmts.lastEvent.get()?.seq;
+    if (first === undefined || last === undefined) return [];
+    const asc = q.order === "asc";
+    const step = asc ? 1 : -1;
+    const lo = Math.floor((asc && q.after_seq !== undefined ? Math.max(first, q.after_seq + 1) : first) / EPOCH_SIZE);
+    const hi = Math.floor((!asc && q.after_seq !== undefined ? Math.min(last, q.after_seq - 1) : last) / EPOCH_SIZE);
+    const out: AuditRecord[] = [];
+    let epoch = asc ? lo : hi;
+    for (let run = 1; (asc ? epoch <= hi : epoch >= lo) && out.length < q.limit; run = Math.min(run * 2, MAX_EPOCHS_PER_RUN)) {
+      const end = asc ? Math.min(epoch + run - 1, hi) : Math.max(epoch - run + 1, lo);
+      for (let i = 0; i < MAX_EPOCHS_PER_RUN; i++) params[i] = asc ? Math.min(epoch + i, end) : Math.max(epoch - i, end);
+      params[params.length - 1] = q.limit - out.length;
+      for (const row of stmt.all(...params)) out.push(toRecord(row));
+      epoch = end + step;
+    }
+    return out;
+  }
+
+  async *scanChain(from_seq: number, to_seq: number): AsyncIterable<readonly ChainEntry[]> {
+    let next = from_seq;
+    for (;;) {
+      this.#assertOpen();
+      const rows = this.#stmts.scanChain.all(next, to_seq, CHAIN_CHUNK);
+      const entries = rows.map(([seq, chain]): ChainEntry => {
+        if (chain !== null) return { seq, prev_hash: chain.slice(0, 64), hash: chain.slice(64, 128), canonical: chain.slice(128) };
+        const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
+        return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
+      });
+      if (entries.length) yield entries;
+      if (rows.length < CHAIN_CHUNK) return;
+      next = (entries[entries.length - 1] as ChainEntry).seq + 1;
+    }
   }
 
   async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
@@ -276,11 +386,57 @@ export class SqliteAuditStore implements AuditStore {
   }
 }
 
-/** Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. */
-function insertRows(rows: readonly unknown[][], many: Database.Statement, one: Database.Statement): void {
+const EVENT_FIELDS = 9;
+
+/** Writes a record's column values into `out` from `at`, in COLUMNS order. */
+function eventFields(r: AppendRecord, out: unknown[], at: number): void {
+  out[at] = r.seq;
+  out[at + 1] = r.id;
+  out[at + 2] = r.timestamp;
+  out[at + 3] = r.event_type;
+  out[at + 4] = r.agent_id;
+  out[at + 5] = r.details;
+  out[at + 6] = r.metadata_json;
+  out[at + 7] = r.prev_hash;
+  out[at + 8] = r.hash;
+}
+
+type MetadataRow = readonly [key: string, value: string, seq: number];
+
+function metadataRows(records: readonly AppendRecord[]): MetadataRow[] {
+  const rows: MetadataRow[] = [];
+  for (const r of records) for (const k in r.metadata) rows.push([k, r.metadata[k] as string, r.seq]);
+  return rows;
+}
+
+function metadataFields(m: MetadataRow, out: unknown[], at: number): void {
+  out[at] = m[0];
+  out[at + 1] = m[1];
+  out[at + 2] = m[2];
+}
+
+/**
+ * Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. Parameters go
+ * into one reused array: a batch is thousands of rows and per-row arrays would be most of the garbage.
+ */
+function insertRows<T>(
+  rows: readonly T[],
+  width: number,
+  fields: (row: T, out: unknown[], at: number) => void,
+  many: Database.Statement,
+  one: Database.Statement,
+): void {
+  const params: unknown[] = new Array(ROWS_PER_INSERT * width);
   let i = 0;
-  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) many.run(rows.slice(i, i + ROWS_PER_INSERT).flat());
-  for (; i < rows.length; i++) one.run(rows[i]);
+  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) {
+    for (let j = 0; j < ROWS_PER_INSERT; j++) fields(rows[i + j] as T, params, j * width);
+    many.run(params);
+  }
+  params.length = width;
+  for (; i < rows.length; i++) {
+    fields(rows[i] as T, params, 0);
+    one.run(params);
+  }
 }
 
 function writeError(err: unknown): AuditError {
@@ -309,7 +465,7 @@ function migrate(db: Database.Database): void {
       }
       for (const m of MIGRATIONS) {
         if (m.version <= current) continue;
-        db.exec(m.sql);
+        if (m.sql) db.exec(m.sql);
         db.prepare("INSERT INTO audit_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(m.version, m.name, Date.now());
       }
     });

@@ -39,7 +39,13 @@ describe("audit trail - recording", () => {
     await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", metadata: { n: 1 as never } })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
     await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", agent_id: "nope" as AgentId })).rejects.toMatchObject({ code: "VALIDATION_FAILED" });
     await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", timestamp: -1 })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
+    // A lone surrogate cannot be stored as UTF-8, so the stored record could never match its hash.
+    await expect(t.recordEvent({ event_type: "AgentCreated", details: "x\ud800" })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
+    await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", metadata: { k: "\udc00" } })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
+    await expect(t.recordEvent({ event_type: "AgentCreated", details: "x", metadata: { "\ud800": "v" } })).rejects.toMatchObject({ code: "AUDIT_QUERY_INVALID" });
     expect((await fx.store.head()).seq).toBe(0);
+    await t.recordEvent({ event_type: "AgentCreated", details: "a pair is fine: 😀" });
+    expect((await t.verifySequence()).valid).toBe(true);
   });
 
   it("record - minted ids are UUIDv7, ordered by time", async () => {

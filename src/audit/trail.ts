@@ -14,7 +14,7 @@ import { AuditError, isRuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import { AgentId, AuditId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import { GENESIS_HASH, recordHash, type RecordContent } from "./chain.js";
+import { canonicalTail, canonicalWithSeq, GENESIS_HASH, hashCanonical, metadataJson, type RecordContent } from "./chain.js";
 import { exportRecords } from "./export.js";
 import { encodeCursor, isAuditEventType, isFiltered, resolveQuery } from "./query.js";
 import { auditEventFromRuntime } from "./recorder.js";
@@ -22,6 +22,7 @@ import { applyRetention, type RetentionOptions } from "./retention.js";
 import type { CheckpointSigner } from "./signing.js";
 import type {
   AppendPlan,
+  AppendRecord,
   AuditEventInput,
   AuditPage,
   AuditQuery,
@@ -69,8 +70,15 @@ export interface AuditTrailDeps {
   readonly options?: AuditTrailOptions;
 }
 
+/** A validated record waiting for its sequence number, with its canonical text already built up to it. */
+interface Draft extends Omit<RecordContent, "seq"> {
+  readonly metadata_json: string;
+  /** `canonicalTail` (chain.ts): hashing at commit time is then one concatenation and one digest. */
+  readonly tail: string;
+}
+
 interface Pending {
-  readonly content: Omit<RecordContent, "seq">;
+  readonly draft: Draft;
   readonly resolve: (id: AuditId) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -83,6 +91,9 @@ function timeOrderedId(ms: number): AuditId {
   const t = Math.floor(ms).toString(16).padStart(12, "0").slice(-12);
   return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}` as AuditId;
 }
+
+/** `String.prototype.isWellFormed` (Node 20; newer than the TypeScript lib this project targets). */
+const isWellFormed = (String.prototype as unknown as { isWellFormed(this: string): boolean }).isWellFormed;
 
 const EMPTY_REPORT_BASE = { records_checked: 0, checkpoints_checked: 0, first_broken_seq: null, problem: null, unsigned_records: 0 };
 
@@ -141,36 +152,39 @@ export class DefaultAuditTrail implements AuditTrail {
 
   recordEvent(event: AuditEventInput): Promise<AuditId> {
     if (this.#closing) return Promise.reject(new AuditError("AUDIT_TRAIL_CLOSED", "The audit trail is closed"));
-    let content: Omit<RecordContent, "seq">;
+    let draft: Draft;
     try {
-      content = this.#validate(event);
+      draft = this.#validate(event);
     } catch (err) {
       return Promise.reject(err);
     }
     return new Promise<AuditId>((resolve, reject) => {
-      this.#pending.push({ content, resolve, reject });
+      this.#pending.push({ draft, resolve, reject });
       this.#scheduleDrain();
     });
   }
 
-  #validate(e: AuditEventInput): Omit<RecordContent, "seq"> {
+  #validate(e: AuditEventInput): Draft {
     if (!isAuditEventType(e?.event_type)) throw validationError(`Unknown audit event type ${JSON.stringify(e?.event_type)}`);
     if (typeof e.details !== "string") throw validationError("Audit event details must be a string");
+    // A lone surrogate has no UTF-8 form: the store would keep a replacement character and the record would
+    // no longer match the hash taken over the original text.
+    if (!isWellFormed.call(e.details)) throw validationError("Audit event details must be well-formed Unicode (no lone surrogates)");
+    const given = e.metadata ?? {};
     const metadata: Record<string, string> = {};
-    for (const [k, v] of Object.entries(e.metadata ?? {})) {
+    for (const k of Object.keys(given).sort()) {
+      const v = given[k];
       if (typeof v !== "string") throw validationError(`Audit metadata value ${k} must be a string`, { key: k });
+      if (!isWellFormed.call(k) || !isWellFormed.call(v)) throw validationError("Audit metadata must be well-formed Unicode (no lone surrogates)", { key: k });
       metadata[k] = v;
     }
     const timestamp = e.timestamp ?? this.#clock.now();
     if (!Number.isSafeInteger(timestamp) || timestamp < 0) throw validationError("Audit event timestamp must be epoch ms", { timestamp });
-    return {
-      id: e.id === undefined ? timeOrderedId(timestamp) : AuditId.parse(e.id),
-      timestamp,
-      event_type: e.event_type,
-      agent_id: e.agent_id == null ? null : AgentId.parse(e.agent_id),
-      details: e.details,
-      metadata,
-    };
+    const id = e.id === undefined ? timeOrderedId(timestamp) : AuditId.parse(e.id);
+    const agent_id = e.agent_id == null ? null : AgentId.parse(e.agent_id);
+    const metadata_json = metadataJson(metadata);
+    const tail = canonicalTail({ id, timestamp, event_type: e.event_type, agent_id, details: e.details }, metadata_json);
+    return { id, timestamp, event_type: e.event_type, agent_id, details: e.details, metadata, metadata_json, tail };
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -188,14 +202,24 @@ export class DefaultAuditTrail implements AuditTrail {
     });
   }
 
-  /** Chains `drafts` onto `head`; signs the new head when a checkpoint is due (or forced). */
-  #build(head: ChainHead, drafts: readonly Omit<RecordContent, "seq">[], force: boolean): AppendPlan {
+  /** Chains `pending` onto `head`; signs the new head when a checkpoint is due (or forced). */
+  #build(head: ChainHead, pending: readonly Pending[], force: boolean): AppendPlan {
     let prev = head.hash;
     let seq = head.seq;
-    const records: AuditRecord[] = drafts.map((d) => {
-      const content = { ...d, seq: ++seq };
-      const hash = recordHash(prev, content);
-      const record = { ...content, prev_hash: prev, hash };
+    const records: AppendRecord[] = pending.map(({ draft: d }) => {
+      const hash = hashCanonical(prev, canonicalWithSeq(++seq, d.tail));
+      const record: AppendRecord = {
+        seq,
+        id: d.id,
+        timestamp: d.timestamp,
+        event_type: d.event_type,
+        agent_id: d.agent_id,
+        details: d.details,
+        metadata: d.metadata,
+        metadata_json: d.metadata_json,
+        prev_hash: prev,
+        hash,
+      };
       prev = hash;
       return record;
     });
@@ -208,8 +232,8 @@ export class DefaultAuditTrail implements AuditTrail {
     while (this.#pending.length) {
       const batch = this.#pending.splice(0, this.#maxBatch);
       try {
-        await this.#store.append((head) => this.#build(head, batch.map((p) => p.content), false));
-        for (const p of batch) p.resolve(p.content.id);
+        await this.#store.append((head) => this.#build(head, batch, false));
+        for (const p of batch) p.resolve(p.draft.id);
       } catch (err) {
         const error = isRuntimeError(err) ? err : new AuditError("AUDIT_WRITE_FAILED", `Audit append failed: ${String(err)}`, { cause: err });
         this.#logger.error({ err: error, records: batch.length }, "audit batch not committed");
@@ -298,7 +322,7 @@ export class DefaultAuditTrail implements AuditTrail {
     else expectedPrevHash = (await this.#store.getBySeq(from - 1))?.hash;
     const toEnd = to === head.seq;
     const checkpoints = await this.#store.checkpoints(from - 1, toEnd ? Number.MAX_SAFE_INTEGER : to);
-    return verifyChain(this.#store.scan(from, to), {
+    return verifyChain(this.#store.scanChain(from, to), {
       ...(expectedPrevHash !== undefined ? { expectedPrevHash } : {}),
       startSeq: from,
       checkpoints,

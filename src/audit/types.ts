@@ -190,10 +190,25 @@ export interface ChainHead {
   readonly checkpoint_seq: number;
 }
 
+/** A record as an append writes it: with its metadata as canonical pairs JSON, the form stores keep. */
+export interface AppendRecord extends AuditRecord {
+  /** `metadataJson(metadata)` (chain.ts): the exact text the hash covers. */
+  readonly metadata_json: string;
+}
+
 /** What one append transaction writes. */
 export interface AppendPlan {
-  readonly records: readonly AuditRecord[];
+  readonly records: readonly AppendRecord[];
   readonly checkpoint: Checkpoint | null;
+}
+
+/** What verification reads of a record: its position, its chain hashes and its canonical text (chain.ts). */
+export interface ChainEntry {
+  readonly seq: number;
+  readonly prev_hash: string;
+  readonly hash: string;
+  /** `canonicalJson` of the stored record, byte for byte. */
+  readonly canonical: string;
 }
 
 /** A pruned range and where its archive went. */
@@ -223,6 +238,8 @@ export interface AuditStore {
   query(query: ResolvedAuditQuery): Promise<AuditRecord[]>;
   /** Records with from_seq <= seq <= to_seq in ascending order, in chunks (one read each). */
   scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]>;
+  /** The same records as verification reads them; the store builds the canonical text from what it holds. */
+  scanChain(from_seq: number, to_seq: number): AsyncIterable<readonly ChainEntry[]>;
   /** The seq range of records with timestamps in [from, to]; undefined when none. */
   seqRangeForTime(from_time?: number, to_time?: number): Promise<{ first: number; last: number } | undefined>;
   checkpoints(from_seq: number, to_seq: number): Promise<Checkpoint[]>;

@@ -13,9 +13,9 @@
  *   catches a chain rewritten wholesale (every hash recomputed).
  */
 import type { KeyObject } from "node:crypto";
-import { GENESIS_HASH, recordHash } from "./chain.js";
+import { canonicalWithSeq, GENESIS_HASH, hashCanonical, tailOf } from "./chain.js";
 import { checkpointSignatureValid } from "./signing.js";
-import type { AuditRecord, Checkpoint, IntegrityProblemKind, IntegrityReport } from "./types.js";
+import type { ChainEntry, Checkpoint, IntegrityProblemKind, IntegrityReport } from "./types.js";
 
 /** How far from its position a moved record is looked for. */
 const SEARCH_WINDOW = 16;
@@ -47,27 +47,28 @@ class Broken extends Error {
 }
 
 /** The seq near `pos` at which `r` hashes correctly, if any. */
-function originOf(r: AuditRecord, pos: number): number | undefined {
+function originOf(r: ChainEntry, pos: number): number | undefined {
+  const tail = tailOf(r.canonical);
   for (let d = 1; d <= SEARCH_WINDOW; d++) {
     for (const j of [pos + d, pos - d]) {
-      if (j >= 1 && recordHash(r.prev_hash, { ...r, seq: j }) === r.hash) return j;
+      if (j >= 1 && hashCanonical(r.prev_hash, canonicalWithSeq(j, tail)) === r.hash) return j;
     }
   }
   return undefined;
 }
 
-function hashesAt(r: AuditRecord, pos: number): number | undefined {
-  return recordHash(r.prev_hash, { ...r, seq: pos }) === r.hash ? pos : originOf(r, pos);
+function hashesAt(r: ChainEntry, pos: number): number | undefined {
+  return hashCanonical(r.prev_hash, canonicalWithSeq(pos, tailOf(r.canonical))) === r.hash ? pos : originOf(r, pos);
 }
 
 /**
  * Verifies records (ascending seq, in chunks) against their hashes, links and checkpoints. Never throws for
  * tampering: the report says what broke. Records are checked synchronously within a chunk; only fetching the
- * next chunk awaits.
+ * next chunk awaits. Each record comes as its canonical text, so checking one is a single hash.
  */
-export async function verifyChain(chunks: AsyncIterable<readonly AuditRecord[]>, opts: VerifyChainOptions): Promise<IntegrityReport> {
+export async function verifyChain(chunks: AsyncIterable<readonly ChainEntry[]>, opts: VerifyChainOptions): Promise<IntegrityReport> {
   const iterator = chunks[Symbol.asyncIterator]();
-  let buffer: readonly AuditRecord[] = [];
+  let buffer: readonly ChainEntry[] = [];
   let at = 0;
   /** Makes at least `n` unread records available unless the input ends first; returns how many are. */
   const fill = async (n: number): Promise<number> => {
@@ -79,7 +80,7 @@ export async function verifyChain(chunks: AsyncIterable<readonly AuditRecord[]>,
     }
     return buffer.length - at;
   };
-  const peek = async (n: number): Promise<readonly AuditRecord[]> => {
+  const peek = async (n: number): Promise<readonly ChainEntry[]> => {
     await fill(n);
     return buffer.slice(at, at + n);
   };
@@ -127,7 +128,7 @@ export async function verifyChain(chunks: AsyncIterable<readonly AuditRecord[]>,
     let lastSigned = 0;
     for (;;) {
       if (at >= buffer.length && (await fill(1)) === 0) break;
-      const r = buffer[at++] as AuditRecord;
+      const r = buffer[at++] as ChainEntry;
       const pos: number = contiguous ? (k as number) : r.seq;
       if (contiguous && r.seq !== pos) {
         if (r.seq > pos) {
@@ -140,7 +141,7 @@ export async function verifyChain(chunks: AsyncIterable<readonly AuditRecord[]>,
         }
         throw new Broken(pos, "reordered", `record ${r.seq} appears where record ${pos} belongs`);
       }
-      if (recordHash(r.prev_hash, r) !== r.hash) {
+      if (hashCanonical(r.prev_hash, r.canonical) !== r.hash) {
         if (!contiguous) throw new Broken(pos, "edited", `record ${pos}'s content does not match its hash`);
         if (prevPrev !== undefined && r.prev_hash === prevPrev) {
           throw new Broken(pos - 1, "inserted", `record ${pos - 1} is not part of the chain: the next record was written to follow record ${pos - 2}`);
