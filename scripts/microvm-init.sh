@@ -5,9 +5,10 @@
 # follow the header as base64 text of the byte length the header gives. Every reply is one line:
 #   R <id> <rc> <flags> <b64 field 1> <b64 field 2>
 # Requests:
-#   I <id> <epoch_s> <printf-escaped entropy>     reseed the CRNG with host entropy, set the clock
+#   I <id> <epoch_s> <hex entropy>                reseed the CRNG with host entropy, set the clock
 #   M <id> <serial> <b64 path> <ro 0|1>           mount the virtio disk with this serial (ext4) at path
-#   X <id> <timeout_s> <cap> <script_len> <stdin_len> + payloads   run a script as nobody, wait for it
+#   X <id> <timeout_s> <cap> <spec_len> <stdin_len> + payloads   run a command as nobody and answer when it
+#                                                 ends (/bin/sbx-exec, scripts/microvm-exec.c)
 #   S <id> <timeout_s> <script_len> + payload     start a long-lived script; its output streams back as
 #                                                 "O <id> <b64 chunk>" / "E <id> <b64 chunk>" lines
 #   P <id> <len> + payload                        write to a long-lived script's stdin; C <id> closes it
@@ -126,27 +127,6 @@ walk() {
   return 0
 }
 
-do_exec() { # id timeout_s cap
-  X=/run/x/$1
-  CG=$J/$1
-  mkdir $CG
-  mkfifo $X.o $X.e
-  (exec <$X.o; head -c $(($3 + 1)) >$X.out; exec cat >/dev/null) &
-  r1=$!
-  (exec <$X.e; head -c $(($3 + 1)) >$X.err; exec cat >/dev/null) &
-  r2=$!
-  watchdog "$2"
-  job $X.stdin >$X.o 2>$X.e
-  wait $!
-  rc=$?
-  echo 1 >$CG/cgroup.kill
-  wait $r1 $r2
-  flags
-  killcg $CG
-  reply "$1" "$rc" "$f" "$(b64 $X.out)" "$(b64 $X.err)"
-  rm -f $X.*
-}
-
 # Forwards a long-lived process's output stream as it comes: dd returns after each read.
 pump() { # id tag fifo
   exec 4<"$3"
@@ -220,10 +200,10 @@ while read -r V ID A B C E <&3; do
     I)
       # Host entropy, credited, then a forced CRNG reseed: a guest restored from a shared saved state must
       # not repeat the template's random output. Then the clock, which stood still in the saved state.
-      printf "$B" | reseed
-      rc=$?
-      date -s "@$A" >/dev/null 2>&1
-      reply "$ID" "$rc" - "" ""
+      reseed "$A" <<EOF
+$B
+EOF
+      reply "$ID" "$?" - "" ""
       ;;
     M)
       path=$(unb64 "$B")
@@ -234,11 +214,7 @@ while read -r V ID A B C E <&3; do
       else mount -t ext4 -o nosuid,nodev "$dev" "$path"; rc=$?; fi
       if [ $rc = 0 ]; then reply "$ID" 0 - "" ""; else reply "$ID" "$rc" - "" "$(dmesg | tail -n 3 | base64 -w0)"; fi
       ;;
-    X)
-      take "$C" /run/x/$ID.script
-      take "$E" /run/x/$ID.stdin
-      do_exec "$ID" "$A" "$B" &
-      ;;
+    X) sbx-exec "$ID" "$A" "$B" "$C" "$E" ;;
     S)
       take "$B" /run/x/$ID.script
       # The FIFOs exist before the next request is read: stdin data may follow at once.

@@ -34,10 +34,18 @@ function b64(data: string | Uint8Array): string {
   return Buffer.from(data).toString("base64");
 }
 
-/** The script the guest runs for a command: chdir, a cleared environment, then exec. */
+/** A long-lived process's script for the guest shell agent: chdir, a cleared environment, then exec. */
 function script(command: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): string {
   const vars = Object.entries(env).map(([k, v]) => q(`${k}=${v}`));
   return `cd ${q(cwd)} || exit 126\nexec env -i ${vars.join(" ")} ${[command, ...args].map(q).join(" ")}\n`;
+}
+
+/**
+ * A command for the guest's exec helper (scripts/microvm-exec.c), NUL-separated: cwd, argc, argv, then the
+ * whole environment. It execs argv directly: no shell, no `env`, no `su` in between.
+ */
+function commandSpec(command: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): string {
+  return [cwd, String(args.length + 1), command, ...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join("\0");
 }
 
 export class MicroVmSandbox implements BackendSandbox {
@@ -143,7 +151,7 @@ export class MicroVmSandbox implements BackendSandbox {
 
   /** Entropy and clock first, then the disks: sent back to back, answered in order. */
   async #initGuest(mounts: readonly { path: string }[]): Promise<void> {
-    const entropy = [...randomBytes(64)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
+    const entropy = randomBytes(64).toString("hex");
     const disks = [{ serial: "ws", path: "/workspace", ro: 0 }, ...mounts.map((m, i) => ({ serial: `m${i}`, path: m.path, ro: 1 }))];
     const [seeded, ...mounted] = await Promise.all([
       this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]),
@@ -220,7 +228,7 @@ export class MicroVmSandbox implements BackendSandbox {
     const startedAt = clock.monotonic();
     const guest = this.#guest;
     const id = guest.newId();
-    const body = b64(script(req.command, req.args, req.env, req.cwd));
+    const body = b64(commandSpec(req.command, req.args, req.env, req.cwd));
     const stdin = b64(req.stdin ?? new Uint8Array());
     const answer = guest.request(id, `X ${id} ${(req.timeout_ms / 1000).toFixed(3)} ${req.max_output_bytes} ${body.length} ${stdin.length}`, [body, stdin]);
     const onAbort = () => guest.write(`K ${id}`);
