@@ -35,6 +35,11 @@ static void die(const char *what) {
   _exit(125);
 }
 
+static void fail(const char *why) {
+  fprintf(stderr, "sbx-exec: %s\n", why);
+  _exit(125);
+}
+
 static void readfull(int fd, char *buf, size_t n) {
   for (size_t got = 0; got < n;) {
     ssize_t r = read(fd, buf + got, n - got);
@@ -122,17 +127,19 @@ static void child(const char *cg, int in, int out, int err, char *spec, size_t l
   close(fd);
   gid_t g = NOBODY;
   if (setgroups(1, &g) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0) die("sbx-exec: dropping privileges");
-  if (nf < 3) die("sbx-exec: malformed command");
+  if (nf < 3) fail("malformed command");
   long argc = strtol(f[1], NULL, 10);
-  if (argc < 1 || (size_t)argc + 2 > nf) die("sbx-exec: malformed command");
+  if (argc < 1 || (size_t)argc + 2 > nf) fail("malformed command");
   if (chdir(f[0]) < 0) {
     fprintf(stderr, "sh: cd: can't cd to %s: %s\n", f[0], strerror(errno));
     _exit(126);
   }
-  char **argv = f + 2;
+  // argv is copied out: its NULL terminator would land on the first environment entry.
+  char *argv[argc + 1];
+  memcpy(argv, f + 2, (size_t)argc * sizeof *argv);
+  argv[argc] = NULL;
   char *cmd = argv[0];
   environ = f + 2 + argc;
-  argv[argc] = NULL;
   execvp(cmd, argv);
   fprintf(stderr, "env: can't execute '%s': %s\n", cmd, strerror(errno));
   _exit(errno == ENOENT ? 127 : 126);

@@ -1,28 +1,43 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requirement } from "../../test/helpers/requirements.js";
 import type { SandboxId } from "../core/ids.js";
 import { describeSandboxContract, makeSandboxHarness } from "./sandbox.contract.js";
 
-/** Host pids whose command line names the sandbox's VMM (`-name symbiont-<id>`). */
-function vmmPids(id: string): number[] {
+/**
+ * Host pids of the sandbox's VMM: a QEMU named for it (`-name symbiont-<id>`), in its cgroup (a VM taken
+ * from the idle pool was started under a pool name), or holding a file of its directory open.
+ */
+function vmmPids(id: string, workspaceRoot: string): number[] {
   const found: number[] = [];
+  const cgroupLine = new RegExp(`/${id}$`, "m");
+  const dir = join(workspaceRoot, id);
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
-    let cmd = "";
     try {
-      cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+      if (!cmd.includes("qemu")) continue;
+      const ours =
+        cmd.includes(`symbiont-${id}`) ||
+        cgroupLine.test(readFileSync(`/proc/${e}/cgroup`, "utf8")) ||
+        readdirSync(`/proc/${e}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${e}/fd/${fd}`).startsWith(`${dir}/`);
+          } catch {
+            return false;
+          }
+        });
+      if (ours) found.push(Number(e));
     } catch {
       continue;
     }
-    if (cmd.includes("qemu") && cmd.includes(`symbiont-${id}`)) found.push(Number(e));
   }
   return found;
 }
 
 function leftovers(id: SandboxId, workspaceRoot: string): string[] {
-  const left = vmmPids(id).map((p) => `VMM process ${p}`);
+  const left = vmmPids(id, workspaceRoot).map((p) => `VMM process ${p}`);
   if (existsSync(join(workspaceRoot, id))) left.push(join(workspaceRoot, id));
   for (const h of ["memory", "pids", "cpu", "cpuacct", "."]) {
     const base = join("/sys/fs/cgroup", h, "symbiont");
@@ -71,7 +86,7 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
     expect(status.isolation).toMatch(/^microvm: qemu .* accel (tcg|kvm) \(/);
 
     // A VMM crash: the sandbox becomes Failed with the guest console's tail; the other one keeps working.
-    const [pid] = vmmPids(b);
+    const [pid] = vmmPids(b, h.workspaceRoot);
     expect(pid).toBeGreaterThan(0);
     process.kill(pid!, "SIGKILL");
     let st = await o.getSandboxStatus(b);

@@ -8,8 +8,9 @@
  * at prepare, logged and shown in each sandbox's status — never silently changed afterwards.
  *
  * Warm pool: per guest memory size, a template guest is booted once and its whole state saved to disk
- * (`migrate exec:`); a sandbox restores from that file (`-incoming fd:3`) in well under a second. The first
- * request to a restored guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
+ * (`migrate exec:`); a VM restores from that file (`-incoming fd:3`) in well under a second, and `pool_size`
+ * restored guests per `pool_memory_mb` size wait idle (microvm-pool.ts), so a create only takes one. The first
+ * request to a sandbox's guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
  * scripts/microvm-reseed.c), then sets its clock, so no two sandboxes share the template's randomness.
  */
 import { spawnSync } from "node:child_process";
@@ -27,6 +28,7 @@ import type { BackendSandbox, BackendSandboxSpec, SandboxBackend, TierAvailabili
 import { CgroupManager, detectCgroupLayout } from "./cgroups.js";
 import { QemuGuest } from "./microvm-guest.js";
 import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
+import { MicroVmPool } from "./microvm-pool.js";
 import { MicroVmSandbox } from "./microvm-sandbox.js";
 
 const MiB = 1024 * 1024;
@@ -88,6 +90,7 @@ export class MicroVmBackend implements SandboxBackend {
   #availability: Promise<TierAvailability> | undefined;
   #ctx: MicroVmContext | undefined;
   #cgroups: CgroupManager | undefined;
+  #pool: MicroVmPool | undefined;
   readonly #templates = new Map<string, Promise<string>>();
 
   constructor(private readonly options: MicroVmBackendOptions) {}
@@ -160,6 +163,8 @@ export class MicroVmBackend implements SandboxBackend {
         return { available: false, missing: [`cannot make the warm pool's saved VM state: ${(err as Error).message}`], howto };
       }
     }
+    this.#pool = new MicroVmPool(ctx, cgroups, this.options.workspaceRoot);
+    this.#pool.refill();
     return { available: true, detail: ctx.detail };
   }
 
@@ -247,15 +252,21 @@ export class MicroVmBackend implements SandboxBackend {
     }
   }
 
+  async warm(): Promise<void> {
+    await this.#pool?.warm();
+  }
+
   async create(spec: BackendSandboxSpec): Promise<BackendSandbox> {
     const ctx = this.#ctx;
     const cgroups = this.#cgroups;
-    if (!ctx || !cgroups) throw new SandboxError("TIER_UNAVAILABLE", "Tier3 (microvm) was not prepared");
-    return MicroVmSandbox.create(ctx, cgroups, spec, join(this.options.workspaceRoot, spec.id));
+    const pool = this.#pool;
+    if (!ctx || !cgroups || !pool) throw new SandboxError("TIER_UNAVAILABLE", "Tier3 (microvm) was not prepared");
+    return MicroVmSandbox.create(ctx, cgroups, pool, spec, join(this.options.workspaceRoot, spec.id));
   }
 
   async close(): Promise<void> {
     await Promise.allSettled(this.#templates.values());
+    await this.#pool?.close();
     await this.#cgroups?.close();
   }
 }
