@@ -27,7 +27,7 @@ import type { Logger } from "../core/logger.js";
 import type { BackendSandbox, BackendSandboxSpec, SandboxBackend, TierAvailability } from "./backend.js";
 import { CgroupManager, detectCgroupLayout } from "./cgroups.js";
 import { QemuGuest } from "./microvm-guest.js";
-import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
+import { KERNEL_ARGS, buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
 import { MicroVmPool } from "./microvm-pool.js";
 import { MicroVmSandbox } from "./microvm-sandbox.js";
 
@@ -148,7 +148,7 @@ export class MicroVmBackend implements SandboxBackend {
       detail: "",
       base,
       snapshotDir,
-      stamp: createHash("sha256").update(`${assetsStamp}|${version}`).digest("hex").slice(0, 12),
+      stamp: createHash("sha256").update(`${assetsStamp}|${version}|${KERNEL_ARGS}`).digest("hex").slice(0, 12),
       template: (vmMemMb, wsMb) => this.#template(vmMemMb, wsMb),
     };
     this.#ctx = ctx;
