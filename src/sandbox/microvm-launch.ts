@@ -130,3 +130,14 @@ export async function mountDisks(ctx: MicroVmContext, guest: QemuGuest, disks: r
     if (r.rc !== 0) throw new Error(`cannot mount ${disks[i]!.path} in the guest: ${r.fields[1]?.toString() ?? ""}`);
   });
 }
+
+/**
+ * Runs `true` once through the command path in a pooled guest before it is anyone's sandbox: a guest restored
+ * from a saved state has translated none of its code yet under an emulated CPU, and the first command would
+ * pay for translating the exec path. Nothing of it remains: its cgroup goes, it writes no file.
+ */
+export async function warmUpGuest(ctx: MicroVmContext, guest: QemuGuest): Promise<void> {
+  const spec = Buffer.from(["/", "1", "true"].join("\0")).toString("base64");
+  const r = await guest.ask("X", ["30.000", "1024", String(spec.length), "0"], [spec], ctx.settings.microvm.command_grace_ms);
+  if (r.rc !== 0) throw new Error(`a warm-up command failed in the guest (rc ${r.rc}): ${r.fields[1]?.toString() ?? ""}`);
+}

@@ -1,14 +1,14 @@
 /**
  * The microvm backend's pool of idle guests: per `pool_memory_mb` size, `pool_size` VMs already restored from
- * the saved state, each with its own fresh workspace image mounted, running as the VMM user in its own host
- * cgroup. A create takes one (renaming its directory and cgroup to the sandbox's, then giving it fresh
+ * the saved state, each with its own fresh workspace image mounted and its command path warmed up, running as
+ * the VMM user in its own host cgroup. A create takes one (renaming its directory and cgroup to the sandbox's, then giving it fresh
  * entropy and the clock — see seedGuest) and the pool refills in the background, one VM at a time. Nothing
  * is shared between sandboxes: a pooled VM, its disk and its cgroup belong to exactly one sandbox once taken.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { CgroupManager } from "./cgroups.js";
-import { launchVm, mountDisks, releaseVm, type LaunchedVm } from "./microvm-launch.js";
+import { launchVm, mountDisks, releaseVm, warmUpGuest, type LaunchedVm } from "./microvm-launch.js";
 import type { MicroVmContext } from "./microvm-machine.js";
 
 export class MicroVmPool {
@@ -54,7 +54,10 @@ export class MicroVmPool {
           memoryMb,
           cpuCores: 1,
           mounts: [],
-          init: (guest, disks) => mountDisks(this.ctx, guest, disks),
+          init: async (guest, disks) => {
+            await mountDisks(this.ctx, guest, disks);
+            await warmUpGuest(this.ctx, guest);
+          },
         });
         if (this.#closed) {
           await releaseVm(vm);
