@@ -1,15 +1,14 @@
-/* Guest helper of the Tier3 agent (scripts/microvm-init.sh) for one `X` request: run a command as nobody in
- * its own cgroup, capture its output and answer on the port. Built static by scripts/build-microvm-assets.sh
- * into the initramfs as /bin/sbx-exec. Under an emulated CPU every process costs milliseconds, so the whole
- * request — payload decoding, the cgroup, the privilege drop, the timeout, the capture and the base64 reply —
- * is this one program plus the command itself (the shell agent would fork about twenty).
+/* The reading half of the Tier3 guest agent (scripts/microvm-init.sh): the only reader of the port (fd 3).
+ * It runs `X` requests itself — a command as nobody in its own cgroup, its output captured, the answer
+ * written to the port — and passes every other request, header line and payload, to the shell agent through
+ * its stdout (the FIFO /run/req). Under an emulated CPU every process and context switch costs; a command
+ * costs a worker fork and the command itself (the shell would fork and exec about twenty processes).
+ * Built static by scripts/build-microvm-assets.sh into the initramfs as /bin/sbx-exec. fd 5: the FIFO that
+ * holds the port's writer token (one byte; whoever reads it may write a line, then puts it back).
  *
- *   sbx-exec <id> <timeout_s> <cap> <spec_len> <stdin_len>   (fd 3: the port, fd 5: the writer token FIFO)
- *
- * It reads the two base64 payloads from fd 3 (exactly their length: the next request follows them), creates
- * the command's cgroup, then returns at once while a detached worker runs the command; so the agent reads its
- * next request (a K for this command finds the cgroup). The spec payload is NUL-separated:
- * cwd, argc, argv..., then KEY=VALUE environment entries. */
+ * An X request: `X <id> <timeout_s> <cap> <spec_len> <stdin_len>` + the two base64 payloads; the spec is
+ * NUL-separated: cwd, argc, argv..., then KEY=VALUE environment entries. The cgroup is made before the next
+ * request is read, so a K for this command always finds it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -38,15 +37,6 @@ static void die(const char *what) {
 static void fail(const char *why) {
   fprintf(stderr, "sbx-exec: %s\n", why);
   _exit(125);
-}
-
-static void readfull(int fd, char *buf, size_t n) {
-  for (size_t got = 0; got < n;) {
-    ssize_t r = read(fd, buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) die("sbx-exec: reading the request");
-    got += (size_t)r;
-  }
 }
 
 static void writefull(int fd, const char *buf, size_t n) {
@@ -120,7 +110,7 @@ static void child(const char *cg, int in, int out, int err, char *spec, size_t l
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
-  char procs[128];
+  char procs[192];
   snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
   int fd = open(procs, O_WRONLY);
   if (fd < 0 || write(fd, "0", 1) != 1) die("sbx-exec: joining the command's cgroup");
@@ -173,27 +163,122 @@ static long long now_ms(void) {
   return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
-int main(int argc, char **argv) {
-  if (argc != 6) {
-    fputs("usage: sbx-exec <id> <timeout_s> <cap> <spec_len> <stdin_len>\n", stderr);
-    return 2;
+/* Writes `R <id> <rc> <flags> <b64 out> <b64 err>` to the port while holding the writer token. */
+static void answer(const char *id, int rc, const char *flags, const char *out, size_t out_len, const char *err, size_t err_len) {
+  size_t max = strlen(id) + 64 + (out_len + 2) / 3 * 4 + (err_len + 2) / 3 * 4;
+  char *line = malloc(max), *p = line;
+  if (!line) die("sbx-exec: malloc");
+  p += sprintf(p, "R %s %d %s ", id, rc, flags);
+  p = b64(out ? out : "", out_len, p);
+  *p++ = ' ';
+  p = b64(err ? err : "", err_len, p);
+  *p++ = '\n';
+  char token;
+  while (read(5, &token, 1) < 0 && errno == EINTR) {
   }
-  const char *id = argv[1];
-  double timeout_s = strtod(argv[2], NULL);
-  size_t cap = strtoul(argv[3], NULL, 10);
-  size_t spec_len = strtoul(argv[4], NULL, 10), in_len = strtoul(argv[5], NULL, 10);
-  char *spec = malloc(spec_len + 1), *in = malloc(in_len + 1);
-  if (!spec || !in) die("sbx-exec: malloc");
-  readfull(3, spec, spec_len);
-  readfull(3, in, in_len);
+  writefull(3, line, (size_t)(p - line));
+  writefull(5, "t", 1);
+  free(line);
+}
+
+static char rbuf[65536];
+static size_t rlen, rpos;
+
+/* Reads more from the port; 0 at end of file. */
+static int fill(void) {
+  if (rpos == rlen) rpos = rlen = 0;
+  ssize_t r;
+  do r = read(3, rbuf + rlen, sizeof rbuf - rlen);
+  while (r < 0 && errno == EINTR);
+  if (r <= 0) return 0;
+  rlen += (size_t)r;
+  return 1;
+}
+
+/* One header line, without its newline; 0 at end of file. */
+static int readline(char *line, size_t max, size_t *len) {
+  *len = 0;
+  for (;;) {
+    while (rpos < rlen) {
+      char c = rbuf[rpos++];
+      if (c == '\n') {
+        line[*len] = 0;
+        return 1;
+      }
+      if (*len + 1 < max) line[(*len)++] = c;
+    }
+    if (!fill()) return 0;
+  }
+}
+
+/* Exactly n payload bytes, into dst or else written to fd; 0 at end of file. */
+static int payload(size_t n, char *dst, int fd) {
+  while (n > 0) {
+    if (rpos == rlen && !fill()) return 0;
+    size_t k = rlen - rpos < n ? rlen - rpos : n;
+    if (dst) {
+      memcpy(dst, rbuf + rpos, k);
+      dst += k;
+    } else {
+      writefull(fd, rbuf + rpos, k);
+    }
+    rpos += k;
+    n -= k;
+  }
+  return 1;
+}
+
+static void run(const char *id, double timeout_s, size_t cap, char *spec, size_t spec_len, char *in, size_t in_len, int made);
+
+int main(void) {
+  // Workers are reaped by the kernel; each worker waits for its own command.
+  signal(SIGCHLD, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+  static char line[8192];
+  size_t len;
+  while (readline(line, sizeof line, &len)) {
+    char copy[sizeof line];
+    memcpy(copy, line, len + 1);
+    char *f[8] = {0};
+    int nf = 0;
+    for (char *t = strtok(copy, " "); t && nf < 8; t = strtok(NULL, " ")) f[nf++] = t;
+    if (nf == 0) continue;
+    if (!strcmp(f[0], "X") && nf >= 6) {
+      size_t spec_len = strtoul(f[4], NULL, 10), in_len = strtoul(f[5], NULL, 10);
+      char *spec = malloc(spec_len + 1), *in = malloc(in_len + 1);
+      if (!spec || !in) die("sbx-exec: malloc");
+      if (!payload(spec_len, spec, -1) || !payload(in_len, in, -1)) break;
+      char cg[128];
+      snprintf(cg, sizeof cg, "%s/%s", JOBS, f[1]);
+      int made = mkdir(cg, 0755);
+      pid_t w = fork();
+      if (w == 0) run(f[1], strtod(f[2], NULL), strtoul(f[3], NULL, 10), spec, spec_len, in, in_len, made);
+      if (w < 0) {
+        rmdir(cg);
+        static const char why[] = "sbx-exec: cannot fork a worker";
+        answer(f[1], 125, "-", "", 0, why, sizeof why - 1);
+      }
+      free(spec);
+      free(in);
+      continue;
+    }
+    // Payload lengths of the shell's requests: S <id> <timeout> <len>, W <id> <path> <len>, P <id> <len>.
+    size_t plen = 0;
+    if ((!strcmp(f[0], "S") || !strcmp(f[0], "W")) && nf >= 4) plen = strtoul(f[3], NULL, 10);
+    if (!strcmp(f[0], "P") && nf >= 3) plen = strtoul(f[2], NULL, 10);
+    line[len] = '\n';
+    writefull(1, line, len + 1);
+    if (!payload(plen, NULL, 1)) break;
+  }
+  return 0;
+}
+
+/* A worker: runs one command and answers for it. */
+static void run(const char *id, double timeout_s, size_t cap, char *spec, size_t spec_len, char *in, size_t in_len, int made) {
+  signal(SIGCHLD, SIG_DFL);
+  setsid();
   char cg[128];
   snprintf(cg, sizeof cg, "%s/%s", JOBS, id);
-  int made = mkdir(cg, 0755);
-  pid_t worker = fork();
-  if (worker != 0) return worker < 0 ? 1 : 0;
-
-  setsid();
-  signal(SIGPIPE, SIG_IGN);
   spec_len = unb64(spec, spec_len);
   spec[spec_len] = 0;
   in_len = unb64(in, in_len);
@@ -257,18 +342,6 @@ int main(int argc, char **argv) {
   // The cgroup empties once the killed processes are reaped by the kernel: retry, briefly.
   for (int i = 0; i < 2000 && rmdir(cg) < 0 && errno == EBUSY; i++) nanosleep(&(struct timespec){0, 1000000}, NULL);
 
-  size_t max = strlen(id) + 64 + (out.len + 2) / 3 * 4 + (err.len + 2) / 3 * 4;
-  char *line = malloc(max), *p = line;
-  if (!line) die("sbx-exec: malloc");
-  p += sprintf(p, "R %s %d %s ", id, rc, flags);
-  p = b64(out.buf ? out.buf : "", out.len, p);
-  *p++ = ' ';
-  p = b64(err.buf ? err.buf : "", err.len, p);
-  *p++ = '\n';
-  char token;
-  while (read(5, &token, 1) < 0 && errno == EINTR) {
-  }
-  writefull(3, line, (size_t)(p - line));
-  writefull(5, "t", 1);
-  return 0;
+  answer(id, rc, flags, out.buf, out.len, err.buf, err.len);
+  _exit(0);
 }
