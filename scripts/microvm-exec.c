@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -97,8 +98,8 @@ static void putfile(const char *path, const char *text) {
   }
 }
 
-/* The command: joins its cgroup, drops to nobody, enters cwd, execs with exactly the given environment. */
-static void child(const char *cg, int in, int out, int err, char *spec, size_t len) {
+/* The command: joins its cgroup (unless it was born in it), drops to nobody, enters cwd, execs with exactly the given environment. */
+static void child(const char *cg, int in_cgroup, int in, int out, int err, char *spec, size_t len) {
   char *f[4096];
   size_t nf = 0;
   for (size_t i = 0; i < len && nf < 4095; i += strlen(spec + i) + 1) f[nf++] = spec + i;
@@ -110,11 +111,13 @@ static void child(const char *cg, int in, int out, int err, char *spec, size_t l
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
-  char procs[192];
-  snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
-  int fd = open(procs, O_WRONLY);
-  if (fd < 0 || write(fd, "0", 1) != 1) die("sbx-exec: joining the command's cgroup");
-  close(fd);
+  if (!in_cgroup) {
+    char procs[192];
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", cg);
+    int fd = open(procs, O_WRONLY);
+    if (fd < 0 || write(fd, "0", 1) != 1) die("sbx-exec: joining the command's cgroup");
+    close(fd);
+  }
   gid_t g = NOBODY;
   if (setgroups(1, &g) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0) die("sbx-exec: dropping privileges");
   if (nf < 3) fail("malformed command");
@@ -133,6 +136,23 @@ static void child(const char *cg, int in, int out, int err, char *spec, size_t l
   execvp(cmd, argv);
   fprintf(stderr, "env: can't execute '%s': %s\n", cmd, strerror(errno));
   _exit(errno == ENOENT ? 127 : 126);
+}
+
+/*
+ * fork(), the child born inside cgroup `cg` (clone3 CLONE_INTO_CGROUP): no migration of a running process,
+ * which takes the cgroup threadgroup lock for writing. -1 when the kernel cannot; the caller forks instead.
+ */
+static pid_t spawn_into(const char *cg) {
+  int dir = open(cg, O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  struct clone_args a;
+  memset(&a, 0, sizeof a);
+  a.flags = CLONE_INTO_CGROUP;
+  a.exit_signal = SIGCHLD;
+  a.cgroup = (unsigned long long)dir;
+  long pid = syscall(SYS_clone3, &a, sizeof a);
+  if (pid != 0) close(dir);
+  return (pid_t)pid;
 }
 
 struct capture {
@@ -294,8 +314,12 @@ static void run(const char *id, double timeout_s, size_t cap, char *spec, size_t
   } else {
     writefull(stdin_fd, in, in_len);
     lseek(stdin_fd, 0, SEEK_SET);
-    pid_t pid = fork();
-    if (pid == 0) child(cg, stdin_fd, outp[1], errp[1], spec, spec_len);
+    pid_t pid = spawn_into(cg);
+    if (pid == 0) child(cg, 1, stdin_fd, outp[1], errp[1], spec, spec_len);
+    if (pid < 0) {
+      pid = fork();
+      if (pid == 0) child(cg, 0, stdin_fd, outp[1], errp[1], spec, spec_len);
+    }
     close(outp[1]);
     close(errp[1]);
     close(stdin_fd);
