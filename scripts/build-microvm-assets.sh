@@ -3,9 +3,9 @@
 #   vmlinux         the Debian cloud kernel, cut out of its LZ4-compressed bzImage into an uncompressed ELF
 #                   (it carries a PVH note, so QEMU's microvm machine boots it directly, no decompressor)
 #   initramfs.gz    busybox-static, the virtio modules of that kernel (loaded in order by /init), the
-#                   guest agent /init that speaks the one-line command protocol over virtio-serial,
-#                   /bin/reseed (scripts/microvm-reseed.c, static) that reseeds a restored guest's CRNG and
-#                   sets its clock, and /bin/sbx-exec (scripts/microvm-exec.c, static) that runs a command
+#                   guest agent /init that speaks the one-line command protocol over virtio-serial, and
+#                   /bin/sbx-exec (scripts/microvm-exec.c, static): the agent's port reader, which runs
+#                   commands and reseeds a restored guest's CRNG and sets its clock
 #   VERSION         the kernel version and a hash of the inputs; assets are rebuilt only when it changes
 # Output directory: $SYMBIONT_MICROVM_ASSETS, else /var/lib/symbiont/microvm (the default of
 # sandbox.microvm.assets_dir). Installs qemu-system-x86, busybox-static, cpio, e2fsprogs, lz4, gcc and
@@ -15,7 +15,6 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="${SYMBIONT_MICROVM_ASSETS:-/var/lib/symbiont/microvm}"
 INIT_SRC="$ROOT/scripts/microvm-init.sh"
-RESEED_SRC="$ROOT/scripts/microvm-reseed.c"
 EXEC_SRC="$ROOT/scripts/microvm-exec.c"
 MODULES=(virtio_ring virtio virtio_mmio virtio_blk virtio_console)
 
@@ -49,7 +48,7 @@ if [ -z "$KPKG" ]; then
   KPKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 fi
 [ -n "$KPKG" ] || { echo "build-microvm-assets: cannot resolve the cloud kernel package" >&2; exit 1; }
-STAMP="$KPKG $(sha256sum "$INIT_SRC" "$RESEED_SRC" "$EXEC_SRC" "$0" | sha256sum | cut -c1-16)"
+STAMP="$KPKG $(sha256sum "$INIT_SRC" "$EXEC_SRC" "$0" | sha256sum | cut -c1-16)"
 if [ -f "$OUT/VERSION" ] && [ "$(cat "$OUT/VERSION")" = "$STAMP" ] && [ -f "$OUT/vmlinux" ] && [ -f "$OUT/initramfs.gz" ]; then
   log "assets up to date in $OUT ($STAMP)"
   exit 0
@@ -74,7 +73,6 @@ head -c 4 "$WORK/vmlinux" | grep -q $'\x7fELF' || { echo "build-microvm-assets: 
 R="$WORK/root"
 mkdir -p "$R"/{bin,dev,proc,sys,tmp,run,workspace,etc,lib/modules,mnt}
 cp /bin/busybox "$R/bin/busybox"
-gcc -static -Os -s -o "$R/bin/reseed" "$RESEED_SRC"
 gcc -static -Os -s -o "$R/bin/sbx-exec" "$EXEC_SRC"
 install -m 0755 "$INIT_SRC" "$R/init"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"

@@ -1,7 +1,7 @@
 /* The reading half of the Tier3 guest agent (scripts/microvm-init.sh): the only reader of the port (fd 3).
- * It runs `X` requests itself — a command as nobody in its own cgroup, its output captured, the answer
- * written to the port — and passes every other request, header line and payload, to the shell agent through
- * its stdout (the FIFO /run/req). Under an emulated CPU every process and context switch costs; a command
+ * It answers `I` (reseed and clock, see reseed()) and runs `X` requests itself — a command as nobody in its
+ * own cgroup, its output captured, the answer written to the port — and passes every other request, header
+ * line and payload, to the shell agent through its stdout (the FIFO /run/req). Under an emulated CPU every process and context switch costs; a command
  * costs a worker fork and the command itself (the shell would fork and exec about twenty processes).
  * Built static by scripts/build-microvm-assets.sh into the initramfs as /bin/sbx-exec. fd 5: the FIFO that
  * holds the port's writer token (one byte; whoever reads it may write a line, then puts it back).
@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/random.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -201,6 +203,35 @@ static void answer(const char *id, int rc, const char *flags, const char *out, s
   free(line);
 }
 
+static int hexval(int c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; }
+
+/*
+ * `I <id> <epoch_s> <hex entropy>`: credits the host's entropy and forces the CRNG to reseed now
+ * (RNDRESEEDCRNG), so a guest restored from a shared saved state never repeats the template's random output;
+ * then sets the clock, which stood still in the saved state. Answered before the next request is read, so
+ * no command of the sandbox runs before it.
+ */
+static void reseed(const char *id, const char *epoch, const char *hex) {
+  struct {
+    struct rand_pool_info info;
+    unsigned char buf[64];
+  } e;
+  size_t n = 0;
+  for (size_t i = 0; hex[i] && hex[i + 1] && n < sizeof e.buf && hexval(hex[i]) >= 0 && hexval(hex[i + 1]) >= 0; i += 2)
+    e.buf[n++] = (unsigned char)(hexval(hex[i]) << 4 | hexval(hex[i + 1]));
+  const char *why = NULL;
+  int rc = 0;
+  e.info.entropy_count = (int)n * 8;
+  e.info.buf_size = (int)n;
+  int fd = open("/dev/urandom", O_RDWR | O_CLOEXEC);
+  struct timespec t = {.tv_sec = strtoll(epoch, NULL, 10), .tv_nsec = 0};
+  if (n < 32) rc = 2, why = "expected at least 32 bytes of hex entropy";
+  else if (fd < 0 || ioctl(fd, RNDADDENTROPY, &e.info) < 0 || ioctl(fd, RNDRESEEDCRNG) < 0) rc = 1, why = "cannot reseed the CRNG";
+  else if (clock_settime(CLOCK_REALTIME, &t) < 0) rc = 3, why = "cannot set the clock";
+  if (fd >= 0) close(fd);
+  answer(id, rc, "-", "", 0, why ? why : "", why ? strlen(why) : 0);
+}
+
 static char rbuf[65536];
 static size_t rlen, rpos;
 
@@ -280,6 +311,10 @@ int main(void) {
       }
       free(spec);
       free(in);
+      continue;
+    }
+    if (!strcmp(f[0], "I") && nf >= 4) {
+      reseed(f[1], f[2], f[3]);
       continue;
     }
     // Payload lengths of the shell's requests: S <id> <timeout> <len>, W <id> <path> <len>, P <id> <len>.

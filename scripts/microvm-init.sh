@@ -5,7 +5,7 @@
 # follow the header as base64 text of the byte length the header gives. Every reply is one line:
 #   R <id> <rc> <flags> <b64 field 1> <b64 field 2>
 # Requests:
-#   I <id> <epoch_s> <hex entropy>                reseed the CRNG with host entropy, set the clock
+#   I <id> <epoch_s> <hex entropy>                reseed the CRNG with host entropy, set the clock (sbx-exec)
 #   M <id> <serial> <b64 path> <ro 0|1>           mount the virtio disk with this serial (ext4) at path
 #   X <id> <timeout_s> <cap> <spec_len> <stdin_len> + payloads   run a command as nobody and answer when it
 #                                                 ends (handled by /bin/sbx-exec, scripts/microvm-exec.c)
@@ -201,14 +201,6 @@ N=0
 echo "@@READY" >&3
 while read -r V ID A B C E <&6; do
   case "$V" in
-    I)
-      # Host entropy, credited, then a forced CRNG reseed: a guest restored from a shared saved state must
-      # not repeat the template's random output. Then the clock, which stood still in the saved state.
-      reseed "$A" <<EOF
-$B
-EOF
-      reply "$ID" "$?" - "" ""
-      ;;
     M)
       path=$(unb64 "$B")
       dev=

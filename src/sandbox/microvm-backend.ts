@@ -11,7 +11,7 @@
  * (`migrate exec:`); a VM restores from that file (`-incoming fd:3`) in well under a second, and `pool_size`
  * restored guests per `pool_memory_mb` size wait idle (microvm-pool.ts), so a create only takes one. The first
  * request to a sandbox's guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
- * scripts/microvm-reseed.c), then sets its clock, so no two sandboxes share the template's randomness.
+ * scripts/microvm-exec.c), then sets its clock, so no two sandboxes share the template's randomness.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";

@@ -118,7 +118,7 @@ export async function releaseVm(vm: LaunchedVm): Promise<void> {
  */
 export async function seedGuest(ctx: MicroVmContext, guest: QemuGuest): Promise<void> {
   const r = await guest.ask("I", [String(Math.floor(ctx.clock.now() / 1000)), randomBytes(64).toString("hex")], [], ctx.settings.microvm.command_grace_ms);
-  if (r.rc !== 0) throw new Error(`the guest could not reseed its random generator or set its clock (rc ${r.rc})`);
+  if (r.rc !== 0) throw new Error(`the guest could not reseed its random generator or set its clock (rc ${r.rc}): ${r.fields[1]?.toString() ?? ""}`);
 }
 
 /** Mounts the disks (by their virtio serial: `ws`, then `m<i>` read-only) at their guest paths, pipelined. */
