@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -332,6 +333,9 @@ int main(void) {
 static void run(const char *id, double timeout_s, size_t cap, char *spec, size_t spec_len, char *in, size_t in_len, int made) {
   signal(SIGCHLD, SIG_DFL);
   setsid();
+  // What the command leaves behind is reparented here, not to the shell agent (PID 1): every process of the
+  // command is reaped, so none is still charged to the guest's pids limit, before the answer goes out.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
   char cg[128];
   snprintf(cg, sizeof cg, "%s/%s", JOBS, id);
   spec_len = unb64(spec, spec_len);
@@ -386,6 +390,11 @@ static void run(const char *id, double timeout_s, size_t cap, char *spec, size_t
           putfile(kill_path, "1");
         }
       }
+    }
+    for (;;) {
+      pid_t r = waitpid(-1, NULL, 0);
+      if (r > 0 || (r < 0 && errno == EINTR)) continue;
+      break;
     }
     char ev[512];
     snprintf(ev, sizeof ev, "%s/memory.events", cg);

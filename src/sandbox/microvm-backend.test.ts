@@ -36,6 +36,18 @@ function vmmPids(id: string, workspaceRoot: string): number[] {
   return found;
 }
 
+function qemuNamed(name: string): number[] {
+  return readdirSync("/proc").filter((e) => {
+    if (!/^\d+$/.test(e)) return false;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      return cmd.some((a) => a.includes("qemu")) && cmd.includes(name);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
 function leftovers(id: SandboxId, workspaceRoot: string): string[] {
   const left = vmmPids(id, workspaceRoot).map((p) => `VMM process ${p}`);
   if (existsSync(join(workspaceRoot, id))) left.push(join(workspaceRoot, id));
@@ -105,6 +117,47 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
     expect([...leftovers(a, h.workspaceRoot), ...leftovers(b, h.workspaceRoot)]).toEqual([]);
   }, 60_000);
 
+  it("microvm - commands exec their argv as given: spaces, quotes, newlines and empty arguments arrive intact; a missing program is 127; nothing outlives it", async () => {
+    const id = await o.createSandbox(h.config());
+    await o.startSandbox(id);
+    const args = ["a b", "it's", 'say "hi"', "two\nlines", "", "$HOME;`id`"];
+    const r = await o.executeCommand(id, "printf", ["[%s]", ...args]);
+    expect(r.exit_code).toBe(0);
+    expect(r.stdout).toBe(args.map((a) => `[${a}]`).join(""));
+    const missing = await o.executeCommand(id, "no-such-program", []);
+    expect(missing.exit_code).toBe(127);
+    expect(missing.stderr).toContain("no-such-program");
+    const cwd = await o.executeCommand(id, "pwd", [], { cwd: "/tmp" });
+    expect(cwd.stdout).toBe("/tmp\n");
+    // What a command left running is killed and reaped before its answer: nothing counts against pids_limit.
+    expect((await sh(id, "sleep 600 >/dev/null 2>&1 & sleep 600 & echo started")).stdout).toBe("started\n");
+    expect((await o.getSandboxUsage(id)).pids).toBe(0);
+    await o.destroySandbox(id);
+  }, 60_000);
+
+  it("microvm - a guest from the idle pool belongs to one sandbox: its own workspace, its name; the pool refills", async () => {
+    await o.prepareTier("Tier3");
+    const idleBefore = readdirSync(h.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-"));
+    expect(idleBefore.length).toBeGreaterThan(0);
+    const a = await o.createSandbox(h.config());
+    const b = await o.createSandbox(h.config());
+    await o.startSandbox(a);
+    await o.startSandbox(b);
+    // The pooled VM's directory and cgroup now carry the sandbox's id.
+    expect(idleBefore.some((n) => !existsSync(join(h.workspaceRoot, n)))).toBe(true);
+    expect(vmmPids(a, h.workspaceRoot)).toHaveLength(1);
+    expect(vmmPids(b, h.workspaceRoot)).toHaveLength(1);
+    expect(vmmPids(a, h.workspaceRoot)).not.toEqual(vmmPids(b, h.workspaceRoot));
+    expect((await sh(a, "echo only-a > mine.txt && ls")).exit_code).toBe(0);
+    expect((await sh(b, "test -e mine.txt; echo $?")).stdout).toBe("1\n");
+    expect((await sh(a, "cat mine.txt")).stdout).toBe("only-a\n");
+    await o.prepareTier("Tier3");
+    expect(readdirSync(h.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-")).length).toBeGreaterThan(0);
+    await o.destroySandbox(a);
+    await o.destroySandbox(b);
+    expect([...leftovers(a, h.workspaceRoot), ...leftovers(b, h.workspaceRoot)]).toEqual([]);
+  }, 120_000);
+
   it("microvm - read-write mounts and network are refused with typed errors", async () => {
     const rw = h.config({ filesystem_config: { mounts: [{ host_path: h.allowedDir, sandbox_path: "/mnt/rw", read_only: false }] } });
     await expect(o.createSandbox(rw)).rejects.toMatchObject({ code: "SANDBOX_CONFIG_INVALID" });
@@ -116,6 +169,24 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
     }
     await h.close();
   });
+});
+
+describe.skipIf(!vm.available)("microvm tier - idle pool shutdown", () => {
+  it("microvm - shutdown stops every idle pooled guest and removes its directory", async () => {
+    const p = await makeSandboxHarness({ microvm: { pool_memory_mb: [64], pool_size: 1 }, default_tier: "Tier3" });
+    try {
+      await p.orchestrator.prepareTier("Tier3");
+      const idle = readdirSync(p.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-"));
+      expect(idle).toHaveLength(1);
+      const name = idle[0]!.slice(".microvm-".length);
+      expect(qemuNamed(`symbiont-${name}`)).toHaveLength(1);
+      await p.orchestrator.shutdown();
+      expect(qemuNamed(`symbiont-${name}`)).toEqual([]);
+      expect(existsSync(join(p.workspaceRoot, idle[0]!))).toBe(false);
+    } finally {
+      await p.close();
+    }
+  }, 120_000);
 });
 
 describe("microvm tier - VMM selection", () => {
