@@ -1,9 +1,9 @@
 /**
  * One Tier3 sandbox: its microVM (an idle one taken from the pool, else restored from the saved state, or
- * cold-booted when it has extra mounts), its workspace disk image and its host cgroup. The VM runs from create to destroy; stop kills every process in
- * the guest (the workspace persists) and start makes the guest usable again. When the VMM ends without
- * being asked — a guest kernel panic (panic=-1 with -no-reboot ends QEMU) or a VMM crash — the sandbox is
- * reported Failed with the tail of the guest console.
+ * cold-booted when it has extra mounts), its workspace disk image and its host cgroup. The VM runs from
+ * create to destroy; stop kills every process in the guest (the workspace persists) and start makes the
+ * guest usable again. When the VMM ends without being asked — a guest kernel panic (panic=-1 with
+ * -no-reboot ends QEMU) or a VMM crash — the sandbox is reported Failed with the tail of the guest console.
  */
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
