@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requirement } from "../../test/helpers/requirements.js";
@@ -172,10 +173,20 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
 });
 
 describe.skipIf(!vm.available)("microvm tier - idle pool shutdown", () => {
-  it("microvm - shutdown stops every idle pooled guest and removes its directory", async () => {
+  it("microvm - start-up removes a dead runtime's idle-guest directories; shutdown stops every idle pooled guest and removes its directory", async () => {
     const p = await makeSandboxHarness({ microvm: { pool_memory_mb: [64], pool_size: 1 }, default_tier: "Tier3" });
     try {
+      const deadPid = spawnSync("true").pid;
+      const dead = join(p.workspaceRoot, `.microvm-pool-${deadPid}-0123456789ab`);
+      const live = join(p.workspaceRoot, `.microvm-pool-${process.pid}-0123456789ab`);
+      for (const d of [dead, live]) {
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, "workspace.img"), "x");
+      }
       await p.orchestrator.prepareTier("Tier3");
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      rmSync(live, { recursive: true });
       const idle = readdirSync(p.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-"));
       expect(idle).toHaveLength(1);
       const name = idle[0]!.slice(".microvm-".length);

@@ -164,6 +164,7 @@ export class MicroVmBackend implements SandboxBackend {
       }
     }
     this.#pool = new MicroVmPool(ctx, cgroups, this.options.workspaceRoot);
+    await this.#pool.removeOrphans();
     this.#pool.refill();
     return { available: true, detail: ctx.detail };
   }

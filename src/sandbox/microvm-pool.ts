@@ -6,10 +6,20 @@
  * is shared between sandboxes: a pooled VM, its disk and its cgroup belong to exactly one sandbox once taken.
  */
 import { randomBytes } from "node:crypto";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { CgroupManager } from "./cgroups.js";
 import { launchVm, mountDisks, releaseVm, warmUpGuest, type LaunchedVm } from "./microvm-launch.js";
 import type { MicroVmContext } from "./microvm-machine.js";
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
 
 export class MicroVmPool {
   readonly #idle = new Map<number, LaunchedVm[]>();
@@ -41,13 +51,25 @@ export class MicroVmPool {
     return vm;
   }
 
+  /**
+   * Removes the directories of idle guests a dead runtime left behind (their VMMs died with its cgroups,
+   * see CgroupManager.prepare); a live runtime's, whose pid is in the name, are left alone.
+   */
+  async removeOrphans(): Promise<void> {
+    const names = await readdir(this.workspaceRoot).catch(() => [] as string[]);
+    for (const n of names) {
+      const m = /^\.microvm-pool-(\d+)-[0-9a-f]+$/.exec(n);
+      if (m && !pidAlive(Number(m[1]))) await rm(join(this.workspaceRoot, n), { recursive: true, force: true });
+    }
+  }
+
   refill(): void {
     if (this.#closed || this.#filling || this.#size === 0) return;
     this.#filling = (async () => {
       for (;;) {
         const memoryMb = this.ctx.settings.microvm.pool_memory_mb.find((mb) => (this.#idle.get(mb)?.length ?? 0) < this.#size);
         if (memoryMb === undefined || this.#closed) return;
-        const name = `pool-${randomBytes(6).toString("hex")}`;
+        const name = `pool-${process.pid}-${randomBytes(6).toString("hex")}`;
         const vm = await launchVm(this.ctx, this.cgroups, {
           name,
           dir: join(this.workspaceRoot, `.microvm-${name}`),
