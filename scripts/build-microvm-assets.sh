@@ -48,7 +48,10 @@ if [ -z "$KPKG" ]; then
   KPKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 fi
 [ -n "$KPKG" ] || { echo "build-microvm-assets: cannot resolve the cloud kernel package" >&2; exit 1; }
-STAMP="$KPKG $(sha256sum "$INIT_SRC" "$EXEC_SRC" "$0" | sha256sum | cut -c1-16)"
+# The guest protocol's version (GUEST_PROTOCOL in src/sandbox/microvm-backend.ts): bump both together when
+# the host and the guest agent must change in step; the runtime refuses assets without it.
+PROTOCOL=protocol-2
+STAMP="$KPKG $PROTOCOL $(sha256sum "$INIT_SRC" "$EXEC_SRC" "$0" | sha256sum | cut -c1-16)"
 if [ -f "$OUT/VERSION" ] && [ "$(cat "$OUT/VERSION")" = "$STAMP" ] && [ -f "$OUT/vmlinux" ] && [ -f "$OUT/initramfs.gz" ]; then
   log "assets up to date in $OUT ($STAMP)"
   exit 0

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requirement } from "../../test/helpers/requirements.js";
@@ -201,6 +202,22 @@ describe.skipIf(!vm.available)("microvm tier - idle pool shutdown", () => {
 });
 
 describe("microvm tier - VMM selection", () => {
+  it("microvm - guest assets built for an older guest protocol are TIER_UNAVAILABLE with how to rebuild them", async () => {
+    const assets = mkdtempSync(join(tmpdir(), "symbiont-old-assets-"));
+    for (const f of ["vmlinux", "initramfs.gz"]) writeFileSync(join(assets, f), "");
+    writeFileSync(join(assets, "VERSION"), "linux-image-6.1.0-57-cloud-amd64 0123456789abcdef\n");
+    const old = await makeSandboxHarness({ default_tier: "Tier3", microvm: { assets_dir: assets } });
+    try {
+      await expect(old.orchestrator.prepareTier("Tier3")).rejects.toMatchObject({
+        code: "TIER_UNAVAILABLE",
+        message: expect.stringMatching(/older guest protocol[\s\S]*build-microvm-assets\.sh/),
+      });
+    } finally {
+      await old.close();
+      rmSync(assets, { recursive: true, force: true });
+    }
+  });
+
   it("microvm - vmm firecracker without its pieces is TIER_UNAVAILABLE naming what is missing, never a weaker tier", async () => {
     const fc = await makeSandboxHarness({
       default_tier: "Tier3",

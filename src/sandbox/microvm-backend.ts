@@ -16,7 +16,7 @@
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants, existsSync, readFileSync, statSync } from "node:fs";
-import { access, mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +32,11 @@ import { MicroVmPool } from "./microvm-pool.js";
 import { MicroVmSandbox } from "./microvm-sandbox.js";
 
 const MiB = 1024 * 1024;
+/**
+ * The guest agent protocol this host code speaks; scripts/build-microvm-assets.sh writes the same tag into
+ * the assets' VERSION. Older assets are refused (with how to rebuild them), never half-understood.
+ */
+const GUEST_PROTOCOL = "protocol-2";
 /**
  * After the agent is up, the template idles this long before its state is saved: the guest kernel switches
  * clocksource and tick mode a few seconds into boot, and a state saved before that panics after a restore
@@ -118,6 +123,10 @@ export class MicroVmBackend implements SandboxBackend {
     if (typeof layout === "string") missing.push(layout);
     const khz = hostTscKhz();
     if (!khz) missing.push("cannot read the host CPU frequency from /proc/cpuinfo");
+    const assetsStamp = existsSync(join(s.assets_dir, "VERSION")) ? readFileSync(join(s.assets_dir, "VERSION"), "utf8").trim() : "unversioned";
+    if (existsSync(initrd) && !assetsStamp.includes(GUEST_PROTOCOL)) {
+      missing.push(`the guest assets in ${s.assets_dir} speak an older guest protocol (VERSION "${assetsStamp}", this runtime needs "${GUEST_PROTOCOL}")`);
+    }
     const howto = "run scripts/build-microvm-assets.sh (or scripts/setup-host.sh) as root";
     if (missing.length > 0 || typeof layout === "string" || !qemu || !khz) return { available: false, missing, howto };
 
@@ -131,7 +140,6 @@ export class MicroVmBackend implements SandboxBackend {
     const snapshotDir = s.snapshot_dir ?? join(s.assets_dir, "snapshots");
     await mkdir(snapshotDir, { recursive: true });
     await mkdir(this.options.workspaceRoot, { recursive: true, mode: 0o711 });
-    const assetsStamp = await readFile(join(s.assets_dir, "VERSION"), "utf8").catch(() => "unversioned");
     const base = {
       qemu,
       kernel,
