@@ -4,7 +4,8 @@
 #                   (it carries a PVH note, so QEMU's microvm machine boots it directly, no decompressor)
 #   initramfs.gz    busybox-static, the virtio modules of that kernel (loaded in order by /init), the
 #                   guest agent /init that speaks the one-line command protocol over virtio-serial, and
-#                   /bin/reseed (scripts/microvm-reseed.c, static) that reseeds a restored guest's CRNG
+#                   /bin/sbx-exec (scripts/microvm-exec.c, static): the agent's port reader, which runs
+#                   commands and reseeds a restored guest's CRNG and sets its clock
 #   VERSION         the kernel version and a hash of the inputs; assets are rebuilt only when it changes
 # Output directory: $SYMBIONT_MICROVM_ASSETS, else /var/lib/symbiont/microvm (the default of
 # sandbox.microvm.assets_dir). Installs qemu-system-x86, busybox-static, cpio, e2fsprogs, lz4, gcc and
@@ -14,7 +15,7 @@ cd "$(dirname "$0")/.."
 ROOT="$PWD"
 OUT="${SYMBIONT_MICROVM_ASSETS:-/var/lib/symbiont/microvm}"
 INIT_SRC="$ROOT/scripts/microvm-init.sh"
-RESEED_SRC="$ROOT/scripts/microvm-reseed.c"
+EXEC_SRC="$ROOT/scripts/microvm-exec.c"
 MODULES=(virtio_ring virtio virtio_mmio virtio_blk virtio_console)
 
 log() { echo "build-microvm-assets: $*"; }
@@ -47,7 +48,10 @@ if [ -z "$KPKG" ]; then
   KPKG="$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')"
 fi
 [ -n "$KPKG" ] || { echo "build-microvm-assets: cannot resolve the cloud kernel package" >&2; exit 1; }
-STAMP="$KPKG $(sha256sum "$INIT_SRC" "$RESEED_SRC" "$0" | sha256sum | cut -c1-16)"
+# The guest protocol's version (GUEST_PROTOCOL in src/sandbox/microvm-backend.ts): bump both together when
+# the host and the guest agent must change in step; the runtime refuses assets without it.
+PROTOCOL=protocol-2
+STAMP="$KPKG $PROTOCOL $(sha256sum "$INIT_SRC" "$EXEC_SRC" "$0" | sha256sum | cut -c1-16)"
 if [ -f "$OUT/VERSION" ] && [ "$(cat "$OUT/VERSION")" = "$STAMP" ] && [ -f "$OUT/vmlinux" ] && [ -f "$OUT/initramfs.gz" ]; then
   log "assets up to date in $OUT ($STAMP)"
   exit 0
@@ -72,7 +76,7 @@ head -c 4 "$WORK/vmlinux" | grep -q $'\x7fELF' || { echo "build-microvm-assets: 
 R="$WORK/root"
 mkdir -p "$R"/{bin,dev,proc,sys,tmp,run,workspace,etc,lib/modules,mnt}
 cp /bin/busybox "$R/bin/busybox"
-gcc -static -Os -s -o "$R/bin/reseed" "$RESEED_SRC"
+gcc -static -Os -s -o "$R/bin/sbx-exec" "$EXEC_SRC"
 install -m 0755 "$INIT_SRC" "$R/init"
 echo 'root:x:0:0:root:/root:/bin/sh' >"$R/etc/passwd"
 echo 'nobody:x:65534:65534:nobody:/workspace:/bin/sh' >>"$R/etc/passwd"

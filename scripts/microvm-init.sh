@@ -5,9 +5,10 @@
 # follow the header as base64 text of the byte length the header gives. Every reply is one line:
 #   R <id> <rc> <flags> <b64 field 1> <b64 field 2>
 # Requests:
-#   I <id> <epoch_s> <printf-escaped entropy>     reseed the CRNG with host entropy, set the clock
+#   I <id> <epoch_s> <hex entropy>                reseed the CRNG with host entropy, set the clock (sbx-exec)
 #   M <id> <serial> <b64 path> <ro 0|1>           mount the virtio disk with this serial (ext4) at path
-#   X <id> <timeout_s> <cap> <script_len> <stdin_len> + payloads   run a script as nobody, wait for it
+#   X <id> <timeout_s> <cap> <spec_len> <stdin_len> + payloads   run a command as nobody and answer when it
+#                                                 ends (handled by /bin/sbx-exec, scripts/microvm-exec.c)
 #   S <id> <timeout_s> <script_len> + payload     start a long-lived script; its output streams back as
 #                                                 "O <id> <b64 chunk>" / "E <id> <b64 chunk>" lines
 #   P <id> <len> + payload                        write to a long-lived script's stdin; C <id> closes it
@@ -53,9 +54,13 @@ while [ -z "$PORT" ]; do
   [ -z "$PORT" ] && usleep 10000
 done
 exec 3<>"$PORT"
-mkfifo /run/token
+mkfifo /run/token /run/req
 exec 5<>/run/token
 printf t >&5
+# sbx-exec is the port's only reader: it runs X requests itself and passes the others on through /run/req
+# (fd 6), which this loop reads; both write answers to the port (fd 3) under the token.
+exec 6<>/run/req
+sbx-exec </dev/null 6>&- >/run/req &
 
 # One writer at a time on the port: a token byte circulates through the FIFO on fd 5 (read -n 1 takes it,
 # printf puts it back). Both are shell built-ins, so a reply costs no extra process.
@@ -71,13 +76,13 @@ sendline() {
 }
 # base64 of a file; an empty file costs no process.
 b64() { [ -s "$1" ] && base64 -w0 "$1"; }
-# Reads exactly $1 bytes of base64 text from the port and decodes them into $2, never reading past them.
+# Reads exactly $1 bytes of base64 text from the request FIFO and decodes them into $2, never reading past them.
 take() {
   if [ "$1" = 0 ]; then : >"$2"
-  elif [ "$1" -le 65536 ]; then dd bs="$1" count=1 iflag=fullblock <&3 2>/dev/null | base64 -d >"$2"
+  elif [ "$1" -le 65536 ]; then dd bs="$1" count=1 iflag=fullblock <&6 2>/dev/null | base64 -d >"$2"
   else
-    { dd bs=4096 count=$(($1 / 4096)) iflag=fullblock <&3 2>/dev/null
-      [ $(($1 % 4096)) -gt 0 ] && dd bs=$(($1 % 4096)) count=1 iflag=fullblock <&3 2>/dev/null; } | base64 -d >"$2"
+    { dd bs=4096 count=$(($1 / 4096)) iflag=fullblock <&6 2>/dev/null
+      [ $(($1 % 4096)) -gt 0 ] && dd bs=$(($1 % 4096)) count=1 iflag=fullblock <&6 2>/dev/null; } | base64 -d >"$2"
   fi
 }
 unb64() { echo "$1" | base64 -d; }
@@ -96,7 +101,7 @@ flags() {
 # Starts $X.script as nobody inside cgroup $CG ("echo 0" moves the writing process itself), in the
 # background, with stdin from $1 (redirected inside: an asynchronous list's own stdin is /dev/null).
 job() {
-  (exec 3>&- 5>&- <"$1"; echo 0 >"$CG/cgroup.procs" || exit 125; exec su -s /bin/sh nobody "$X.script") &
+  (exec 3>&- 5>&- 6>&- <"$1"; echo 0 >"$CG/cgroup.procs" || exit 125; exec su -s /bin/sh nobody "$X.script") &
 }
 # In the command's own cgroup (so its end kills it too): after $1 seconds, flag the timeout and kill the cgroup.
 watchdog() {
@@ -124,27 +129,6 @@ walk() {
   [ -L "$P" ] && return 3
   [ -e "$P" ] && [ ! -f "$P" ] && return 3
   return 0
-}
-
-do_exec() { # id timeout_s cap
-  X=/run/x/$1
-  CG=$J/$1
-  mkdir $CG
-  mkfifo $X.o $X.e
-  (exec <$X.o; head -c $(($3 + 1)) >$X.out; exec cat >/dev/null) &
-  r1=$!
-  (exec <$X.e; head -c $(($3 + 1)) >$X.err; exec cat >/dev/null) &
-  r2=$!
-  watchdog "$2"
-  job $X.stdin >$X.o 2>$X.e
-  wait $!
-  rc=$?
-  echo 1 >$CG/cgroup.kill
-  wait $r1 $r2
-  flags
-  killcg $CG
-  reply "$1" "$rc" "$f" "$(b64 $X.out)" "$(b64 $X.err)"
-  rm -f $X.*
 }
 
 # Forwards a long-lived process's output stream as it comes: dd returns after each read.
@@ -215,16 +199,8 @@ do_usage() {
 
 N=0
 echo "@@READY" >&3
-while read -r V ID A B C E <&3; do
+while read -r V ID A B C E <&6; do
   case "$V" in
-    I)
-      # Host entropy, credited, then a forced CRNG reseed: a guest restored from a shared saved state must
-      # not repeat the template's random output. Then the clock, which stood still in the saved state.
-      printf "$B" | reseed
-      rc=$?
-      date -s "@$A" >/dev/null 2>&1
-      reply "$ID" "$rc" - "" ""
-      ;;
     M)
       path=$(unb64 "$B")
       dev=
@@ -233,11 +209,6 @@ while read -r V ID A B C E <&3; do
       elif [ "$C" = 1 ]; then mount -t ext4 -o ro,nosuid,nodev "$dev" "$path"; rc=$?
       else mount -t ext4 -o nosuid,nodev "$dev" "$path"; rc=$?; fi
       if [ $rc = 0 ]; then reply "$ID" 0 - "" ""; else reply "$ID" "$rc" - "" "$(dmesg | tail -n 3 | base64 -w0)"; fi
-      ;;
-    X)
-      take "$C" /run/x/$ID.script
-      take "$E" /run/x/$ID.stdin
-      do_exec "$ID" "$A" "$B" &
       ;;
     S)
       take "$B" /run/x/$ID.script

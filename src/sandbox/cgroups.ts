@@ -7,8 +7,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync, realpathSync } from "node:fs";
-import { readdir, readFile, rmdir, writeFile, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, rename, rmdir, writeFile, mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 
 const ROOT = "/sys/fs/cgroup";
 /** The quota period written with every cpu limit, µs. */
@@ -224,6 +224,28 @@ export class SandboxCgroup {
     }
     this.#memoryLimit = Math.floor(limits.memory_bytes);
     return { killed };
+  }
+
+  /**
+   * The same cgroup under another name in every hierarchy (its processes stay in it): a pooled microVM's
+   * cgroup becomes its sandbox's. All or nothing: on a failure the names already changed are changed back.
+   */
+  async rename(name: string): Promise<SandboxCgroup> {
+    const to = this.dirs.map((d) => join(dirname(d), name));
+    const done: number[] = [];
+    try {
+      for (const [i, d] of this.dirs.entries()) {
+        await rename(d, to[i]!);
+        done.push(i);
+      }
+    } catch (err) {
+      for (const i of done) await rename(to[i]!, this.dirs[i]!).catch(() => undefined);
+      throw err;
+    }
+    this.#closeFds();
+    const renamed = new SandboxCgroup(this.layout, to);
+    renamed.#memoryLimit = this.#memoryLimit;
+    return renamed;
   }
 
   /** The monitoring counters, read synchronously (see `CgroupSample`). */

@@ -1,28 +1,57 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { requirement } from "../../test/helpers/requirements.js";
 import type { SandboxId } from "../core/ids.js";
 import { describeSandboxContract, makeSandboxHarness } from "./sandbox.contract.js";
 
-/** Host pids whose command line names the sandbox's VMM (`-name symbiont-<id>`). */
-function vmmPids(id: string): number[] {
+/**
+ * Host pids of the sandbox's VMM: a QEMU named for it (`-name symbiont-<id>`), in its cgroup (a VM taken
+ * from the idle pool was started under a pool name), or holding a file of its directory open.
+ */
+function vmmPids(id: string, workspaceRoot: string): number[] {
   const found: number[] = [];
+  const cgroupLine = new RegExp(`/${id}$`, "m");
+  const dir = join(workspaceRoot, id);
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
-    let cmd = "";
     try {
-      cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8");
+      if (!cmd.includes("qemu")) continue;
+      const ours =
+        cmd.includes(`symbiont-${id}`) ||
+        cgroupLine.test(readFileSync(`/proc/${e}/cgroup`, "utf8")) ||
+        readdirSync(`/proc/${e}/fd`).some((fd) => {
+          try {
+            return readlinkSync(`/proc/${e}/fd/${fd}`).startsWith(`${dir}/`);
+          } catch {
+            return false;
+          }
+        });
+      if (ours) found.push(Number(e));
     } catch {
       continue;
     }
-    if (cmd.includes("qemu") && cmd.includes(`symbiont-${id}`)) found.push(Number(e));
   }
   return found;
 }
 
+function qemuNamed(name: string): number[] {
+  return readdirSync("/proc").filter((e) => {
+    if (!/^\d+$/.test(e)) return false;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      return cmd.some((a) => a.includes("qemu")) && cmd.includes(name);
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
 function leftovers(id: SandboxId, workspaceRoot: string): string[] {
-  const left = vmmPids(id).map((p) => `VMM process ${p}`);
+  const left = vmmPids(id, workspaceRoot).map((p) => `VMM process ${p}`);
   if (existsSync(join(workspaceRoot, id))) left.push(join(workspaceRoot, id));
   for (const h of ["memory", "pids", "cpu", "cpuacct", "."]) {
     const base = join("/sys/fs/cgroup", h, "symbiont");
@@ -71,7 +100,7 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
     expect(status.isolation).toMatch(/^microvm: qemu .* accel (tcg|kvm) \(/);
 
     // A VMM crash: the sandbox becomes Failed with the guest console's tail; the other one keeps working.
-    const [pid] = vmmPids(b);
+    const [pid] = vmmPids(b, h.workspaceRoot);
     expect(pid).toBeGreaterThan(0);
     process.kill(pid!, "SIGKILL");
     let st = await o.getSandboxStatus(b);
@@ -90,6 +119,47 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
     expect([...leftovers(a, h.workspaceRoot), ...leftovers(b, h.workspaceRoot)]).toEqual([]);
   }, 60_000);
 
+  it("microvm - commands exec their argv as given: spaces, quotes, newlines and empty arguments arrive intact; a missing program is 127; nothing outlives it", async () => {
+    const id = await o.createSandbox(h.config());
+    await o.startSandbox(id);
+    const args = ["a b", "it's", 'say "hi"', "two\nlines", "", "$HOME;`id`"];
+    const r = await o.executeCommand(id, "printf", ["[%s]", ...args]);
+    expect(r.exit_code).toBe(0);
+    expect(r.stdout).toBe(args.map((a) => `[${a}]`).join(""));
+    const missing = await o.executeCommand(id, "no-such-program", []);
+    expect(missing.exit_code).toBe(127);
+    expect(missing.stderr).toContain("no-such-program");
+    const cwd = await o.executeCommand(id, "pwd", [], { cwd: "/tmp" });
+    expect(cwd.stdout).toBe("/tmp\n");
+    // What a command left running is killed and reaped before its answer: nothing counts against pids_limit.
+    expect((await sh(id, "sleep 600 >/dev/null 2>&1 & sleep 600 & echo started")).stdout).toBe("started\n");
+    expect((await o.getSandboxUsage(id)).pids).toBe(0);
+    await o.destroySandbox(id);
+  }, 60_000);
+
+  it("microvm - a guest from the idle pool belongs to one sandbox: its own workspace, its name; the pool refills", async () => {
+    await o.prepareTier("Tier3");
+    const idleBefore = readdirSync(h.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-"));
+    expect(idleBefore.length).toBeGreaterThan(0);
+    const a = await o.createSandbox(h.config());
+    const b = await o.createSandbox(h.config());
+    await o.startSandbox(a);
+    await o.startSandbox(b);
+    // The pooled VM's directory and cgroup now carry the sandbox's id.
+    expect(idleBefore.some((n) => !existsSync(join(h.workspaceRoot, n)))).toBe(true);
+    expect(vmmPids(a, h.workspaceRoot)).toHaveLength(1);
+    expect(vmmPids(b, h.workspaceRoot)).toHaveLength(1);
+    expect(vmmPids(a, h.workspaceRoot)).not.toEqual(vmmPids(b, h.workspaceRoot));
+    expect((await sh(a, "echo only-a > mine.txt && ls")).exit_code).toBe(0);
+    expect((await sh(b, "test -e mine.txt; echo $?")).stdout).toBe("1\n");
+    expect((await sh(a, "cat mine.txt")).stdout).toBe("only-a\n");
+    await o.prepareTier("Tier3");
+    expect(readdirSync(h.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-")).length).toBeGreaterThan(0);
+    await o.destroySandbox(a);
+    await o.destroySandbox(b);
+    expect([...leftovers(a, h.workspaceRoot), ...leftovers(b, h.workspaceRoot)]).toEqual([]);
+  }, 120_000);
+
   it("microvm - read-write mounts and network are refused with typed errors", async () => {
     const rw = h.config({ filesystem_config: { mounts: [{ host_path: h.allowedDir, sandbox_path: "/mnt/rw", read_only: false }] } });
     await expect(o.createSandbox(rw)).rejects.toMatchObject({ code: "SANDBOX_CONFIG_INVALID" });
@@ -103,7 +173,51 @@ describe.skipIf(!vm.available)("microvm tier - specifics", () => {
   });
 });
 
+describe.skipIf(!vm.available)("microvm tier - idle pool shutdown", () => {
+  it("microvm - start-up removes a dead runtime's idle-guest directories; shutdown stops every idle pooled guest and removes its directory", async () => {
+    const p = await makeSandboxHarness({ microvm: { pool_memory_mb: [64], pool_size: 1 }, default_tier: "Tier3" });
+    try {
+      const deadPid = spawnSync("true").pid;
+      const dead = join(p.workspaceRoot, `.microvm-pool-${deadPid}-0123456789ab`);
+      const live = join(p.workspaceRoot, `.microvm-pool-${process.pid}-0123456789ab`);
+      for (const d of [dead, live]) {
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, "workspace.img"), "x");
+      }
+      await p.orchestrator.prepareTier("Tier3");
+      expect(existsSync(dead)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+      rmSync(live, { recursive: true });
+      const idle = readdirSync(p.workspaceRoot).filter((n) => n.startsWith(".microvm-pool-"));
+      expect(idle).toHaveLength(1);
+      const name = idle[0]!.slice(".microvm-".length);
+      expect(qemuNamed(`symbiont-${name}`)).toHaveLength(1);
+      await p.orchestrator.shutdown();
+      expect(qemuNamed(`symbiont-${name}`)).toEqual([]);
+      expect(existsSync(join(p.workspaceRoot, idle[0]!))).toBe(false);
+    } finally {
+      await p.close();
+    }
+  }, 120_000);
+});
+
 describe("microvm tier - VMM selection", () => {
+  it("microvm - guest assets built for an older guest protocol are TIER_UNAVAILABLE with how to rebuild them", async () => {
+    const assets = mkdtempSync(join(tmpdir(), "symbiont-old-assets-"));
+    for (const f of ["vmlinux", "initramfs.gz"]) writeFileSync(join(assets, f), "");
+    writeFileSync(join(assets, "VERSION"), "linux-image-6.1.0-57-cloud-amd64 0123456789abcdef\n");
+    const old = await makeSandboxHarness({ default_tier: "Tier3", microvm: { assets_dir: assets } });
+    try {
+      await expect(old.orchestrator.prepareTier("Tier3")).rejects.toMatchObject({
+        code: "TIER_UNAVAILABLE",
+        message: expect.stringMatching(/older guest protocol[\s\S]*build-microvm-assets\.sh/),
+      });
+    } finally {
+      await old.close();
+      rmSync(assets, { recursive: true, force: true });
+    }
+  });
+
   it("microvm - vmm firecracker without its pieces is TIER_UNAVAILABLE naming what is missing, never a weaker tier", async () => {
     const fc = await makeSandboxHarness({
       default_tier: "Tier3",

@@ -8,14 +8,15 @@
  * at prepare, logged and shown in each sandbox's status — never silently changed afterwards.
  *
  * Warm pool: per guest memory size, a template guest is booted once and its whole state saved to disk
- * (`migrate exec:`); a sandbox restores from that file (`-incoming fd:3`) in well under a second. The first
- * request to a restored guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
- * scripts/microvm-reseed.c), then sets its clock, so no two sandboxes share the template's randomness.
+ * (`migrate exec:`); a VM restores from that file (`-incoming fd:3`) in well under a second, and `pool_size`
+ * restored guests per `pool_memory_mb` size wait idle (microvm-pool.ts), so a create only takes one. The first
+ * request to a sandbox's guest credits fresh host entropy and forces its CRNG to reseed (RNDRESEEDCRNG, see
+ * scripts/microvm-exec.c), then sets its clock, so no two sandboxes share the template's randomness.
  */
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants, existsSync, readFileSync, statSync } from "node:fs";
-import { access, mkdir, mkdtemp, readFile, rename, rm } from "node:fs/promises";
+import { access, mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,10 +27,16 @@ import type { Logger } from "../core/logger.js";
 import type { BackendSandbox, BackendSandboxSpec, SandboxBackend, TierAvailability } from "./backend.js";
 import { CgroupManager, detectCgroupLayout } from "./cgroups.js";
 import { QemuGuest } from "./microvm-guest.js";
-import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
+import { KERNEL_ARGS, buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
+import { MicroVmPool } from "./microvm-pool.js";
 import { MicroVmSandbox } from "./microvm-sandbox.js";
 
 const MiB = 1024 * 1024;
+/**
+ * The guest agent protocol this host code speaks; scripts/build-microvm-assets.sh writes the same tag into
+ * the assets' VERSION. Older assets are refused (with how to rebuild them), never half-understood.
+ */
+const GUEST_PROTOCOL = "protocol-2";
 /**
  * After the agent is up, the template idles this long before its state is saved: the guest kernel switches
  * clocksource and tick mode a few seconds into boot, and a state saved before that panics after a restore
@@ -88,6 +95,7 @@ export class MicroVmBackend implements SandboxBackend {
   #availability: Promise<TierAvailability> | undefined;
   #ctx: MicroVmContext | undefined;
   #cgroups: CgroupManager | undefined;
+  #pool: MicroVmPool | undefined;
   readonly #templates = new Map<string, Promise<string>>();
 
   constructor(private readonly options: MicroVmBackendOptions) {}
@@ -115,6 +123,10 @@ export class MicroVmBackend implements SandboxBackend {
     if (typeof layout === "string") missing.push(layout);
     const khz = hostTscKhz();
     if (!khz) missing.push("cannot read the host CPU frequency from /proc/cpuinfo");
+    const assetsStamp = existsSync(join(s.assets_dir, "VERSION")) ? readFileSync(join(s.assets_dir, "VERSION"), "utf8").trim() : "unversioned";
+    if (existsSync(initrd) && !assetsStamp.includes(GUEST_PROTOCOL)) {
+      missing.push(`the guest assets in ${s.assets_dir} speak an older guest protocol (VERSION "${assetsStamp}", this runtime needs "${GUEST_PROTOCOL}")`);
+    }
     const howto = "run scripts/build-microvm-assets.sh (or scripts/setup-host.sh) as root";
     if (missing.length > 0 || typeof layout === "string" || !qemu || !khz) return { available: false, missing, howto };
 
@@ -128,7 +140,6 @@ export class MicroVmBackend implements SandboxBackend {
     const snapshotDir = s.snapshot_dir ?? join(s.assets_dir, "snapshots");
     await mkdir(snapshotDir, { recursive: true });
     await mkdir(this.options.workspaceRoot, { recursive: true, mode: 0o711 });
-    const assetsStamp = await readFile(join(s.assets_dir, "VERSION"), "utf8").catch(() => "unversioned");
     const base = {
       qemu,
       kernel,
@@ -145,7 +156,7 @@ export class MicroVmBackend implements SandboxBackend {
       detail: "",
       base,
       snapshotDir,
-      stamp: createHash("sha256").update(`${assetsStamp}|${version}`).digest("hex").slice(0, 12),
+      stamp: createHash("sha256").update(`${assetsStamp}|${version}|${KERNEL_ARGS}`).digest("hex").slice(0, 12),
       template: (vmMemMb, wsMb) => this.#template(vmMemMb, wsMb),
     };
     this.#ctx = ctx;
@@ -160,6 +171,9 @@ export class MicroVmBackend implements SandboxBackend {
         return { available: false, missing: [`cannot make the warm pool's saved VM state: ${(err as Error).message}`], howto };
       }
     }
+    this.#pool = new MicroVmPool(ctx, cgroups, this.options.workspaceRoot);
+    await this.#pool.removeOrphans();
+    this.#pool.refill();
     return { available: true, detail: ctx.detail };
   }
 
@@ -247,15 +261,21 @@ export class MicroVmBackend implements SandboxBackend {
     }
   }
 
+  async warm(): Promise<void> {
+    await this.#pool?.warm();
+  }
+
   async create(spec: BackendSandboxSpec): Promise<BackendSandbox> {
     const ctx = this.#ctx;
     const cgroups = this.#cgroups;
-    if (!ctx || !cgroups) throw new SandboxError("TIER_UNAVAILABLE", "Tier3 (microvm) was not prepared");
-    return MicroVmSandbox.create(ctx, cgroups, spec, join(this.options.workspaceRoot, spec.id));
+    const pool = this.#pool;
+    if (!ctx || !cgroups || !pool) throw new SandboxError("TIER_UNAVAILABLE", "Tier3 (microvm) was not prepared");
+    return MicroVmSandbox.create(ctx, cgroups, pool, spec, join(this.options.workspaceRoot, spec.id));
   }
 
   async close(): Promise<void> {
     await Promise.allSettled(this.#templates.values());
+    await this.#pool?.close();
     await this.#cgroups?.close();
   }
 }

@@ -200,6 +200,23 @@ export class QemuGuest {
     return answer;
   }
 
+  /** A request that must be answered within `graceMs`. */
+  async ask(verb: string, args: readonly string[], payloads: readonly string[], graceMs: number): Promise<GuestReply> {
+    const id = this.newId();
+    const answer = this.request(id, [verb, id, ...args].join(" "), payloads);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        answer,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new SandboxError("SANDBOX_BACKEND_FAILED", `the guest agent did not answer ${verb} within ${graceMs} ms`)), graceMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** SIGKILLs the VMM and waits until it is gone. Idempotent. */
   async kill(): Promise<void> {
     if (this.alive) {

@@ -45,14 +45,24 @@ export interface QemuArgsSpec {
   readonly restore?: boolean;
 }
 
+/**
+ * The guest kernel's fixed arguments (part of every saved state's identity). `tsc=reliable`: the microvm
+ * machine has no HPET or PM timer to check the TSC against, and an emulated CPU's late ticks would make the
+ * jiffies watchdog declare it unstable; the guest would then keep time in ticks, never go tickless, and an
+ * idle guest would cost host CPU for every tick.
+ */
+export const KERNEL_ARGS = [
+  "console=ttyS0 panic=-1 rdinit=/init quiet",
+  "cryptomgr.notests init_on_alloc=0 audit=0 mitigations=off nokaslr no_timer_check random.trust_cpu=on tsc=reliable",
+  "8250.nr_uarts=1 i8042.noaux i8042.nokbd i8042.nopnp",
+].join(" ");
+
 /** The full QEMU command line; a template and its restored sandboxes differ only outside the migrated state. */
 export function buildQemuArgs(ctx: MicroVmContext, a: QemuArgsSpec): string[] {
   const s = ctx.settings;
   const append = [
-    "console=ttyS0 panic=-1 rdinit=/init quiet",
+    KERNEL_ARGS,
     `tsc_early_khz=${ctx.base.khz}`,
-    "cryptomgr.notests init_on_alloc=0 audit=0 mitigations=off nokaslr no_timer_check random.trust_cpu=on",
-    "8250.nr_uarts=1 i8042.noaux i8042.nokbd i8042.nopnp",
     `sbx.mem=${a.guestMemBytes} sbx.pids=${s.pids_limit}`,
     ...(a.mounts.length ? [`sbx.mkdirs=${a.mounts.map((m) => m.path).join(",")}`] : []),
   ].join(" ");

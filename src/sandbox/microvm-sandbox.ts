@@ -1,26 +1,24 @@
 /**
- * One Tier3 sandbox: its microVM (restored from the warm pool, or cold-booted when it has extra mounts), its
- * workspace disk image and its host cgroup. The VM runs from create to destroy; stop kills every process in
- * the guest (the workspace persists) and start makes the guest usable again. When the VMM ends without
- * being asked — a guest kernel panic (panic=-1 with -no-reboot ends QEMU) or a VMM crash — the sandbox is
- * reported Failed with the tail of the guest console.
+ * One Tier3 sandbox: its microVM (an idle one taken from the pool, else restored from the saved state, or
+ * cold-booted when it has extra mounts), its workspace disk image and its host cgroup. The VM runs from
+ * create to destroy; stop kills every process in the guest (the workspace persists) and start makes the
+ * guest usable again. When the VMM ends without being asked — a guest kernel panic (panic=-1 with
+ * -no-reboot ends QEMU) or a VMM crash — the sandbox is reported Failed with the tail of the guest console.
  */
-import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { chown, mkdir, rm } from "node:fs/promises";
+import { rename } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { promisify } from "node:util";
 import { SandboxError } from "../core/errors.js";
 import type { ResourceLimits } from "../core/types.js";
 import type { BackendExecRequest, BackendLimitChange, BackendSandbox, BackendSandboxSpec, BackendSpawnRequest, BackendUsage } from "./backend.js";
 import type { CgroupManager, SandboxCgroup } from "./cgroups.js";
-import { buildQemuArgs, makeImage, type MicroVmContext } from "./microvm-machine.js";
-import { QemuGuest, consoleTail, type GuestReply } from "./microvm-guest.js";
+import { consoleTail, type GuestReply, type QemuGuest } from "./microvm-guest.js";
+import { launchVm, mountDisks, releaseVm, seedGuest, vmmLimits, type LaunchedVm } from "./microvm-launch.js";
+import type { MicroVmContext } from "./microvm-machine.js";
+import type { MicroVmPool } from "./microvm-pool.js";
 import { CappedOutput } from "./output.js";
 import type { CommandResult, ProcessExit, SandboxProcess } from "./types.js";
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 /** Sandbox paths the guest can mount a disk on: they go on the kernel command line. */
 const MOUNT_PATH = /^\/[A-Za-z0-9_.\-/]+$/;
@@ -34,10 +32,18 @@ function b64(data: string | Uint8Array): string {
   return Buffer.from(data).toString("base64");
 }
 
-/** The script the guest runs for a command: chdir, a cleared environment, then exec. */
+/** A long-lived process's script for the guest shell agent: chdir, a cleared environment, then exec. */
 function script(command: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): string {
   const vars = Object.entries(env).map(([k, v]) => q(`${k}=${v}`));
   return `cd ${q(cwd)} || exit 126\nexec env -i ${vars.join(" ")} ${[command, ...args].map(q).join(" ")}\n`;
+}
+
+/**
+ * A command for the guest's exec helper (scripts/microvm-exec.c), NUL-separated: cwd, argc, argv, then the
+ * whole environment. It execs argv directly: no shell, no `env`, no `su` in between.
+ */
+function commandSpec(command: string, args: readonly string[], env: Readonly<Record<string, string>>, cwd: string): string {
+  return [cwd, String(args.length + 1), command, ...args, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)].join("\0");
 }
 
 export class MicroVmSandbox implements BackendSandbox {
@@ -66,17 +72,14 @@ export class MicroVmSandbox implements BackendSandbox {
         `Tier3 (microvm) cannot change a running VM's memory (${this.spec.limits.memory_mb} MiB -> ${limits.memory_mb} MiB); destroy and recreate the sandbox`,
       );
     }
-    const s = this.ctx.settings.microvm;
-    return this.cgroup.applyLimits({
-      memory_bytes: (this.spec.limits.memory_mb + s.guest_overhead_mb + s.vmm_overhead_mb) * MiB,
-      cpu_cores: limits.cpu_cores,
-      pids: s.vmm_pids,
-    });
+    return this.cgroup.applyLimits(vmmLimits(this.ctx, this.spec.limits.memory_mb, limits.cpu_cores));
   }
 
-  /** Builds the disks and the cgroup, starts the VM and brings the guest to a usable state. */
-  static async create(ctx: MicroVmContext, cgroups: CgroupManager, spec: BackendSandboxSpec, dir: string): Promise<MicroVmSandbox> {
-    const s = ctx.settings.microvm;
+  /**
+   * Takes an idle, already restored VM from the pool when one fits (no extra mounts), else starts one; either
+   * way the guest gets fresh entropy and the clock before it is handed out.
+   */
+  static async create(ctx: MicroVmContext, cgroups: CgroupManager, pool: MicroVmPool, spec: BackendSandboxSpec, dir: string): Promise<MicroVmSandbox> {
     if (spec.network) {
       throw new SandboxError("SANDBOX_CONFIG_INVALID", "Tier3 (microvm) guests have no network device; network_config.enabled must be false");
     }
@@ -84,75 +87,39 @@ export class MicroVmSandbox implements BackendSandbox {
       if (!m.read_only) throw new SandboxError("SANDBOX_CONFIG_INVALID", `Tier3 (microvm) mounts are read-only copies; ${m.sandbox_path} asks for read-write`);
       if (!MOUNT_PATH.test(m.sandbox_path)) throw new SandboxError("SANDBOX_CONFIG_INVALID", `Tier3 (microvm) cannot mount at ${JSON.stringify(m.sandbox_path)}`);
     }
-    const vmMemMb = spec.limits.memory_mb + s.guest_overhead_mb;
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    // The VMM runs as vmm_uid: it owns its directory (console log) and disks, and nothing else.
-    await chown(dir, s.vmm_uid, s.vmm_gid);
-    let cgroup: SandboxCgroup | undefined;
-    let guest: QemuGuest | undefined;
-    try {
-      const ws = join(dir, "workspace.img");
-      await makeImage(ws, s.workspace_mb);
-      const mounts: { image: string; path: string }[] = [];
-      for (const [i, m] of spec.mounts.entries()) {
-        const image = join(dir, `mount${i}.img`);
-        const { stdout } = await run("du", ["-sm", m.host_path]);
-        await makeImage(image, Math.ceil(Number(stdout.split("\t")[0]) * 1.3) + 16, m.host_path);
-        mounts.push({ image, path: m.sandbox_path });
+    const pooled = spec.mounts.length === 0 ? pool.take(spec.limits.memory_mb) : undefined;
+    if (pooled) {
+      try {
+        return await MicroVmSandbox.#adopt(ctx, spec, dir, pooled);
+      } catch (err) {
+        ctx.logger.warn({ err, sandbox_id: spec.id }, "pooled microVM unusable; starting a fresh one");
       }
-      cgroup = await cgroups.create(spec.id, {
-        memory_bytes: (vmMemMb + s.vmm_overhead_mb) * MiB,
-        cpu_cores: spec.limits.cpu_cores,
-        pids: s.vmm_pids,
-      });
-      // A saved state fits only an identical machine: guests with extra disks boot their kernel.
-      const statePath = s.warm_pool && mounts.length === 0 ? await ctx.template(vmMemMb, s.workspace_mb) : undefined;
-      const consolePath = join(dir, "console.log");
-      const args = buildQemuArgs(ctx, {
-        name: `symbiont-${spec.id}`,
-        vmMemMb,
-        guestMemBytes: spec.limits.memory_mb * MiB,
-        workspace: ws,
-        mounts,
-        consolePath,
-        restore: statePath !== undefined,
-      });
-      for (const f of [ws, ...mounts.map((m) => m.image)]) await chown(f, s.vmm_uid, s.vmm_gid);
-      const groups = ctx.accel === "kvm" && ctx.base.kvmGid !== undefined ? [ctx.base.kvmGid] : [];
-      guest = await QemuGuest.start({
-        qemu: ctx.base.qemu,
-        args,
-        cgroupProcs: cgroup.procsFiles(),
-        user: { uid: s.vmm_uid, gid: s.vmm_gid, groups },
-        ...(statePath ? { statePath } : {}),
-        consolePath,
-      });
-      await guest.ready(s.boot_timeout_ms);
-      const sandbox = new MicroVmSandbox(ctx, spec, dir, cgroup, guest);
-      await sandbox.#initGuest(mounts);
-      return sandbox;
-    } catch (err) {
-      const tail = await consoleTail(join(dir, "console.log"), 1200);
-      await guest?.kill();
-      await cgroup?.remove().catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-      if (err instanceof SandboxError && err.code !== "SANDBOX_BACKEND_FAILED") throw err;
-      throw new SandboxError("SANDBOX_BACKEND_FAILED", `the microVM did not start: ${(err as Error).message}; guest console (last lines): ${tail || "(empty)"}`, { cause: err });
     }
+    const vm = await launchVm(ctx, cgroups, {
+      name: spec.id,
+      dir,
+      memoryMb: spec.limits.memory_mb,
+      cpuCores: spec.limits.cpu_cores,
+      mounts: spec.mounts,
+      init: async (guest, disks) => void (await Promise.all([seedGuest(ctx, guest), mountDisks(ctx, guest, disks)])),
+    });
+    return new MicroVmSandbox(ctx, spec, vm.dir, vm.cgroup, vm.guest);
   }
 
-  /** Entropy and clock first, then the disks: sent back to back, answered in order. */
-  async #initGuest(mounts: readonly { path: string }[]): Promise<void> {
-    const entropy = [...randomBytes(64)].map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join("");
-    const disks = [{ serial: "ws", path: "/workspace", ro: 0 }, ...mounts.map((m, i) => ({ serial: `m${i}`, path: m.path, ro: 1 }))];
-    const [seeded, ...mounted] = await Promise.all([
-      this.#ask("I", [String(Math.floor(this.ctx.clock.now() / 1000)), entropy]),
-      ...disks.map((d) => this.#ask("M", [d.serial, b64(d.path), String(d.ro)])),
-    ]);
-    if (seeded!.rc !== 0) throw new Error(`the guest could not reseed its random generator (rc ${seeded!.rc})`);
-    mounted.forEach((r, i) => {
-      if (r.rc !== 0) throw new Error(`cannot mount ${disks[i]!.path} in the guest: ${r.fields[1]?.toString() ?? ""}`);
-    });
+  /** The pooled VM becomes this sandbox's: its directory and cgroup take the sandbox's names and limits. */
+  static async #adopt(ctx: MicroVmContext, spec: BackendSandboxSpec, dir: string, vm: LaunchedVm): Promise<MicroVmSandbox> {
+    let owned = vm;
+    try {
+      await rename(vm.dir, dir);
+      owned = { ...owned, dir };
+      owned = { ...owned, cgroup: await vm.cgroup.rename(spec.id) };
+      await owned.cgroup.applyLimits(vmmLimits(ctx, spec.limits.memory_mb, spec.limits.cpu_cores));
+      await seedGuest(ctx, vm.guest);
+      return new MicroVmSandbox(ctx, spec, dir, owned.cgroup, vm.guest);
+    } catch (err) {
+      await releaseVm(owned).catch(() => undefined);
+      throw err;
+    }
   }
 
   #watch(guest: QemuGuest): void {
@@ -177,20 +144,7 @@ export class MicroVmSandbox implements BackendSandbox {
   /** A request that must be answered within the grace period. */
   async #ask(verb: string, args: readonly string[], payloads: readonly string[] = []): Promise<GuestReply> {
     this.#checkAlive();
-    const id = this.#guest.newId();
-    const answer = this.#guest.request(id, [verb, id, ...args].join(" "), payloads);
-    let timer: NodeJS.Timeout | undefined;
-    const grace = this.ctx.settings.microvm.command_grace_ms;
-    try {
-      return await Promise.race([
-        answer,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new SandboxError("SANDBOX_BACKEND_FAILED", `the guest agent did not answer ${verb} within ${grace} ms`)), grace);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return this.#guest.ask(verb, args, payloads, this.ctx.settings.microvm.command_grace_ms);
   }
 
   async start(): Promise<void> {
@@ -209,9 +163,7 @@ export class MicroVmSandbox implements BackendSandbox {
   }
 
   async destroy(): Promise<void> {
-    await this.#guest.kill();
-    await this.cgroup.remove();
-    await rm(this.dir, { recursive: true, force: true });
+    await releaseVm({ dir: this.dir, cgroup: this.cgroup, guest: this.#guest, memoryMb: this.spec.limits.memory_mb });
   }
 
   async exec(req: BackendExecRequest): Promise<CommandResult> {
@@ -220,7 +172,7 @@ export class MicroVmSandbox implements BackendSandbox {
     const startedAt = clock.monotonic();
     const guest = this.#guest;
     const id = guest.newId();
-    const body = b64(script(req.command, req.args, req.env, req.cwd));
+    const body = b64(commandSpec(req.command, req.args, req.env, req.cwd));
     const stdin = b64(req.stdin ?? new Uint8Array());
     const answer = guest.request(id, `X ${id} ${(req.timeout_ms / 1000).toFixed(3)} ${req.max_output_bytes} ${body.length} ${stdin.length}`, [body, stdin]);
     const onAbort = () => guest.write(`K ${id}`);

@@ -70,6 +70,8 @@ const microvmTierSchema = z
     pool_memory_mb: z.array(z.number().int().min(4)).default([64]),
     /** Restore sandboxes from a saved VM state (fast); false = every sandbox cold-boots its kernel. */
     warm_pool: z.boolean().default(true),
+    /** Restored, idle guests kept ready per pool_memory_mb size (each about 150 MB of host memory); 0 = restore on create. */
+    pool_size: z.number().int().min(0).max(8).default(1),
     /** Guest RAM on top of memory_mb for the guest kernel and agent; sandbox processes get memory_mb. */
     guest_overhead_mb: z.number().int().min(32).default(96),
     /** Host memory the VMM process may use beyond the guest RAM (its cgroup limit = guest RAM + this). */
