@@ -31,7 +31,7 @@ import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from ".
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
 import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
-import { AgentSchedules, DefaultScheduler, type Scheduler } from "./scheduler/index.js";
+import { AgentSchedules, DefaultScheduler, StoreTaskJournal, type Scheduler } from "./scheduler/index.js";
 import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
@@ -103,6 +103,8 @@ export interface CreateRuntimeOptions {
 
 export interface RuntimeRecovery extends StoreRecovery {
   readonly agents: RecoveryReport;
+  /** Stored pending tasks put back in the scheduler's queue (re-queued interrupted ones included). */
+  readonly tasks_restored: number;
 }
 
 interface Closer {
@@ -251,7 +253,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     executor = exec;
     ctl.addHooks(exec);
     closers.push({ name: "executor", close: () => exec.close() });
-    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec });
+    const journal = durable ? { journal: new StoreTaskJournal(store.tasks, config.store.node_id, clock) } : {};
+    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec, ...journal });
     scheduler = sched;
     closers.push({ name: "scheduler", close: () => sched.shutdown() });
     handler.attach({ tasks: sched, sandboxes: exec });
@@ -289,7 +292,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
-    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)) };
+    // Store recovery re-queues interrupted tasks first; the scheduler then takes back every pending one.
+    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)), tasks_restored: await sched.restore() };
   } catch (err) {
     await closeAll();
     throw err;

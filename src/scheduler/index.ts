@@ -4,3 +4,4 @@ export { LoadBalancer, makeSlots, type ExecutorSlot } from "./load-balancer.js";
 export { TaskQueue } from "./task-queue.js";
 export { validateTaskRequest } from "./task-request.js";
 export * from "./types.js";
+export { StoreTaskJournal, type FinalStatus, type TaskJournal } from "./task-journal.js";

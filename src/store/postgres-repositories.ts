@@ -265,6 +265,8 @@ export function createPostgresRepositories(h: PgHandle) {
         at,
         id,
       ])) > 0,
+    reassign: async (id, agentId, at) =>
+      (await run("UPDATE tasks SET agent_id = $1, updated_at = $2 WHERE id = $3 AND status IN ('Pending', 'Running')", [agentId, at, id])) > 0,
     requeueRunning: async (owner, at) => {
       const rows = await returning("UPDATE tasks SET status = 'Pending', updated_at = $1 WHERE status = 'Running' AND owner = $2 RETURNING *", [at, owner]);
       return rows.sort((a, b) => num(a.seq) - num(b.seq)).map(taskFromRow);

@@ -42,6 +42,11 @@ export const schedulerConfigSchema = z
     agent_shutdown_grace: z.number().int().nonnegative().default(2_000),
     /** Messages held for an agent that runs a fresh process per task, until its next task. */
     agent_inbox_size: z.number().int().positive().default(1_000),
+    /**
+     * Start with dispatch paused until `resume_scheduling`: tasks restored from a durable store wait while an
+     * embedder registers its in-process handlers.
+     */
+    start_paused: z.boolean().default(false),
   })
   .strict();
 
