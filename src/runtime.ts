@@ -26,7 +26,7 @@ import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
 import { ConfigurationError, isRuntimeError, StoreError } from "./core/errors.js";
 import type { AgentId } from "./core/ids.js";
-import { DefaultLifecycleController, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
+import { DefaultLifecycleController, INITIALIZED_STATES, type LifecycleController, type RecoveryReport } from "./lifecycle/index.js";
 import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from "./agents/index.js";
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
 import { createResourceManager, type ResourceManager } from "./resources/index.js";
@@ -234,6 +234,9 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     ctl.addHooks({
       name: "bus",
       onInitialize: (agent) => messages.registerAgent(agent.id, agent.config.capabilities),
+      onRecover: async (agent) => {
+        if (INITIALIZED_STATES.has(agent.state)) await messages.registerAgent(agent.id, agent.config.capabilities);
+      },
       onTerminate: (agent) => messages.unregisterAgent(agent.id).catch(ignoreNotRegistered),
     });
 

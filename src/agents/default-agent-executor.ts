@@ -12,6 +12,7 @@ import type { EventStream } from "../core/events.js";
 import { AgentId, MessageId, type SandboxId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import type { AgentInstance, AgentState, Message, ResourceUsage } from "../core/types.js";
+import { INITIALIZED_STATES } from "../lifecycle/state-machine.js";
 import type { LifecycleController, LifecycleHooks } from "../lifecycle/types.js";
 import type { SandboxOrchestrator } from "../sandbox/types.js";
 import type { Readiness, ScheduledTask, TaskContext, TaskControl, UsageProbe } from "../scheduler/types.js";
@@ -181,6 +182,23 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
     await programs.stopPersistent(agent.id);
     if (agent.config.execution_mode.type === "Persistent" && agent.config.entrypoint && !this.#handlers.has(agent.id)) {
       await programs.startPersistent(agent);
+    }
+  }
+
+  /**
+   * After a restart: learn the agent's state (the scheduler asks `readiness` for its re-queued tasks), listen
+   * for its messages again, and start a fresh process for a Persistent program agent that was at work.
+   */
+  async onRecover(agent: AgentInstance): Promise<void> {
+    this.#states.set(agent.id, agent.state);
+    if (!INITIALIZED_STATES.has(agent.state)) return;
+    if (this.#messaging && !this.#listening.has(agent.id)) {
+      this.#listening.set(agent.id, this.#messaging.listen(agent.id, (m) => this.#deliverLogged(m)));
+    }
+    const atWork = agent.state === "Running" || agent.state === "Waiting";
+    if (atWork && agent.config.execution_mode.type === "Persistent" && agent.config.entrypoint && !this.#handlers.has(agent.id)) {
+      if (!this.#programs) throw noSandbox();
+      await this.#programs.startPersistent(agent);
     }
   }
 

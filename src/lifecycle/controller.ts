@@ -49,7 +49,8 @@ export interface LifecycleControllerDeps {
   readonly configValidator?: AgentConfigValidator;
 }
 
-type HookPhase = "onInitialize" | "onTerminate";
+type HookPhase = "onInitialize" | "onTerminate" | "onRecover";
+const PHASE_NAMES: Readonly<Record<HookPhase, string>> = { onInitialize: "initialization", onTerminate: "termination", onRecover: "recovery" };
 
 export class DefaultLifecycleController implements LifecycleController {
   readonly #config: LifecycleConfig;
@@ -258,7 +259,7 @@ export class DefaultLifecycleController implements LifecycleController {
   }
 
   async recover(): Promise<RecoveryReport> {
-    if (!this.#store) return { restored: 0, relaunch: [], interrupted: [], terminated: [] };
+    if (!this.#store) return { restored: 0, relaunch: [], interrupted: [], terminated: [], unrecovered: [] };
     this.#assertOpen();
     return recoverAgents({
       rows: await this.#store.list(),
@@ -269,6 +270,7 @@ export class DefaultLifecycleController implements LifecycleController {
       },
       markInterrupted: (id, reason) => this.#serial(id, async (rec) => this.#set(rec, "Failed", reason)),
       terminate: (id) => this.terminateAgent(id),
+      restore: (id) => this.#runHooks(this.#get(id), "onRecover", this.#config.initialization_timeout),
       events: this.#events,
       logger: this.#logger,
     });
@@ -442,7 +444,7 @@ export class DefaultLifecycleController implements LifecycleController {
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.#clock.setTimeout(() => {
-        const err = new Error(`${phase === "onInitialize" ? "initialization" : "termination"} exceeded ${timeoutMs} ms`);
+        const err = new Error(`${PHASE_NAMES[phase]} exceeded ${timeoutMs} ms`);
         controller.abort(err);
         reject(err);
       }, timeoutMs);

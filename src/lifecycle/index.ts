@@ -1,3 +1,3 @@
 export { DefaultLifecycleController, type LifecycleControllerDeps } from "./controller.js";
-export { TRANSITIONS, canTransition, RESTARTABLE_STATES } from "./state-machine.js";
+export { TRANSITIONS, canTransition, INITIALIZED_STATES, RESTARTABLE_STATES } from "./state-machine.js";
 export type { LifecycleController, LifecycleHooks, RecoveryReport, RelaunchRequest, SystemStatus } from "./types.js";

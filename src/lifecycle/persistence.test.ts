@@ -126,4 +126,40 @@ describe("lifecycle recovery - agents come back in their last state", () => {
     await after.stopAgent(persistent.id);
     expect((await store.agents.get(persistent.id))?.state).toBe("Completed");
   });
+
+  it("hands every settled agent to the onRecover hooks; a failing hook parks only that agent in Failed", async () => {
+    const store = await memoryStore();
+    const before = controller(store.agents).ctl;
+    const running = await before.createAgent(agentConfig({ name: "running" }));
+    const broken = await before.createAgent(agentConfig({ name: "broken" }));
+    const created = await before.createAgent(agentConfig({ name: "created" }));
+    for (const a of [running, broken]) {
+      await before.initializeAgent(a.id);
+      await before.startAgent(a.id);
+    }
+    const initializing = await before.createAgent(agentConfig({ name: "initializing" }));
+    await store.agents.put({ ...(await before.getAgent(initializing.id)), state: "Initializing" });
+
+    const recovered: [string, string][] = [];
+    const hooks: LifecycleHooks[] = [
+      {
+        name: "r",
+        onRecover: async (agent) => {
+          if (agent.id === broken.id) throw new Error("sandbox image gone");
+          recovered.push([agent.config.name, agent.state]);
+        },
+      },
+    ];
+    const { ctl: after, seen } = controller(store.agents, hooks);
+    const report = await after.recover();
+    // Settled states go to the hooks with the state they were stored in; the interrupted one does not.
+    expect(new Set(recovered)).toEqual(new Set([["running", "Running"], ["created", "Created"]]));
+    expect(report.unrecovered).toEqual([broken.id]);
+    expect(await after.getAgentState(broken.id)).toBe("Failed");
+    expect((await store.agents.get(broken.id))?.state).toBe("Failed");
+    expect(seen).toContainEqual(expect.objectContaining({ type: "agent.state_changed", agent_id: broken.id, to: "Failed", reason: "recovery failed: sandbox image gone" }));
+    expect(await after.getAgentState(running.id)).toBe("Running");
+    expect(await after.getAgentState(created.id)).toBe("Created");
+    expect(seen.find((e) => e.type === "lifecycle.recovered")).toMatchObject({ restored: 4, unrecovered: 1, interrupted: 1 });
+  });
 });

@@ -27,6 +27,9 @@ export function canTransition(from: AgentState, to: AgentState): boolean {
  */
 export const RESTARTABLE_STATES: readonly AgentState[] = ["Failed", "Completed", "Running"];
 
+/** States an agent reaches only after its initialization hooks ran (its sandbox, bus identity, schedule exist). */
+export const INITIALIZED_STATES: ReadonlySet<AgentState> = new Set(["Ready", "Running", "Waiting", "Suspended", "Completed"]);
+
 /** States in which an agent still counts against max_agents and can be operated on. */
 export function isLive(state: AgentState): boolean {
   return state !== "Terminated";

@@ -25,6 +25,8 @@ export interface RecoveryReport {
   readonly interrupted: readonly AgentId[];
   /** Agents caught terminating: their termination was completed. */
   readonly terminated: readonly AgentId[];
+  /** Agents whose `onRecover` hooks failed: now Failed with the reason, so auto-recovery restarts them. */
+  readonly unrecovered: readonly AgentId[];
 }
 
 export interface SystemStatus {
@@ -51,6 +53,13 @@ export interface LifecycleHooks {
   readonly name: string;
   onInitialize?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
   onTerminate?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
+  /**
+   * Start-up recovery brought the agent back from the store in `agent.state` (never Initializing or
+   * Terminating: recovery settles those itself). Rebuilds what lived only in the dead process — for an agent
+   * in an INITIALIZED_STATES state, what `onInitialize` had set up. A throw parks the agent in Failed, from
+   * where auto-recovery re-initializes it.
+   */
+  onRecover?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
 }
 
 /** Checks an agent configuration against policy (the policy engine's validateAgentConfig). */

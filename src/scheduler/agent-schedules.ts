@@ -17,6 +17,7 @@ import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import type { AgentInstance, AgentState, ExecutionMode, Priority } from "../core/types.js";
+import { INITIALIZED_STATES } from "../lifecycle/state-machine.js";
 import type { LifecycleHooks } from "../lifecycle/types.js";
 import "./events.js";
 import type { TaskControl } from "./types.js";
@@ -100,6 +101,11 @@ export class AgentSchedules implements LifecycleHooks {
     const mode = agent.config.execution_mode;
     if (mode.type !== "Scheduled") return;
     this.add(agent.id, mode, agent.config.priority, agent.state);
+  }
+
+  /** Lifecycle hook: a Scheduled agent brought back after a restart fires again (missed runs per policy). */
+  async onRecover(agent: AgentInstance): Promise<void> {
+    if (INITIALIZED_STATES.has(agent.state)) await this.onInitialize(agent);
   }
 
   async onTerminate(agent: AgentInstance): Promise<void> {
