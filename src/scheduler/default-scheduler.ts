@@ -26,7 +26,7 @@ import { RateWindow, SampleRing } from "./metrics.js";
 import { RunAbort } from "./run-abort.js";
 import { taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
 import { validateTaskRequest } from "./task-request.js";
-import { DelayHeap, TaskQueue, type QueueEntry } from "./task-queue.js";
+import { DelayHeap, TaskQueue } from "./task-queue.js";
 import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
   RunningTask,
@@ -62,7 +62,8 @@ interface TaskRecord {
   /** Monotonic ms when it last joined the queue (wait time and aging). */
   enqueued_mono: number;
   attempt: number;
-  entry?: QueueEntry<TaskRecord>;
+  /** The seq of its place in the ready queue, -1 when not there. */
+  queued: number;
   delayed?: Delayed;
   retryTimer?: TimerHandle;
   run?: Run;
@@ -192,6 +193,7 @@ export class DefaultScheduler implements Scheduler {
       seq: this.#seq++,
       enqueued_mono: this.#clock.monotonic(),
       attempt: 0,
+      queued: -1,
     };
     this.#records.set(task.id, rec);
     if (this.#journal) {
@@ -224,7 +226,7 @@ export class DefaultScheduler implements Scheduler {
     let restored = 0;
     for (const { task, attempts } of stored) {
       if (this.#records.has(task.id)) continue;
-      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq++, enqueued_mono: mono, attempt: attempts };
+      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
       this.#records.set(task.id, rec);
       this.#enqueue(rec, now);
       restored++;
@@ -272,7 +274,7 @@ export class DefaultScheduler implements Scheduler {
 
   async listPendingTasks(): Promise<ScheduledTask[]> {
     const out: ScheduledTask[] = [];
-    for (const e of this.#ready.entries()) out.push(e.item.task);
+    for (const rec of this.#ready.entries()) out.push(rec.task);
     for (const d of this.#delayed.live()) out.push(d.rec.task);
     for (const list of this.#waiting.values()) for (const r of list) out.push(r.task);
     return out;
@@ -321,9 +323,9 @@ export class DefaultScheduler implements Scheduler {
     if (rec.place === "done") throw this.#alreadyFinished(rec);
     rec.task = { ...rec.task, priority };
     await this.#journal?.updatePriority(taskId, priority);
-    if (rec.place === "ready" && rec.entry) {
+    if (rec.place === "ready") {
       // Re-queued at the back of its new priority, keeping its wait time for aging.
-      this.#ready.remove(rec.entry);
+      this.#ready.remove(rec);
       rec.seq = this.#seq++;
       this.#pushReady(rec, rec.enqueued_mono);
       this.#pump();
@@ -373,7 +375,7 @@ export class DefaultScheduler implements Scheduler {
       this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: to, from });
       moved++;
     };
-    for (const e of this.#ready.entries()) if (e.item.task.agent_id === from) move(e.item);
+    for (const rec of this.#ready.entries()) if (rec.task.agent_id === from) move(rec);
     for (const d of this.#delayed.live()) if (d.rec.task.agent_id === from) move(d.rec);
     for (const rec of this.#records.values()) if (rec.place === "retrying" && rec.task.agent_id === from) move(rec);
     const waiting = this.#waiting.get(from);
@@ -503,17 +505,14 @@ export class DefaultScheduler implements Scheduler {
   #pushReady(rec: TaskRecord, enqueuedMono: number, seq = rec.seq): void {
     rec.place = "ready";
     rec.enqueued_mono = enqueuedMono;
-    const entry: QueueEntry<TaskRecord> = { item: rec, priority: rec.task.priority, seq, enqueued_at: enqueuedMono, dead: false };
-    rec.entry = entry;
-    this.#ready.push(entry);
+    this.#ready.push(rec, rec.task.priority, seq);
   }
 
   /** Takes a not-running task out of wherever it waits. */
   #unplace(rec: TaskRecord): void {
     switch (rec.place) {
       case "ready":
-        if (rec.entry) this.#ready.remove(rec.entry);
-        rec.entry = undefined;
+        this.#ready.remove(rec);
         break;
       case "delayed":
         if (rec.delayed) this.#delayed.remove(rec.delayed);
@@ -606,10 +605,8 @@ export class DefaultScheduler implements Scheduler {
     try {
       const max = this.#config.max_concurrent_tasks;
       while (!this.#paused && !this.#closing && this.#running.size + this.#claimingCount < max && this.#balancer.hasCapacity()) {
-        const entry = this.#ready.pop(this.#clock.monotonic());
-        if (!entry) break;
-        const rec = entry.item;
-        rec.entry = undefined;
+        const rec = this.#ready.pop(this.#clock.monotonic());
+        if (!rec) break;
         this.#dispatch(rec);
       }
     } finally {
