@@ -29,6 +29,7 @@ import { validateTaskRequest } from "./task-request.js";
 import { DelayHeap, TaskQueue } from "./task-queue.js";
 import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
+  TaskContext,
   RunningTask,
   ScheduledTask,
   Scheduler,
@@ -42,16 +43,36 @@ import type {
 
 type Place = "accepting" | "ready" | "delayed" | "waiting" | "retrying" | "claiming" | "running" | "deciding" | "done";
 
-interface Run {
-  readonly controller: RunAbort;
-  readonly slot: ExecutorSlot;
-  readonly started_at: number;
-  readonly started_mono: number;
-  readonly deadline: number;
-  readonly timer: Delayed;
-  /** "shutdown": stopped by the scheduler's shutdown, which leaves the task to be resumed at the next start. */
-  abort?: "timeout" | "cancel" | "shutdown";
-  cancelReason?: string;
+/**
+ * A running task in one object (dispatch of small tasks is benchmarked): its abort plumbing, its entry in the
+ * deadline heap (`at`, monotonic), and the TaskContext its runner gets.
+ */
+class Run extends RunAbort implements TaskContext {
+  dead = false;
+  /** Why it was stopped. "shutdown": by the scheduler's shutdown, which leaves the task to the next start. */
+  stop: "timeout" | "cancel" | "shutdown" | undefined;
+  cancelReason: string | undefined;
+
+  constructor(
+    readonly rec: TaskRecord,
+    readonly slot: ExecutorSlot,
+    readonly started_at: number,
+    readonly started_mono: number,
+    readonly at: number,
+    readonly seq: number,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  get executor_id(): string {
+    return this.slot.id;
+  }
+
+  /** Epoch ms when the task will be killed. */
+  get deadline(): number {
+    return this.started_at + this.rec.task.timeout;
+  }
 }
 
 interface TaskRecord {
@@ -109,7 +130,7 @@ export class DefaultScheduler implements Scheduler {
   readonly #delayed = new DelayHeap<Delayed>();
   #delayTimer: { handle: TimerHandle; at: number } | undefined;
   /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
-  readonly #deadlines = new DelayHeap<Delayed>();
+  readonly #deadlines = new DelayHeap<Run>();
   #deadlineTimer: { handle: TimerHandle; at: number } | undefined;
   readonly #waiting = new Map<AgentId, TaskRecord[]>();
   #waitingCount = 0;
@@ -201,12 +222,9 @@ export class DefaultScheduler implements Scheduler {
       // Cancelled, or the scheduler shut down, while the task was being committed.
       if (rec.place === "done") return rec.task;
     }
-    this.#events.emit("task.scheduled", {
-      task_id: task.id,
-      agent_id: task.agent_id,
-      priority: task.priority,
-      scheduled_time: task.scheduled_time,
-    });
+    if (this.#events.listening("task.scheduled")) {
+      this.#events.emit("task.scheduled", { task_id: task.id, agent_id: task.agent_id, priority: task.priority, scheduled_time: task.scheduled_time });
+    }
     this.#enqueue(rec, this.#clock.now());
     this.#pump();
     return rec.task;
@@ -243,10 +261,10 @@ export class DefaultScheduler implements Scheduler {
         throw this.#alreadyFinished(rec);
       case "running": {
         const run = rec.run as Run;
-        if (!run.abort) {
-          run.abort = "cancel";
+        if (!run.stop) {
+          run.stop = "cancel";
           run.cancelReason = reason;
-          run.controller.abort(taskCancelled(rec.task, reason));
+          run.abort(taskCancelled(rec.task, reason));
         }
         await this.waitForTask(taskId);
         return;
@@ -413,10 +431,10 @@ export class DefaultScheduler implements Scheduler {
     const running = [...this.#running.values()];
     for (const rec of running) {
       const run = rec.run as Run;
-      if (!run.abort) {
-        run.abort = "shutdown";
+      if (!run.stop) {
+        run.stop = "shutdown";
         run.cancelReason = reason;
-        run.controller.abort(taskCancelled(rec.task, reason));
+        run.abort(taskCancelled(rec.task, reason));
       }
     }
     const claiming: TaskRecord[] = [];
@@ -561,12 +579,11 @@ export class DefaultScheduler implements Scheduler {
   /** Aborts every running task whose deadline has passed (TimedOut once its runner has stopped it). */
   #expireDeadlines(): void {
     const now = this.#clock.monotonic();
-    for (let d = this.#deadlines.peek(); d && d.at <= now; d = this.#deadlines.peek()) {
+    for (let run = this.#deadlines.peek(); run && run.at <= now; run = this.#deadlines.peek()) {
       this.#deadlines.pop();
-      const run = d.rec.run;
-      if (!run || run.abort || run.timer !== d) continue;
-      run.abort = "timeout";
-      run.controller.abort(taskTimedOut(d.rec.task));
+      if (run.stop || run.rec.run !== run) continue;
+      run.stop = "timeout";
+      run.abort(taskTimedOut(run.rec.task));
     }
     const next = this.#deadlines.peek();
     if (next) this.#armDeadlineTimer(next.at);
@@ -645,8 +662,12 @@ export class DefaultScheduler implements Scheduler {
 
   #releaseSlot(slot: ExecutorSlot, agentId: AgentId): void {
     slot.active--;
-    const i = slot.agents.indexOf(agentId);
-    if (i >= 0) slot.agents.splice(i, 1);
+    // Order does not matter: swap the last entry in rather than shifting every later one.
+    const agents = slot.agents;
+    const i = agents.lastIndexOf(agentId);
+    if (i < 0) return;
+    agents[i] = agents[agents.length - 1] as AgentId;
+    agents.pop();
   }
 
   /** Starts the task once the store let this node claim it; a task the store holds as finished never runs again. */
@@ -688,28 +709,21 @@ export class DefaultScheduler implements Scheduler {
     const now = this.#clock.now();
     const mono = this.#clock.monotonic();
     rec.attempt++;
-    const controller = new RunAbort();
-    const timer: Delayed = { at: mono + task.timeout, seq: rec.seq, dead: false, rec };
-    this.#deadlines.push(timer);
-    this.#armDeadlineTimer(timer.at);
-    const run: Run = { controller, slot, started_at: now, started_mono: mono, deadline: now + task.timeout, timer };
+    const run = new Run(rec, slot, now, mono, mono + task.timeout, rec.seq, rec.attempt);
+    this.#deadlines.push(run);
+    this.#armDeadlineTimer(run.at);
     rec.run = run;
     rec.place = "running";
     this.#running.set(task.id, rec);
     rec.status = { state: "Running", started_at: now, executor_id: slot.id, attempt: rec.attempt };
     const waitMs = mono - rec.enqueued_mono;
     this.#waitTimes.add(waitMs);
-    this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
+    if (this.#events.listening("task.started")) {
+      this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
+    }
     let p: Promise<unknown>;
     try {
-      p = this.#runner.run(task, {
-        get signal() {
-          return controller.signal;
-        },
-        onAbort: (listener) => controller.onAbort(listener),
-        executor_id: slot.id,
-        attempt: rec.attempt,
-      });
+      p = this.#runner.run(task, run);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -721,16 +735,16 @@ export class DefaultScheduler implements Scheduler {
 
   #settle(rec: TaskRecord, ok: boolean, value: unknown): void {
     const run = rec.run as Run;
-    this.#deadlines.remove(run.timer);
+    this.#deadlines.remove(run);
     rec.run = undefined;
     this.#releaseSlot(run.slot, rec.task.agent_id);
     this.#running.delete(rec.task.id);
     const duration = this.#clock.monotonic() - run.started_mono;
     this.#runTimes.add(duration);
     const now = this.#clock.now();
-    if (run.abort === "cancel" || run.abort === "shutdown") {
-      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration, run.abort === "cancel");
-    } else if (run.abort === "timeout") {
+    if (run.stop === "cancel" || run.stop === "shutdown") {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration, run.stop === "cancel");
+    } else if (run.stop === "timeout") {
       void this.#failed(rec, taskTimedOut(rec.task), "TimedOut", duration);
     } else if (ok) {
       this.#failures?.recordSuccess(rec.task.agent_id);

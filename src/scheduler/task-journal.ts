@@ -93,8 +93,7 @@ export class StoreTaskJournal implements TaskJournal {
 }
 
 function scheduledTask(t: StoredTask): ScheduledTask {
-  const task = { id: t.id, agent_id: t.agent_id, priority: t.priority, scheduled_time: t.scheduled_time, timeout: t.timeout, retry_count: t.retry_count };
-  return t.payload === undefined ? task : { ...task, input: t.payload };
+  return { id: t.id, agent_id: t.agent_id, priority: t.priority, scheduled_time: t.scheduled_time, timeout: t.timeout, retry_count: t.retry_count, input: t.payload };
 }
 
 function storedStatus(t: StoredTask): TaskStatus {
@@ -119,7 +118,7 @@ function storedError(text: string | null): TaskError {
     const e = JSON.parse(text ?? "") as Partial<TaskError> | null;
     if (e && typeof e.code === "string" && typeof e.message === "string") return e as TaskError;
   } catch {
-    // not JSON: fall through
+    // Plain text from another writer: kept as the message below.
   }
   return { code: "AGENT_TASK_FAILED", message: text ?? "unknown error" };
 }
