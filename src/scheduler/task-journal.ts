@@ -45,10 +45,9 @@ export class StoreTaskJournal implements TaskJournal {
     this.#clock = clock;
   }
 
-  async accept(task: ScheduledTask): Promise<boolean> {
-    const { input, ...rest } = task;
-    const r = await this.#tasks.accept(input === undefined ? rest : { ...rest, payload: input }, this.#clock.now());
-    return r.accepted;
+  async accept(t: ScheduledTask): Promise<boolean> {
+    const stored = { id: t.id, agent_id: t.agent_id, priority: t.priority, scheduled_time: t.scheduled_time, timeout: t.timeout, retry_count: t.retry_count, payload: t.input };
+    return (await this.#tasks.accept(stored, this.#clock.now())).accepted;
   }
 
   async claim(id: TaskId): Promise<number | undefined> {

@@ -111,7 +111,7 @@ export function createSqliteRepositories(h: SqliteHandle) {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
           )
           .run(...params);
-        if (changes > 0) return { accepted: true, task: newTask(t, at) };
+        if (changes > 0) return { accepted: true, task: newTask(t, at, params[7] as string | null) };
         return { accepted: false, task: taskFromRow(h.stmt("SELECT * FROM tasks WHERE id = ?").get(t.id) as Row) };
       });
     },
