@@ -20,7 +20,7 @@ import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
 import { createLogger, type Logger } from "./core/logger.js";
-import { createDslService, lifecycleSpawner, type DslService } from "./dsl/index.js";
+import { busForDsl, createDslService, DslWorkerPool, lifecycleSpawner, type DslService } from "./dsl/index.js";
 import { VERSION } from "./core/version.js";
 import { createAuditTrail, type AuditTrail } from "./audit/index.js";
 import { mkdirSync } from "node:fs";
@@ -31,7 +31,7 @@ import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from ".
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
 import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
-import { AgentSchedules, DefaultScheduler, StoreTaskJournal, type Scheduler } from "./scheduler/index.js";
+import { AgentSchedules, DefaultScheduler, ScheduleJobs, StoreTaskJournal, type Scheduler } from "./scheduler/index.js";
 import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
@@ -65,6 +65,8 @@ export interface Runtime {
   readonly errorHandler: ErrorHandler;
   /** Fires the tasks of Scheduled agents (interval or cron). */
   readonly schedules: AgentSchedules;
+  /** Named cron jobs managed at run time (`/schedules`), persisted in the state store. */
+  readonly scheduleJobs: ScheduleJobs;
   /** What start-up recovery brought back (agents to relaunch, re-queued tasks and messages). */
   readonly recovery: RuntimeRecovery;
   /** The agent DSL: compile `.symbi` sources, run agent bodies under limits and policy. */
@@ -148,6 +150,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
   let executor: DefaultAgentExecutor;
   let errorHandler: DefaultErrorHandler;
   let schedules: AgentSchedules;
+  let scheduleJobs: ScheduleJobs;
   let recovery: RuntimeRecovery;
   let workflows: WorkflowService;
   try {
@@ -217,6 +220,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     bus = messages;
     closers.push({ name: "bus", close: () => messages.shutdown() });
 
+    // Closed after the scheduler, which cancels the runs in progress first.
+    const interpreters = new DslWorkerPool({ maxWorkers: config.dsl.max_workers });
+    closers.push({ name: "dsl-workers", close: () => interpreters.close() });
+
     const durable = config.store.kind !== "memory";
     const ctl = new DefaultLifecycleController({
       config: config.lifecycle,
@@ -268,7 +275,6 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     ctl.addHooks(cron);
     closers.push({ name: "schedules", close: async () => cron.close() });
 
-    // The bus adapter for publish/send is passed here when the bus is wired.
     dsl = createDslService({
       config: config.dsl,
       logger,
@@ -278,7 +284,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       orchestrator,
       scheduler: schedulerDelegator(ctl, sched),
       lifecycle: lifecycleSpawner(ctl),
+      bus: busForDsl(messages, ctl),
+      pool: interpreters,
     });
+    exec.attach({ bodies: dsl.bodies });
     closers.push({ name: "lifecycle", close: () => (durable ? ctl.close() : ctl.shutdown()) });
 
     const wf = new WorkflowService({
@@ -297,6 +306,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     const agents = await lifecycle.recover();
     // Store recovery re-queues interrupted tasks first; the scheduler then takes back every pending one.
     recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)), tasks_restored: await sched.restore() };
+    // Opened after recovery so that a job whose fire time passed while down finds its agent back.
+    const jobs = await ScheduleJobs.open({ config: config.scheduler, clock, events, logger, tasks: sched, store: store.schedules, agents: ctl, policies: engine });
+    scheduleJobs = jobs;
+    closers.push({ name: "schedule-jobs", close: () => jobs.close() });
   } catch (err) {
     await closeAll();
     throw err;
@@ -329,6 +342,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     executor,
     errorHandler,
     schedules,
+    scheduleJobs,
     recovery,
     dsl,
     workflows,

@@ -2,6 +2,11 @@
  * Policy decision costs with 100 policies × 10 rules: built-in rules (p50/p99 latency of `check`, decisions/s)
  * and the same shape written in Cedar (p50/p99). The same-run baseline is the floor any authorizer pays: an
  * awaited call that does a Map lookup and calls a function (what `BuiltinAuthorizer` amounts to).
+ * Cedar outcomes are remembered per projected request, so `cedar_*` measures repeated requests (ten in
+ * rotation), `cedar_new_resource_*` gives every call a resource never seen before (statements that read the
+ * resource go to the wasm module, the agent's remembered outcome serves the rest), and `cedar_cold_*` gives
+ * every call a new agent too, so all ~50 statements of the action go to the wasm module. CPU time per
+ * decision sits beside the wall-clock figures.
  *
  * Run: `npm run bench -- policy`
  */
@@ -60,20 +65,23 @@ function cedarPolicies(): Policy[] {
   }));
 }
 
-async function makeEngine(policies: Policy[]): Promise<{ engine: PolicyEngine; id: AgentId }> {
+async function makeEngine(policies: Policy[], extraAgents = 0): Promise<{ engine: PolicyEngine; id: AgentId; others: AgentId[] }> {
   const clock = new SystemClock();
   const logger = silentLogger();
-  const agent = parseAgentConfig({ name: "bench", security_tier: "Tier1", capabilities: ["FileSystem"], metadata: { team: "bench" } });
+  const make = (name: string) => parseAgentConfig({ name, security_tier: "Tier1", capabilities: ["FileSystem"], metadata: { team: "bench" } });
+  const agent = make("bench");
+  const others = Array.from({ length: extraAgents }, (_, i) => make(`bench-${i}`));
+  const directory = new Map([agent, ...others].map((a) => [a.id, a]));
   const engine = await createPolicyEngine({
     config: resolveConfig({}).policy,
     clock,
     events: new RuntimeEvents(clock, logger),
     logger,
     store: new MemoryPolicyStore(),
-    agents: { getAgentConfig: async (id) => (id === agent.id ? agent : undefined) },
+    agents: { getAgentConfig: async (id) => directory.get(id) },
   });
   for (const p of policies) await engine.updatePolicy(p);
-  return { engine, id: agent.id };
+  return { engine, id: agent.id, others: others.map((a) => a.id) };
 }
 
 function requests(id: AgentId): AuthorizationRequest[] {
@@ -96,6 +104,14 @@ async function throughput(n: number, call: (i: number) => Promise<unknown>): Pro
   const t = performance.now();
   for (let i = 0; i < n; i++) await call(i);
   return n / ((performance.now() - t) / 1000);
+}
+
+/** Process CPU time (user + system) per call of `n` sequential awaited calls. */
+async function cpuPerCall(n: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  const start = process.cpuUsage();
+  for (let i = 0; i < n; i++) await call(i);
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / n;
 }
 
 export async function run(): Promise<Metric[]> {
@@ -124,9 +140,12 @@ export async function run(): Promise<Metric[]> {
   metrics.push({ name: "builtin_p50_vs_baseline", value: round(p50, 3), unit: "us", baseline: round(b50, 3), ratio: round(p50 / b50, 2) });
   metrics.push({ name: "builtin_p99_vs_baseline", value: round(p99, 3), unit: "us", baseline: round(b99, 3), ratio: round(p99 / b99, 2) });
   metrics.push({ name: "builtin_rate_vs_baseline (baseline/value)", value: Math.round(rate), unit: "ops/s", baseline: Math.round(baseRate), ratio: round(baseRate / rate, 2) });
+  const bcpu = await cpuPerCall(200_000, (i) => engine.check(breqs[i % breqs.length] as AuthorizationRequest));
+  const basecpu = await cpuPerCall(200_000, (i) => floor(reqs[i % reqs.length] as AuthorizationRequest));
+  metrics.push({ name: "builtin_cpu_per_decision_vs_baseline", value: round(bcpu, 3), unit: "us", baseline: round(basecpu, 3), ratio: round(bcpu / basecpu, 2) });
   await engine.close();
 
-  const cedar = await makeEngine(cedarPolicies());
+  const cedar = await makeEngine(cedarPolicies(), 5_000);
   const creqs = requests(cedar.id);
   const cdec = await Promise.all(creqs.map((r) => cedar.engine.check(r)));
   if (cdec.some((d) => !d.allowed)) throw new Error(`benchmark requests should be allowed: ${JSON.stringify(cdec)}`);
@@ -138,6 +157,30 @@ export async function run(): Promise<Metric[]> {
   metrics.push({ name: "cedar_decisions_per_s", value: Math.round(await throughput(20_000, (i) => cedar.engine.check(creqs[i % creqs.length] as AuthorizationRequest))), unit: "ops/s", target: ">= 10000" });
   metrics.push({ name: "cedar_p50_vs_builtin", value: round(c50, 1), unit: "us", baseline: round(p50, 3), ratio: round(c50 / p50, 1) });
   metrics.push({ name: "cedar_p50_vs_baseline", value: round(c50, 1), unit: "us", baseline: round(b50, 3), ratio: round(c50 / b50, 1) });
+  metrics.push({ name: "cedar_cpu_per_decision", value: round(await cpuPerCall(20_000, (i) => cedar.engine.check(creqs[i % creqs.length] as AuthorizationRequest)), 2), unit: "us" });
+  const fresh = (i: number) => cedar.engine.check({ ...(creqs[i % creqs.length] as AuthorizationRequest), resource: `/workspace/fresh${i}` });
+  let seq = 0;
+  const nlat = await latencies(10_000, () => fresh(seq++));
+  const ncpu = await cpuPerCall(10_000, () => fresh(seq++));
+  metrics.push({ name: "cedar_new_resource_p50", value: round(percentile(nlat, 50), 1), unit: "us", target: "< 50" });
+  metrics.push({ name: "cedar_new_resource_p99", value: round(percentile(nlat, 99), 1), unit: "us" });
+  metrics.push({ name: "cedar_new_resource_cpu_per_decision", value: round(ncpu, 1), unit: "us" });
+  // A new agent and resource on every call; warm-up and measurement each use their own agents.
+  const cold = (i: number) => cedar.engine.check({ ...(creqs[i % creqs.length] as AuthorizationRequest), agent_id: cedar.others[i] as AgentId, resource: `/workspace/cold${i}` });
+  let next = 0;
+  for (; next < 1_000; next++) await cold(next);
+  const clatCold: number[] = [];
+  for (; next < 3_000; next++) {
+    const t = performance.now();
+    await cold(next);
+    clatCold.push((performance.now() - t) * 1000);
+  }
+  clatCold.sort((a, b) => a - b);
+  const start = next;
+  const ccpu = await cpuPerCall(2_000, (i) => cold(start + i));
+  metrics.push({ name: "cedar_cold_p50", value: round(percentile(clatCold, 50), 1), unit: "us", target: "< 1000" });
+  metrics.push({ name: "cedar_cold_p99", value: round(percentile(clatCold, 99), 1), unit: "us" });
+  metrics.push({ name: "cedar_cold_cpu_per_decision", value: round(ccpu, 1), unit: "us" });
   await cedar.engine.close();
   return metrics;
 }

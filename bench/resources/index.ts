@@ -100,7 +100,7 @@ async function monitoringPass(metrics: Metric[], dataDir: string): Promise<void>
     for (let i = 0; i < N; i++) {
       const id = SandboxId.new();
       boxes.set(id, await cgroups.create(id, { memory_bytes: 64 * 1024 * 1024, cpu_cores: 0.5, pids: 64 }));
-      statuses.push({ id, agent_id: AgentId.new(), tier: "Tier0", state: "Running", created_at: Date.now() });
+      statuses.push({ id, agent_id: AgentId.new(), tier: "Tier0", backend: "process", state: "Running", created_at: Date.now() });
     }
     // The orchestrator's part, answered from the cgroups directly: the bench measures the manager and the
     // cgroup reads, not the bookkeeping of 1,000 sandboxes.

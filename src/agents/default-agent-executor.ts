@@ -21,7 +21,7 @@ import "./events.js";
 import { payloadBytes, payloadFields, type LogLevel } from "./protocol.js";
 import { noSandbox, SandboxPrograms } from "./sandbox-programs.js";
 import type { SessionHandlers } from "./session.js";
-import type { AgentExecutor, AgentHandler, AgentMessaging, HandlerContext } from "./types.js";
+import type { AgentBodies, AgentExecutor, AgentHandler, AgentMessaging, HandlerContext } from "./types.js";
 
 export type ExecutorSettings = Pick<SchedulerConfig, "agent_max_line_length" | "agent_shutdown_grace" | "agent_inbox_size">;
 
@@ -54,6 +54,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
   #messaging: AgentMessaging | undefined;
   #tasks: TaskControl | undefined;
   #errors: ErrorReporter | undefined;
+  #bodies: AgentBodies | undefined;
   readonly #programs: SandboxPrograms | undefined;
   readonly #states = new Map<AgentId, AgentState>();
   readonly #handlers = new Map<AgentId, AgentHandler>();
@@ -93,7 +94,8 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
   }
 
   /** Wires the collaborators built after the executor (they refer back to it). */
-  attach(collaborators: { tasks?: TaskControl; errors?: ErrorReporter; messaging?: AgentMessaging }): void {
+  attach(collaborators: { tasks?: TaskControl; errors?: ErrorReporter; messaging?: AgentMessaging; bodies?: AgentBodies }): void {
+    if (collaborators.bodies) this.#bodies = collaborators.bodies;
     if (collaborators.tasks) this.#tasks = collaborators.tasks;
     if (collaborators.errors) this.#errors = collaborators.errors;
     if (collaborators.messaging) this.#messaging = collaborators.messaging;
@@ -120,14 +122,16 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
   async run(task: ScheduledTask, ctx: TaskContext): Promise<unknown> {
     const agent = await this.#lifecycle.getAgent(task.agent_id);
     const handler = this.#handlers.get(agent.id);
-    if (!handler && !agent.config.entrypoint) {
-      throw new SchedulerError("AGENT_NOT_RUNNABLE", `Agent ${agent.id} has neither a registered handler nor an entrypoint`, {
+    const bodies = !handler && !agent.config.entrypoint && this.#bodies?.has(agent.config) ? this.#bodies : undefined;
+    if (!handler && !agent.config.entrypoint && !bodies) {
+      throw new SchedulerError("AGENT_NOT_RUNNABLE", `Agent ${agent.id} has neither a registered handler, an entrypoint nor a DSL body`, {
         details: { agent_id: agent.id },
       });
     }
     await this.#enterRunning(agent);
     try {
       if (handler) return await this.#runHandler(agent, handler, task, ctx);
+      if (bodies) return await bodies.run(agent.config, task.input ?? null, { signal: ctx.signal, sandbox: () => this.ensureSandbox(agent.id) });
       if (!this.#programs) throw noSandbox();
       if (agent.config.execution_mode.type === "Persistent") return await this.#programs.runPersistent(agent, task, ctx.signal);
       return await this.#programs.runEphemeral(agent, task, ctx.signal, () => this.#takeInbox(agent.id));

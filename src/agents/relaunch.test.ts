@@ -12,7 +12,8 @@ import { MessageId, type AgentId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
 import { parseAgentConfig, type AgentConfigInput } from "../core/schemas.js";
 import { createRuntime, type Runtime } from "../runtime.js";
-import { requirement } from "../../test/helpers/requirements.js";
+import { tier0Requirement } from "../../test/helpers/requirements.js";
+import { until } from "../../test/helpers/wait.js";
 import { payloadBytes } from "./protocol.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "symbiont-relaunch-"));
@@ -32,25 +33,8 @@ function start(): Promise<Runtime> {
   });
 }
 
-const probe = await start();
-const tier0 = await requirement("process", async () => {
-  try {
-    await probe.sandboxes.prepareTier("Tier0");
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await probe.shutdown();
-  }
-});
+const tier0 = await tier0Requirement(start);
 
-async function until(cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Answers every bus message with an `ack` to `peer` that names the answering process (a random id per process). */
 function ackScript(peer: AgentId): string {

@@ -14,7 +14,8 @@ import { payloadBytes } from "./protocol.js";
 import { parseAgentConfig, type AgentConfigInput } from "../core/schemas.js";
 import { silentLogger } from "../core/logger.js";
 import { createRuntime, type Runtime } from "../runtime.js";
-import { requirement } from "../../test/helpers/requirements.js";
+import { tier0Requirement } from "../../test/helpers/requirements.js";
+import { until } from "../../test/helpers/wait.js";
 import { LocalMessaging } from "../../test/helpers/execution.js";
 
 const EXAMPLE = fileURLToPath(new URL("../../examples/agents/echo-agent.mjs", import.meta.url));
@@ -26,28 +27,11 @@ function hostProcesses(marker: string): string[] {
   return out.split("\n").filter((l) => l.includes(marker) && !l.includes("ps -eo"));
 }
 
-async function until(cond: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const dataDir = mkdtempSync(join(tmpdir(), "symbiont-agents-"));
 // Sandboxed processes run as an unprivileged uid that must be able to reach the workspaces.
 chmodSync(dataDir, 0o755);
-const probe = await createRuntime({ config: { data_dir: dataDir, log_level: "silent" }, logger: silentLogger() });
-const tier0 = await requirement("process", async () => {
-  try {
-    await probe.sandboxes.prepareTier("Tier0");
-    return true;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await probe.shutdown();
-  }
-});
+const tier0 = await tier0Requirement(() => createRuntime({ config: { data_dir: dataDir, log_level: "silent" }, logger: silentLogger() }));
 
 describe.skipIf(!tier0.available)("agents - sandboxed programs (Tier0)", () => {
   let runtime: Runtime;

@@ -10,7 +10,7 @@
  * processes; it does not own the sandbox orchestrator or the message bus it is handed.
  */
 import type { AgentId, MessageId, SandboxId } from "../core/ids.js";
-import type { Message } from "../core/types.js";
+import type { AgentConfig, Message } from "../core/types.js";
 import type { AgentSandboxCleanup } from "../errors/types.js";
 import type { TaskRunner, UsageProbe } from "../scheduler/types.js";
 import type { AgentContext, IncomingMessage } from "./agent-sdk.js";
@@ -25,6 +25,17 @@ export interface AgentHandler {
 export interface HandlerContext extends AgentContext {
   readonly agent_id: AgentId;
   readonly signal: AbortSignal;
+}
+
+/** Agents whose work is a body in their definition (`dsl_source`), run by the DSL interpreter. */
+export interface AgentBodies {
+  /** Whether the agent is defined by a body (rather than a handler or an entrypoint). */
+  has(config: AgentConfig): boolean;
+  /**
+   * Runs the body once with the task input; resolves to its value. `signal` cancels the run; `sandbox`
+   * gives the agent's sandbox (created on first use) for the tools the body calls.
+   */
+  run(config: AgentConfig, input: unknown, options: { readonly signal: AbortSignal; readonly sandbox: () => Promise<SandboxId> }): Promise<unknown>;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { FastifyInstance } from "fastify";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -38,38 +38,46 @@ declare module "fastify" {
   }
 }
 
-export function registerHttpHooks(app: FastifyInstance, options: { tracing: boolean }): void {
-  app.addHook("onRequest", async function startRequest(request, reply) {
+/**
+ * Hooks are callback-style, not async: on a small request each promise a hook returns costs about as much as
+ * the hook's own work. `observe` receives every finished request (the metrics).
+ */
+export function registerHttpHooks(
+  app: FastifyInstance,
+  options: { tracing: boolean; observe(method: string, route: string, status: number, seconds: number): void },
+): void {
+  const { tracing, observe } = options;
+  app.addHook("onRequest", function startRequest(request, reply, done) {
+    // Set once up front (not in onSend) so that every answer, errors included, carries them.
+    void reply.headers(SECURITY_HEADERS);
     void reply.header("x-request-id", request.id);
-    if (!options.tracing) return;
-    const m = TRACEPARENT_RE.exec(String(request.headers.traceparent ?? ""));
-    const span: Span = m
-      ? { trace_id: m[1] as string, parent_span_id: m[2] as string, span_id: randomBytes(8).toString("hex"), flags: m[3] as string }
-      : { trace_id: randomBytes(16).toString("hex"), span_id: randomBytes(8).toString("hex"), flags: "01" };
-    request.span = span;
-    request.log = request.log.child({ trace_id: span.trace_id, span_id: span.span_id });
-    void reply.header("traceparent", `00-${span.trace_id}-${span.span_id}-${span.flags}`);
-  });
-
-  app.addHook("onSend", async function securityHeaders(_request, reply, payload) {
-    for (const [k, v] of Object.entries(SECURITY_HEADERS)) if (!reply.hasHeader(k)) void reply.header(k, v);
-    return payload;
-  });
-
-  app.addHook("onResponse", async function logRequest(request, reply) {
-    const route = request.routeOptions.url ?? "(unmatched)";
-    const fields = {
-      method: request.method,
-      route,
-      url: request.url.split("?")[0],
-      status: reply.statusCode,
-      duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-      ...(request.principal ? { key_id: request.principal.key_id } : {}),
-    };
-    if (request.span) {
-      request.log.info({ ...fields, span: { name: `${request.method} ${route}`, ...request.span } }, "span");
-    } else {
-      request.log.info(fields, "request");
+    if (tracing) {
+      const m = TRACEPARENT_RE.exec(String(request.headers.traceparent ?? ""));
+      const span: Span = m
+        ? { trace_id: m[1] as string, parent_span_id: m[2] as string, span_id: randomBytes(8).toString("hex"), flags: m[3] as string }
+        : { trace_id: randomBytes(16).toString("hex"), span_id: randomBytes(8).toString("hex"), flags: "01" };
+      request.span = span;
+      request.log = request.log.child({ trace_id: span.trace_id, span_id: span.span_id });
+      void reply.header("traceparent", `00-${span.trace_id}-${span.span_id}-${span.flags}`);
     }
+    done();
+  });
+
+  app.addHook("onResponse", function finishRequest(request, reply, done) {
+    const route = request.routeOptions.url ?? "(unmatched)";
+    observe(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+    if ((request.log as FastifyBaseLogger & { isLevelEnabled(level: string): boolean }).isLevelEnabled("info")) {
+      const fields = {
+        method: request.method,
+        route,
+        url: request.url.split("?")[0],
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+        ...(request.principal ? { key_id: request.principal.key_id } : {}),
+      };
+      if (request.span) request.log.info({ ...fields, span: { name: `${request.method} ${route}`, ...request.span } }, "span");
+      else request.log.info(fields, "request");
+    }
+    done();
   });
 }

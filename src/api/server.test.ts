@@ -55,7 +55,10 @@ describe("api - cross-cutting", () => {
     expect(made.headers["x-request-id"]).toMatch(/^[0-9a-f-]{36}$/);
     const missing = await api.call("GET", "/api/v1/nope", undefined, null);
     expect(missing.headers["x-request-id"]).toBeDefined();
-    for (const res of [given, missing]) {
+    // A URL the router itself refuses is answered before any route hook runs.
+    const undecodable = await api.call("GET", "/api/v1/agents/%zz", undefined, null);
+    expect(undecodable.statusCode).toBe(400);
+    for (const res of [given, missing, undecodable]) {
       expect(res.headers["x-content-type-options"]).toBe("nosniff");
       expect(res.headers["x-frame-options"]).toBe("DENY");
       expect(res.headers["cache-control"]).toBe("no-store");

@@ -32,6 +32,8 @@ import { docsRoutes } from "./routes/docs.js";
 import { healthRoutes } from "./routes/health.js";
 import { keyRoutes } from "./routes/keys.js";
 import { workflowRoutes } from "./routes/workflows.js";
+import { operationRoutes } from "./routes/operations.js";
+import { adminRoutes } from "./routes/admin.js";
 
 export const API_PREFIX = "/api/v1";
 
@@ -109,10 +111,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     }
     return sendError(new ApiError("NOT_FOUND", `No route ${request.method} ${path}`), request, reply);
   });
-  registerHttpHooks(app, { tracing: cfg.enable_tracing });
-  app.addHook("onResponse", async function recordMetrics(request, reply) {
-    metrics.observe(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
-  });
+  registerHttpHooks(app, { tracing: cfg.enable_tracing, observe: (method, route, status, seconds) => metrics.observe(method, route, status, seconds) });
   app.addHook("onClose", async function closeApi() {
     metrics.close();
     activity.close();
@@ -150,7 +149,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
   await app.register(
     async function apiV1(api) {
-      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, messageRoutes, workflowRoutes, keyRoutes, ...(options.routes ?? []), docsRoutes];
+      const modules: RouteModule[] = [healthRoutes, agentRoutes, agentReportRoutes, messageRoutes, workflowRoutes, keyRoutes, operationRoutes, adminRoutes, ...(options.routes ?? []), docsRoutes];
       for (const module of modules) module(api, ctx);
     },
     { prefix: API_PREFIX },

@@ -645,6 +645,11 @@ export class SecureCommunicationBus implements CommunicationBus {
     return newId;
   }
 
+  async discardDeadLetter(id: string): Promise<void> {
+    this.#assertOpen();
+    if (!this.#dlq.delete(id)) throw new CommunicationError("MESSAGE_NOT_FOUND", `No dead letter ${id}`, { details: { id } });
+  }
+
   async getMessageStatus(messageId: MessageId): Promise<DeliveryStatus> {
     this.#assertOpen();
     const id = MessageId.parse(messageId);

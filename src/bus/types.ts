@@ -98,6 +98,8 @@ export interface CommunicationBus {
    * it from the queue. Only letters the bus could authenticate carry a message to replay.
    */
   replayDeadLetter(id: string): Promise<MessageId>;
+  /** Removes a dead letter without replaying it (an operator has dealt with it). MESSAGE_NOT_FOUND when unknown. */
+  discardDeadLetter(id: string): Promise<void>;
   /** Public keys of a registered agent (on this or another runtime of the same namespace). */
   getPublicKeys(agentId: AgentId): Promise<AgentPublicKeyInfo>;
 }

@@ -1,5 +1,6 @@
 /**
- * The `symbiont` command: `up` runs the runtime; `agents`, `keys` and `workflows` talk to a running one.
+ * The `symbiont` command: `up` runs the runtime; the other commands talk to a running one over its API
+ * (`status`, `check`, `fmt`, `run` and `audit verify` work offline).
  */
 import { Command, CommanderError } from "commander";
 import { isRuntimeError } from "../core/errors.js";
@@ -10,7 +11,9 @@ import { registerRemote } from "./remote.js";
 import { registerStatus } from "./status.js";
 import { registerDsl } from "./dsl.js";
 import { registerAudit } from "./audit.js";
+import { registerAdmin } from "./admin.js";
 import { registerUp } from "./up.js";
+import { registerOperations } from "./operations.js";
 
 export function buildProgram(io: Io = processIo): Command {
   const program = new Command();
@@ -26,7 +29,9 @@ export function buildProgram(io: Io = processIo): Command {
   registerRemote(program, io);
   registerStatus(program);
   registerDsl(program);
-  registerAudit(program);
+  registerAudit(program, io);
+  registerOperations(program, io);
+  registerAdmin(program, io);
   return program;
 }
 

@@ -8,26 +8,26 @@ import { parse as parseYaml } from "yaml";
 import { ApiClient } from "./client.js";
 import { json, record, table, type Io } from "./output.js";
 
-interface GlobalOptions {
+export interface GlobalOptions {
   readonly url?: string;
   readonly key?: string;
   readonly json?: boolean;
 }
 
-type Ctx = { client: ApiClient; io: Io; asJson: boolean };
+export type Ctx = { client: ApiClient; io: Io; asJson: boolean };
 
-function context(cmd: Command, io: Io): Ctx {
+export function context(cmd: Command, io: Io): Ctx {
   const g = cmd.optsWithGlobals<GlobalOptions>();
   const url = g.url ?? process.env.SYMBIONT_URL ?? "http://127.0.0.1:8080";
   const key = g.key ?? process.env.SYMBIONT_API_KEY;
   return { client: new ApiClient({ url, key }), io, asJson: Boolean(g.json) };
 }
 
-function collect(value: string, previous: string[] = []): string[] {
+export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }
 
-function pairs(list: readonly string[] | undefined, what: string): Record<string, string> {
+export function pairs(list: readonly string[] | undefined, what: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const item of list ?? []) {
     const i = item.indexOf("=");
@@ -50,7 +50,7 @@ function params(list: readonly string[] | undefined): Record<string, unknown> {
   );
 }
 
-function action(io: Io, fn: (ctx: Ctx, ...args: never[]) => Promise<void>) {
+export function action(io: Io, fn: (ctx: Ctx, ...args: never[]) => Promise<void>) {
   return async function run(this: Command, ...args: unknown[]): Promise<void> {
     // commander passes the positional arguments, then the options, then the command.
     await fn(context(this, io), ...(args.slice(0, -1) as never[]));

@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { isLoopback } from "../api/auth.js";
 import { createApiServer } from "../api/server.js";
 import { createRuntime } from "../runtime.js";
+import { loadAgentDir } from "../dsl/agent-dir.js";
 
 interface UpOptions {
   readonly port?: string;
@@ -16,6 +17,7 @@ interface UpOptions {
   readonly dataDir?: string;
   readonly logLevel?: string;
   readonly insecureNoAuth?: boolean;
+  readonly agents?: string;
 }
 
 function parsePort(text: string): number {
@@ -59,6 +61,10 @@ export async function up(options: UpOptions): Promise<void> {
   const runtime = await createRuntime({ config, logger });
   let server;
   try {
+    if (options.agents !== undefined) {
+      const loaded = await loadAgentDir(options.agents, runtime.lifecycle);
+      logger.info({ dir: options.agents, ...loaded }, `loaded ${loaded.files.length} DSL file(s) from ${options.agents}`);
+    }
     server = await createApiServer(runtime);
   } catch (err) {
     await runtime.shutdown();
@@ -109,6 +115,7 @@ export function registerUp(program: Command): void {
     .option("-c, --config <file>", "YAML or JSON config file")
     .option("-d, --data-dir <dir>", "where embedded state lives (default ./.symbiont)")
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent")
+    .option("--agents <dir>", "create and start the agents of every .symbi file in <dir> (any error stops start-up)")
     .option("--insecure-no-auth", "serve the API without API keys (loopback binds only; development)")
     .action((opts: UpOptions) => up(opts));
 }

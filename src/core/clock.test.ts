@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ManualClock, SystemClock } from "./clock.js";
 
 describe("clock - manual", () => {
@@ -40,5 +40,27 @@ describe("clock - system", () => {
     await clock.sleep(20);
     expect(fired).toBe(1);
     expect(Math.abs(clock.now() - Date.now())).toBeLessThan(50);
+  });
+
+  it("a delay beyond 2^31-1 ms (about 24.8 days) waits its full length instead of firing at once", () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance", "Date"] });
+    try {
+      const clock = new SystemClock();
+      const day = 24 * 3600 * 1000;
+      let fired = 0;
+      clock.setTimeout(() => fired++, 30 * day);
+      const cancelled = clock.setTimeout(() => fired++, 40 * day);
+      vi.advanceTimersByTime(1_000);
+      expect(fired).toBe(0);
+      vi.advanceTimersByTime(29 * day);
+      expect(fired).toBe(0);
+      clock.clearTimeout(cancelled);
+      vi.advanceTimersByTime(day);
+      expect(fired).toBe(1);
+      vi.advanceTimersByTime(20 * day);
+      expect(fired).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

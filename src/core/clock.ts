@@ -17,6 +17,8 @@ export interface Clock {
   sleep(ms: number): Promise<void>;
 }
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class SystemClock implements Clock {
   readonly #timers = new Map<number, NodeJS.Timeout>();
   #next = 1;
@@ -29,14 +31,20 @@ export class SystemClock implements Clock {
   }
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const id = this.#next++;
+    this.#arm(id, fn, performance.now() + Math.max(0, ms));
+    return { id };
+  }
+  /** Node fires a delay above 2^31-1 ms at once, so a far deadline is reached in steps of at most that. */
+  #arm(id: number, fn: () => void, deadline: number): void {
     const t = setTimeout(() => {
+      const left = deadline - performance.now();
+      if (left > 1) return this.#arm(id, fn, deadline);
       this.#timers.delete(id);
       fn();
-    }, Math.max(0, ms));
+    }, Math.min(MAX_TIMER_MS, Math.max(0, deadline - performance.now())));
     // Timers must never keep a shutting-down process alive on their own.
     t.unref();
     this.#timers.set(id, t);
-    return { id };
   }
   clearTimeout(handle: TimerHandle | undefined): void {
     if (!handle) return;

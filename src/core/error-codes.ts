@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   MESSAGE_NOT_FOUND: { family: "Communication", status: 404, description: "No message (or dead letter) with this id is known to the bus." },
   REQUEST_TIMEOUT: { family: "Communication", status: 504, description: "No reply to a request arrived within its timeout." },
   TRANSPORT_UNAVAILABLE: { family: "Communication", status: 503, description: "The message transport (NATS) cannot be reached or refused the operation." },
+  DEAD_LETTER_NOT_REPLAYABLE: { family: "Communication", status: 409, description: "The dead letter was never authenticated (tampered or undecryptable envelope): it is kept as evidence and cannot be replayed." },
 
   // Security
   SECURITY_VIOLATION: { family: "Security", status: 403, description: "A security rule was violated." },
@@ -72,10 +73,12 @@ export const ERROR_CODES = {
   TASK_CANCELLED: { family: "Scheduler", status: 409, description: "The task was cancelled before it finished." },
   TASK_ALREADY_EXISTS: { family: "Scheduler", status: 409, description: "A task with this id is already known to the scheduler." },
   TASK_ALREADY_FINISHED: { family: "Scheduler", status: 409, description: "The task has already finished; it can no longer be changed or cancelled." },
-  CRON_INVALID: { family: "Scheduler", status: 400, description: "A Scheduled agent's cron expression or timezone cannot be parsed." },
+  CRON_INVALID: { family: "Scheduler", status: 400, description: "A cron expression or timezone (of a Scheduled agent or a schedule job) cannot be parsed, or names no future time." },
   AGENT_NOT_RUNNABLE: { family: "Scheduler", status: 409, description: "The agent has neither a registered handler nor an entrypoint, or its state accepts no tasks." },
   AGENT_TASK_FAILED: { family: "Scheduler", status: 502, description: "The agent reported an error for the task (agent protocol `error`)." },
   AGENT_PROCESS_EXITED: { family: "Scheduler", status: 502, description: "The agent's process exited before answering the task." },
+  SCHEDULE_NOT_FOUND: { family: "Scheduler", status: 404, description: "No schedule job with this id." },
+  SCHEDULE_INVALID_STATE: { family: "Scheduler", status: 409, description: "The schedule job's status does not allow this action (resume a Completed or Failed job, pause a finished one)." },
   MESSAGING_UNAVAILABLE: { family: "Scheduler", status: 503, description: "The agent asked to send or subscribe, but no message bus is wired to the executor." },
 
   // Error handler
@@ -92,6 +95,7 @@ export const ERROR_CODES = {
   POLICY_INVALID: { family: "Policy", status: 400, description: "A policy is malformed (details give the rule, line, column and reason); the previous version stays in force." },
   POLICY_NOT_FOUND: { family: "Policy", status: 404, description: "No policy with this id." },
   POLICY_STORE_UNAVAILABLE: { family: "Policy", status: 503, description: "The policy store cannot be opened, read or written." },
+  POLICY_ALREADY_EXISTS: { family: "Policy", status: 409, description: "A policy with this id already exists; update it with PUT instead." },
 
   // Sandbox
   SANDBOX_NOT_FOUND: { family: "Sandbox", status: 404, description: "No sandbox with this id." },
@@ -114,6 +118,7 @@ export const ERROR_CODES = {
   AUDIT_SIGNING_KEY_INVALID: { family: "Audit", status: 500, description: "The audit signing key is missing, unreadable, not Ed25519 or readable by others." },
   AUDIT_MIGRATION_FAILED: { family: "Audit", status: 500, description: "The audit store schema could not be migrated (or is newer than this runtime)." },
   AUDIT_TRAIL_CLOSED: { family: "Audit", status: 503, description: "The audit trail was closed and accepts no more records." },
+  AUDIT_DISABLED: { family: "Audit", status: 503, description: "The audit trail is disabled (audit.enabled is false): there is nothing to query, verify or export." },
 
   // Store
   STORE_UNAVAILABLE: { family: "Store", status: 503, description: "The state store cannot be opened or reached." },
@@ -144,6 +149,8 @@ export const ERROR_CODES = {
   WORKFLOW_STEP_FAILED: { family: "Api", status: 502, description: "A workflow step failed after its retries (reported inside a failure result)." },
   WORKFLOW_STEP_TIMEOUT: { family: "Api", status: 504, description: "A workflow step exceeded its timeout (reported inside a failure result)." },
   WORKFLOW_CANCELLED: { family: "Api", status: 409, description: "The workflow execution was cancelled (runtime shutdown) before it finished." },
+  INVALID_SCHEDULE_ID: { family: "Api", status: 400, description: "The schedule id in the path is not a UUID." },
+  AGENT_NAME_AMBIGUOUS: { family: "Api", status: 409, description: "Several live agents have this name; give the agent's id instead." },
   TASK_HANDLER_MISSING: { family: "Api", status: 422, description: "The in-process task runner has no handler for this agent." },
 
   // Dsl

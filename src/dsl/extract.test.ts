@@ -35,21 +35,17 @@ describe("dsl extraction - agents", () => {
     expect(c.execution_mode).toEqual({ type: "Ephemeral" });
     expect(agent!.params.map((p) => p.name)).toEqual(["records", "strict"]);
     expect(agent!.returnType?.name).toBe("ValidationReport");
-    expect(c.policies).toEqual([
-      {
-        id: "data_validator.data_handling",
-        name: "data_handling",
-        description: "policy data_handling of data_validator",
-        priority: 0,
-        enabled: true,
-        rules: [
-          { effect: "allow", action: "read", description: "allow: read(records)" },
-          { effect: "deny", action: "network.*", description: "deny: network_access" },
-          { effect: "deny", action: "sandbox.network", description: "deny: network_access" },
-          { effect: "audit", action: "validation_result", condition: "strict == true", description: "audit: validation_result if strict == true" },
-        ],
-      },
-    ]);
+    const rules = [
+      { effect: "allow", action: "read", description: "allow: read(records)" },
+      { effect: "deny", action: "network.*", description: "deny: network_access" },
+      { effect: "deny", action: "sandbox.network", description: "deny: network_access" },
+      { effect: "audit", action: "validation_result", condition: "context.strict == true", description: "audit: validation_result if strict == true" },
+    ];
+    const policy = { id: "data_validator.data_handling", name: "data_handling", description: "policy data_handling of data_validator", priority: 0, enabled: true };
+    expect(agent!.policies).toEqual([{ ...policy, rules }]);
+    // The engine enforces only the restrictions: an agent's own allow or audit would grant there.
+    expect(c.policies).toEqual([{ ...policy, rules: rules.filter((r) => r.effect === "deny") }]);
+    expect(c.metadata["dsl.agent"]).toBe("data_validator");
     expect(file.types.map((t) => t.name)).toEqual(["CustomerRecord", "ValidationReport"]);
   });
 
@@ -131,9 +127,21 @@ describe("dsl extraction - agents", () => {
       "deny agent.spawn",
       "deny file.upload",
       "audit tool.call",
-      "require message.send if payload_size < 1048576",
-      "allow * if role == \"admin\"",
+      "require message.send if context.payload_size < 1048576",
+      "allow * if context.role == \"admin\"",
     ]);
+    // Each agent of the file carries the file's policies: all rules for the host, restrictions for the engine.
+    const [agent] = file.agents;
+    expect(agent?.policies.map((p) => p.id)).toContain("global_guardrails");
+    expect(agent?.config.policies.find((p) => p.id === "global_guardrails")?.rules.map((r) => r.effect)).toEqual(["deny", "deny", "deny", "deny", "require"]);
+  });
+
+  it("policy conditions must be policy-engine conditions; other names read the request context", () => {
+    expect(problems('policy p {\n deny: tool.call if resource.starts_with("rm")\n}\n')).toEqual([
+      "2:21 policy 'p': the condition 'resource.starts_with(\"rm\")' is not a policy condition: unexpected '('",
+    ]);
+    expect(problems('policy p {\n deny: tool.call if starts_with(resource, "rm") && level > 2\n}\n')).toEqual([]);
+    expect(problems('policy p {\n deny: "bad action!"\n}\n')[0]).toMatch(/^2:8 policy 'p': 'bad action!' is not a valid action/);
   });
 
   it("compileDsl throws DSL_PARSE_ERROR / DSL_EXTRACTION_ERROR listing file:line:col", () => {
@@ -151,7 +159,15 @@ describe("dsl extraction - agents", () => {
       compileDsl(agentWith("sandbox = nope"), "y.symbi");
     } catch (err) {
       expect((err as DslError).code).toBe("DSL_EXTRACTION_ERROR");
-      expect((err as DslError).details?.diagnostics).toEqual([{ line: 2, col: 20, message: expect.stringContaining("unknown sandbox tier") }]);
+      expect((err as DslError).details?.diagnostics).toEqual([
+        {
+          location: "y.symbi:2:20",
+          line: 2,
+          col: 20,
+          message: expect.stringContaining("unknown sandbox tier"),
+          text: expect.stringMatching(/^y\.symbi:2:20: unknown sandbox tier/),
+        },
+      ]);
     }
   });
 });
@@ -167,6 +183,15 @@ describe("dsl extraction - schedules, channels, memory, webhooks", () => {
     expect(file.agents[0]?.config.resource_limits.execution_timeout).toBe(300_000);
   });
 
+  it("a cron schedule must name an agent of the file, and an agent has one cron schedule", () => {
+    const agent = "agent a {\n with { 1 }\n}\n";
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n}\n${agent}`)).toEqual(["1:1 schedule 's': a cron schedule names the agent it runs (agent = NAME)"]);
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = ghost\n}\n${agent}`)).toEqual(["1:1 schedule 's' runs agent 'ghost', which this file does not define"]);
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = a\n}\nschedule t {\n cron = "0 5 * * * *"\n agent = a\n}\n${agent}`)).toEqual([
+      "5:1 agent 'a' already runs on schedule 's'; an agent has one cron schedule",
+    ]);
+  });
+
   it("keeps the schedule's timezone", () => {
     const file = compileDsl(readFileSync(join(CORPUS, "valid", "incident-tracker.symbi"), "utf8"));
     expect(file.schedules[0]).toMatchObject({ cron: "0 */15 * * * *", timezone: "Europe/Berlin", agent: "incident_tracker" });
@@ -180,8 +205,8 @@ describe("dsl extraction - schedules, channels, memory, webhooks", () => {
     ]);
     expect(problems('schedule s {\n cron = "not a cron"\n}\n')[0]).toMatch(/^2:9 schedule 's': invalid cron expression "not a cron"/);
     expect(problems('schedule s {\n at = "tomorrow"\n}\n')).toEqual(['2:7 schedule \'s\': \'at\' must be an ISO 8601 timestamp such as "2030-01-01T09:00:00Z"']);
-    expect(problems('schedule s {\n cron = "* * * * *"\n one_shot = 1\n}\n')).toEqual(["3:13 schedule 's': 'one_shot' must be true or false"]);
-    expect(problems('schedule s {\n cron = "* * * * *"\n every = 5m\n}\n')[0]).toMatch(/^3:2 schedule 's': unknown attribute 'every'/);
+    expect(problems('schedule s {\n cron = "* * * * *"\n one_shot = 1\n}\n')).toContain("3:13 schedule 's': 'one_shot' must be true or false");
+    expect(problems('schedule s {\n cron = "* * * * *"\n every = 5m\n}\n')[1]).toMatch(/^3:2 schedule 's': unknown attribute 'every'/);
   });
 
   it("extracts channels with platform, policies and data classification; platform is required", () => {

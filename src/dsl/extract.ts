@@ -15,12 +15,15 @@ import { DEFAULT_RESOURCE_LIMITS, parseAgentConfig } from "../core/schemas.js";
 import type { AgentConfig, Capability, ExecutionMode, Policy, SecurityTier } from "../core/types.js";
 import { formatDiagnostic, type Diagnostic } from "./diagnostics.js";
 import { parse } from "./parser.js";
-import { compilePolicy } from "./policy.js";
+import { compilePolicy, restrictions } from "./policy.js";
 import { attrData, attrString, type AttrData } from "./values.js";
 
 export interface DslAgent {
   readonly name: string;
+  /** Its policy in the runtime: `policies` holds the enforced restrictions (deny / require) only. */
   readonly config: AgentConfig;
+  /** Every rule of the agent's policy blocks and of the file's top-level ones, as the DSL host applies them. */
+  readonly policies: readonly Policy[];
   readonly params: readonly Param[];
   readonly returnType: TypeRef | undefined;
   /** The `with` block's body: what a task for this agent runs. */
@@ -69,6 +72,9 @@ export interface DslFile {
   /** Top-level policy blocks, compiled. */
   readonly policies: readonly Policy[];
 }
+
+/** Metadata key naming the agent of `dsl_source` an instance runs. */
+export const DSL_AGENT_KEY = "dsl.agent";
 
 const TIERS: Readonly<Record<string, SecurityTier>> = {
   bubblewrap: "Tier0",
@@ -169,9 +175,18 @@ export function extract(program: Program, source: string): ExtractResult {
     }
   }
 
+  // A cron schedule is its agent's execution mode: it must name an agent of this file, one schedule each.
+  const cronOf = new Map<string, DslSchedule>();
+  for (const sc of schedules) {
+    if (sc.cron === undefined) continue;
+    if (sc.agent === undefined) err(sc.span, `schedule '${sc.name}': a cron schedule names the agent it runs (agent = NAME)`);
+    else if (!agentDecls.some((a) => a.name === sc.agent)) err(sc.span, `schedule '${sc.name}' runs agent '${sc.agent}', which this file does not define`);
+    else if (cronOf.has(sc.agent)) err(sc.span, `agent '${sc.agent}' already runs on schedule '${(cronOf.get(sc.agent) as DslSchedule).name}'; an agent has one cron schedule`);
+    else cronOf.set(sc.agent, sc);
+  }
   const agents: DslAgent[] = [];
   for (const decl of agentDecls) {
-    const agent = extractAgent(decl, source, metadata, schedules, err);
+    const agent = extractAgent(decl, source, metadata, schedules, policies, err);
     if (agent) agents.push(agent);
   }
   diagnostics.sort((a, b) => a.span.start.offset - b.span.start.offset);
@@ -243,6 +258,7 @@ function extractAgent(
   source: string,
   fileMetadata: Readonly<Record<string, AttrData>>,
   schedules: readonly DslSchedule[],
+  filePolicies: readonly Policy[],
   err: (s: Span, m: string) => void,
 ): DslAgent | undefined {
   const before = { count: 0 };
@@ -261,6 +277,8 @@ function extractAgent(
   let cpuCores: number | undefined;
   const metadata: Record<string, string> = {};
   for (const [k, v] of Object.entries(fileMetadata)) metadata[k] = attrString(v);
+  // Which agent of the source is this one's body, whatever name the runtime's instance is given.
+  metadata[DSL_AGENT_KEY] = decl.name;
 
   for (const m of decl.members) {
     switch (m.kind) {
@@ -332,6 +350,7 @@ function extractAgent(
   }
   if (before.count > 0) return undefined;
 
+  const allPolicies = [...policies, ...filePolicies];
   try {
     const config = parseAgentConfig({
       name: decl.name,
@@ -345,12 +364,13 @@ function extractAgent(
         ...(timeoutMs !== undefined ? { execution_timeout: timeoutMs } : {}),
       },
       capabilities,
-      policies,
+      policies: allPolicies.map(restrictions).filter((p): p is Policy => p !== undefined),
       metadata,
     });
     return {
       name: decl.name,
       config,
+      policies: allPolicies,
       params: decl.params ?? [],
       returnType: decl.returnType,
       body,
@@ -381,6 +401,9 @@ function diagnosticsError(code: "DSL_PARSE_ERROR" | "DSL_EXTRACTION_ERROR", file
   const lines = ds.map((d) => formatDiagnostic(file, d));
   const what = code === "DSL_PARSE_ERROR" ? "does not parse" : "cannot be configured";
   return new DslError(code, `${file} ${what}: ${lines.join("; ")}`, {
-    details: { file, diagnostics: ds.map((d) => ({ line: d.span.start.line, col: d.span.start.col, message: d.message })) },
+    details: {
+      file,
+      diagnostics: ds.map((d, i) => ({ location: `${file}:${d.span.start.line}:${d.span.start.col}`, line: d.span.start.line, col: d.span.start.col, message: d.message, text: lines[i] })),
+    },
   });
 }

@@ -27,6 +27,8 @@ export interface DslRunContext {
   readonly policies: readonly Policy[];
   /** The agent's sandbox, where its tools run. */
   readonly sandbox_id?: SandboxId;
+  /** Gives the agent's sandbox on first use, when `sandbox_id` is not known up front. */
+  readonly sandbox?: () => Promise<SandboxId>;
 }
 
 export type DslLogLevel = "trace" | "debug" | "info" | "warn" | "error";
@@ -115,7 +117,7 @@ function llmMessages(request: DslLlmRequest): LlmMessage[] {
 export function createDslHost(deps: DslHostDeps): DslHost {
   const check = async (ctx: DslRunContext, action: string, resource: string, context: Record<string, unknown> = {}): Promise<void> => {
     const request: AuthorizationRequest = { agent_id: ctx.agent_id, action, resource, context: { agent_name: ctx.agent_name, ...context } };
-    await authorize(withDslPolicies(deps.authorizer, ctx.policies, deps.events), deps.events, request);
+    await authorize(withDslPolicies(deps.authorizer, ctx.policies, deps.clock, deps.events), deps.events, request);
   };
 
   return {
@@ -148,8 +150,9 @@ export function createDslHost(deps: DslHostDeps): DslHost {
       await check(ctx, "tool.call", tool, { args: input.args, named: input.named });
       const spec = deps.tools?.get(tool);
       if (spec?.network) await check(ctx, "sandbox.network", tool);
+      const sandbox = ctx.sandbox_id ?? (spec && ctx.sandbox ? await ctx.sandbox() : undefined);
       const result = deps.tools
-        ? await deps.tools.call(tool, input, ctx.sandbox_id)
+        ? await deps.tools.call(tool, input, sandbox)
         : ({ status: "not_executed", tool, reason: "no tool registry is configured" } as const);
       deps.events.emit("dsl.tool_called", {
         agent_id: ctx.agent_id,

@@ -57,6 +57,27 @@ describe("dsl interpreter - constructs", () => {
     expect(value("[1, 2].map(double)", {}, "function double(x: int) -> int { x * 2 }")).toEqual([2, 4]);
   });
 
+  it("scopes: block lets shadow and end with their block; a name resolves to the let before it", () => {
+    expect(value("let x = 1; if true { x = 2; let x = 10; x += 1; } x")).toBe(2);
+    expect(value("let x = 1; for i in [1, 2] { let x = i * 10; x += 1; } x")).toBe(1);
+    expect(() => value("for i in [1] { let y = i; } y")).toThrow(/unknown variable 'y'/);
+    expect(value("let t = 0; for i in [1, 2, 3] { let sq = i * i; t += sq; } t")).toBe(14);
+    expect(value("let x = 5; let x = x + 1; x")).toBe(6);
+  });
+
+  it("lambdas capture each loop iteration's variables, and see later updates of outer ones", () => {
+    expect(value("let fs = []; for i in [1, 2, 3] { let k = i * 10; fs.push(x => x + i + k); } fs.map(f => f(0))")).toEqual([11, 22, 33]);
+    expect(value("let n = 1; let f = x => x + n; n = 100; f(1)")).toBe(101);
+    expect(value("let add = a => b => a + b; add(2)(3)")).toBe(5);
+    expect(value("let r = { f: x => x * 2 }; r.f(4)")).toBe(8);
+  });
+
+  it("functions see their parameters and the file's functions, never the caller's variables", () => {
+    const f = "function g(a: int) -> int { a + hidden }\nfunction h(a: int) -> int { twice(a) + 1 }\nfunction twice(a: int) -> int { a * 2 }";
+    expect(() => value("let hidden = 1; g(1)", {}, f)).toThrow(/unknown variable 'hidden'/);
+    expect(value("h(5)", {}, f)).toBe(11);
+  });
+
   it("named arguments bind by parameter name; wrong arity is an error", () => {
     const f = "function sub(a: int, b: int) -> int { a - b }";
     expect(value("[sub(5, 3), sub(b = 5, a = 3), sub(5, b: 1)]", {}, f)).toEqual([2, -2, 4]);

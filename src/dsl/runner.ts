@@ -1,27 +1,23 @@
 /**
- * Runs one agent body off the main event loop: a worker thread with a heap cap (`resourceLimits`), a step
- * budget and call-depth limit inside, and a wall-clock timeout outside that terminates the thread — so an
- * endless loop costs one thread for at most `timeoutMs`, never the runtime's responsiveness. Host calls
- * from the worker are served here through the given `DslHost`.
+ * Runs one agent body off the main event loop: on a pooled worker thread with a heap cap (`resourceLimits`),
+ * a step budget and call-depth limit inside, and a wall-clock timeout outside that terminates the thread —
+ * so an endless loop costs one thread for at most `timeoutMs`, never the runtime's responsiveness. Host
+ * calls from the worker are served here through the given `DslHost`.
  *
  * @example
  * const file = compileDsl(source);
  * const host = createDslHost({ logger, events, clock, authorizer });
  * const { value } = await runDslAgent({ file, agent: "validator", input: { records }, host, limits });
  */
-import { createHash } from "node:crypto";
-import { existsSync, renameSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { MessageChannel, Worker } from "node:worker_threads";
 import { SystemClock, type Clock } from "../core/clock.js";
 import { DslError, PolicyError, type RuntimeError } from "../core/errors.js";
 import type { SandboxId } from "../core/ids.js";
+import type { AgentConfig } from "../core/types.js";
 import type { DslAgent, DslFile } from "./extract.js";
 import type { DslHost, DslLogLevel, DslRunContext } from "./host.js";
 import type { HostOp } from "./interpreter.js";
-import type { HostReply, WorkerInput, WorkerReply } from "./worker.js";
+import type { WorkerOutcome } from "./worker.js";
+import { DslWorkerPool } from "./worker-pool.js";
 
 export interface DslRunLimits {
   readonly maxSteps: number;
@@ -40,8 +36,14 @@ export interface DslRunOptions {
   readonly host: DslHost;
   readonly limits: DslRunLimits;
   readonly sandbox_id?: SandboxId;
+  /** Gives the agent's sandbox on the first tool call (when `sandbox_id` is not given). */
+  readonly sandbox?: () => Promise<SandboxId>;
+  /** The runtime instance running the body (its id is who acts: bus sender, policy subject); default the file's. */
+  readonly instance?: AgentConfig;
   readonly clock?: Clock;
   readonly signal?: AbortSignal;
+  /** Threads to run on; without one, the run gets a thread of its own. */
+  readonly pool?: DslWorkerPool;
 }
 
 export interface DslRunResult {
@@ -68,43 +70,6 @@ export function findAgent(file: DslFile, name: string | undefined): DslAgent {
   const agent = file.agents.find((a) => a.name === name);
   if (!agent) throw new DslError("DSL_AGENT_NOT_FOUND", `no agent named '${name}' (defined: ${file.agents.map((a) => a.name).join(", ") || "none"})`);
   return agent;
-}
-
-let devWorker: Promise<URL> | undefined;
-
-/**
- * The worker's entry file. Built output has `worker.js` beside this file. Run from TypeScript sources (tests,
- * tsx), the worker is bundled once with esbuild (a dev dependency through tsx) into a content-addressed file
- * in the temp dir: loading TypeScript inside each worker through a loader costs seconds per run.
- */
-async function workerUrl(): Promise<URL> {
-  const js = new URL("./worker.js", import.meta.url);
-  if (existsSync(fileURLToPath(js))) return js;
-  devWorker ??= (async () => {
-    const esbuild = await import("esbuild");
-    const out = await esbuild.build({
-      entryPoints: [fileURLToPath(new URL("./worker.ts", import.meta.url))],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      write: false,
-      logLevel: "silent",
-    });
-    const code = (out.outputFiles[0] as { text: string }).text;
-    const file = join(tmpdir(), `symbiont-dsl-worker-${createHash("sha256").update(code).digest("hex").slice(0, 16)}.mjs`);
-    if (!existsSync(file)) {
-      writeFileSync(`${file}.${process.pid}`, code);
-      renameSync(`${file}.${process.pid}`, file);
-    }
-    return pathToFileURL(file);
-  })();
-  return devWorker;
-}
-
-function workerFor(url: URL, data: WorkerInput, maxMemoryMb: number): Worker {
-  const resourceLimits = { maxOldGenerationSizeMb: maxMemoryMb, maxYoungGenerationSizeMb: Math.min(32, Math.max(4, maxMemoryMb / 8)), stackSizeMb: 4 };
-  return new Worker(url, { workerData: data, transferList: [data.port], resourceLimits });
 }
 
 function hostErrorKind(code: string | undefined): string {
@@ -138,80 +103,68 @@ async function serve(host: DslHost, ctx: DslRunContext, op: HostOp, a: Record<st
   }
 }
 
-/** Runs the agent's `with` body once with `input` bound to its parameters; resolves to the body's value. */
+/**
+ * Runs the agent's `with` body once with `input` bound to its parameters; resolves to the body's value. Runs
+ * on a thread of `options.pool`, or of a one-off pool closed afterwards.
+ */
 export async function runDslAgent(options: DslRunOptions): Promise<DslRunResult> {
   const agent = findAgent(options.file, options.agent);
   if (!agent.body) throw new DslError("DSL_AGENT_NOT_FOUND", `agent '${agent.name}' has no with block to run`);
   const clock = options.clock ?? new SystemClock();
   const { limits } = options;
   const ctx: DslRunContext = {
-    agent_id: agent.config.id,
-    agent_name: agent.name,
-    policies: [...agent.config.policies, ...options.file.policies],
+    agent_id: options.instance?.id ?? agent.config.id,
+    agent_name: options.instance?.name ?? agent.name,
+    policies: agent.policies,
     ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
+    ...(options.sandbox ? { sandbox: options.sandbox } : {}),
   };
-  const lock = new SharedArrayBuffer(4);
-  const flag = new Int32Array(lock);
-  const channel = new MessageChannel();
-  const url = await workerUrl();
+  const limit = (message: string): DslError =>
+    new DslError("DSL_LIMIT_EXCEEDED", `agent '${agent.name}' stopped: ${message}`, { details: { agent: agent.name } });
+  const stop = new AbortController();
+  // The wall clock runs from the start on a thread; waiting for one is bounded by the caller's signal.
+  let timer: ReturnType<Clock["setTimeout"]> | undefined;
+  const startClock = (): void => {
+    timer = clock.setTimeout(() => stop.abort(limit(`timed out after ${limits.timeoutMs} ms`)), limits.timeoutMs);
+  };
+  const onAbort = (): void => stop.abort(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' run was cancelled`));
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const pool = options.pool ?? new DslWorkerPool({ maxWorkers: 1 });
   const started = clock.monotonic();
-  const worker = workerFor(
-    url,
-    { source: agent.config.dsl_source, agent: agent.name, input: options.input ?? {}, maxSteps: limits.maxSteps, maxDepth: limits.maxDepth, lock, port: channel.port2 },
-    limits.maxMemoryMb,
-  );
-
-  return new Promise<DslRunResult>((resolve, reject) => {
-    let settled = false;
-    const finish = (err: RuntimeError | undefined, result?: DslRunResult): void => {
-      if (settled) return;
-      settled = true;
-      clock.clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onAbort);
-      channel.port1.close();
-      void worker.terminate();
-      if (err) reject(err);
-      else resolve(result as DslRunResult);
-    };
-    const limit = (message: string): DslError =>
-      new DslError("DSL_LIMIT_EXCEEDED", `agent '${agent.name}' stopped: ${message}`, { details: { agent: agent.name } });
-    const timer = clock.setTimeout(() => finish(limit(`timed out after ${limits.timeoutMs} ms`)), limits.timeoutMs);
-    const onAbort = (): void => finish(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' run was cancelled`));
-    options.signal?.addEventListener("abort", onAbort, { once: true });
-
-    channel.port1.on("message", (req: { op: HostOp; args: Record<string, unknown> }) => {
-      void serve(options.host, ctx, req.op, req.args).then(
-        (value) => reply({ ok: true, value: value ?? null }),
-        (e: unknown) => {
-          const code = (e as RuntimeError).code as string | undefined;
-          reply({ ok: false, message: e instanceof Error ? e.message : String(e), kind: hostErrorKind(code), ...(code ? { code } : {}) });
+  let r: WorkerOutcome;
+  try {
+    r = await pool.run(
+      { source: agent.config.dsl_source, agent: agent.name, input: options.input ?? {}, maxSteps: limits.maxSteps, maxDepth: limits.maxDepth },
+      {
+        memoryMb: limits.maxMemoryMb,
+        stop: stop.signal,
+        onStart: startClock,
+        onHost: (req, reply) => {
+          void serve(options.host, ctx, req.op, req.args).then(
+            (value) => reply({ ok: true, value: value ?? null }),
+            (e: unknown) => {
+              const code = (e as RuntimeError).code as string | undefined;
+              reply({ ok: false, message: e instanceof Error ? e.message : String(e), kind: hostErrorKind(code), ...(code ? { code } : {}) });
+            },
+          );
         },
-      );
-    });
-    const reply = (r: HostReply): void => {
-      if (settled) return;
-      try {
-        channel.port1.postMessage(r);
-      } catch (e) {
-        channel.port1.postMessage({ ok: false, message: `host answer could not be passed to the agent: ${(e as Error).message}`, kind: "HostError" });
-      }
-      Atomics.store(flag, 0, 1);
-      Atomics.notify(flag, 0);
-    };
-
-    worker.on("message", (r: WorkerReply) => {
-      const duration_ms = clock.monotonic() - started;
-      if (r.ok) return finish(undefined, { value: r.value, steps: r.steps, duration_ms });
-      if (r.kind === "limit") return finish(limit(r.message));
-      if (r.kind === "input") return finish(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}': ${r.message}`, { details: { agent: agent.name } }));
-      const details = { agent: agent.name, steps: r.steps, ...(r.code ? { code: r.code } : {}) };
-      if (r.code === "POLICY_DENIED") return finish(new PolicyError("POLICY_DENIED", `agent '${agent.name}': ${r.message}`, { details }));
-      return finish(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' failed at ${r.message}`, { details }));
-    });
-    worker.on("error", (e: Error & { code?: string }) => {
-      if (e.code === "ERR_WORKER_OUT_OF_MEMORY") return finish(limit(`memory bound of ${limits.maxMemoryMb} MB exceeded`));
-      finish(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' interpreter failed: ${e.message}`, { cause: e }));
-    });
-    worker.on("exit", (code) => finish(new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' interpreter exited (code ${code}) without a result`)));
-  });
+      },
+    );
+  } catch (e) {
+    if (e === stop.signal.reason) throw e;
+    if ((e as { code?: string }).code === "ERR_WORKER_OUT_OF_MEMORY") throw limit(`memory bound of ${limits.maxMemoryMb} MB exceeded`);
+    throw new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' interpreter failed: ${(e as Error).message}`, { cause: e });
+  } finally {
+    clock.clearTimeout(timer);
+    options.signal?.removeEventListener("abort", onAbort);
+    if (!options.pool) await pool.close();
+  }
+  const duration_ms = clock.monotonic() - started;
+  if (r.ok) return { value: r.value, steps: r.steps, duration_ms };
+  if (r.kind === "limit") throw limit(r.message);
+  if (r.kind === "input") throw new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}': ${r.message}`, { details: { agent: agent.name } });
+  const details = { agent: agent.name, steps: r.steps, ...(r.code ? { code: r.code } : {}) };
+  if (r.code === "POLICY_DENIED") throw new PolicyError("POLICY_DENIED", `agent '${agent.name}': ${r.message}`, { details });
+  throw new DslError("DSL_RUNTIME_ERROR", `agent '${agent.name}' failed at ${r.message}`, { details });
 }

@@ -3,63 +3,27 @@
  * (records) and closures. Records are read with own-property checks and written with `defineProperty`, so a
  * key such as `__proto__` or `constructor` is data, never a path into JavaScript internals.
  */
-import type { Expr, FunctionDecl, Span } from "./ast.js";
+import type { FunctionDecl, Span } from "./ast.js";
 
 export type Value = null | boolean | number | string | Value[] | RecordValue | Closure | FunctionRef;
 export interface RecordValue {
   [key: string]: Value;
 }
 
-/** A lambda with the scope it was written in. */
-export class Closure {
-  constructor(
-    readonly param: string,
-    readonly body: Expr,
-    readonly scope: Scope,
-  ) {}
+/** What can be called as a value: one class to test for, so telling records apart stays cheap. */
+export abstract class Callable {}
+
+/** A lambda with the frame it was written in, compiled: `invoke` runs its body on one argument. */
+export class Closure extends Callable {
+  constructor(readonly invoke: (arg: Value) => Value) {
+    super();
+  }
 }
 
 /** A named function used as a value (`items.map(check)`). */
-export class FunctionRef {
-  constructor(readonly decl: FunctionDecl) {}
-}
-
-/**
- * Lexical scope with a parent link. Most scopes hold one or two names (a loop variable, a catch variable),
- * so the first two live in fields and only larger scopes allocate a Map.
- */
-export class Scope {
-  #n0: string | undefined;
-  #v0: Value = null;
-  #n1: string | undefined;
-  #v1: Value = null;
-  #more: Map<string, Value> | undefined;
-
-  constructor(readonly parent: Scope | undefined) {}
-
-  /** This scope's own value for `name`, or `undefined`. */
-  get(name: string): Value | undefined {
-    if (this.#n0 === name) return this.#v0;
-    if (this.#n1 === name) return this.#v1;
-    return this.#more?.get(name);
-  }
-
-  /** Declares or updates `name` in this scope. */
-  set(name: string, value: Value): void {
-    if (this.#n0 === undefined || this.#n0 === name) {
-      this.#n0 = name;
-      this.#v0 = value;
-    } else if (this.#n1 === undefined || this.#n1 === name) {
-      this.#n1 = name;
-      this.#v1 = value;
-    } else {
-      (this.#more ??= new Map()).set(name, value);
-    }
-  }
-
-  lookup(name: string): Scope | undefined {
-    if (this.get(name) !== undefined) return this;
-    return this.parent?.lookup(name);
+export class FunctionRef extends Callable {
+  constructor(readonly decl: FunctionDecl) {
+    super();
   }
 }
 
@@ -82,7 +46,7 @@ export class DslThrow extends Error {
 export class DslLimit extends Error {}
 
 export function isRecord(v: unknown): v is RecordValue {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Closure) && !(v instanceof FunctionRef);
+  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Callable);
 }
 
 export function getField(r: RecordValue, key: string): Value {

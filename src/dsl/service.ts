@@ -13,11 +13,13 @@ import type { EventStream } from "../core/events.js";
 import type { SandboxId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import type { SandboxOrchestrator } from "../sandbox/types.js";
-import { compileDsl, type DslFile } from "./extract.js";
+import type { AgentBodies } from "../agents/types.js";
+import { compileDsl, DSL_AGENT_KEY, type DslFile } from "./extract.js";
 import { createDslHost, type DslBus, type DslDelegator, type DslHost, type DslSpawner } from "./host.js";
 import { createLlmProvider, type LlmProvider } from "./llm.js";
 import { findAgent, limitsFor, runDslAgent, type DslRunResult } from "./runner.js";
 import { SandboxToolRegistry, type ToolRegistry } from "./tools.js";
+import { DslWorkerPool } from "./worker-pool.js";
 
 export interface DslService {
   readonly host: DslHost;
@@ -25,8 +27,12 @@ export interface DslService {
   readonly llm: LlmProvider | undefined;
   /** Parses and extracts; throws DSL_PARSE_ERROR / DSL_EXTRACTION_ERROR listing every problem. */
   compile(source: string, file?: string): DslFile;
+  /** Runs the bodies of DSL-defined agents for the executor (compiled sources are cached). */
+  readonly bodies: AgentBodies;
   /** Runs one agent's body once under the configured limits and the agent's own timeout and memory. */
   run(file: DslFile, options?: { agent?: string; input?: unknown; sandbox_id?: SandboxId; signal?: AbortSignal }): Promise<DslRunResult>;
+  /** Stops the interpreter threads it owns (runs in progress fail). */
+  close(): Promise<void>;
 }
 
 export interface DslServiceDeps {
@@ -40,6 +46,8 @@ export interface DslServiceDeps {
   readonly scheduler?: DslDelegator;
   readonly lifecycle?: DslSpawner;
   readonly secrets?: (path: string) => Promise<string>;
+  /** Interpreter threads; without one the service keeps its own (`dsl.max_workers`), closed by `close()`. */
+  readonly pool?: DslWorkerPool;
 }
 
 export function createDslService(deps: DslServiceDeps): DslService {
@@ -57,11 +65,33 @@ export function createDslService(deps: DslServiceDeps): DslService {
     ...(deps.lifecycle ? { lifecycle: deps.lifecycle } : {}),
     ...(deps.secrets ? { secrets: deps.secrets } : {}),
   });
+  const pool = deps.pool ?? new DslWorkerPool({ maxWorkers: deps.config.max_workers });
+  // Agents share a handful of sources; compiling once per source keeps a task's start cheap.
+  const compiled = new Map<string, DslFile>();
+  const compiledSource = (source: string): DslFile => {
+    let file = compiled.get(source);
+    if (!file) {
+      file = compileDsl(source, "dsl_source");
+      if (compiled.size >= 256) compiled.delete(compiled.keys().next().value as string);
+      compiled.set(source, file);
+    }
+    return file;
+  };
   return {
     host,
     tools,
     llm,
     compile: (source, file) => compileDsl(source, file),
+    bodies: {
+      has: (config) => config.dsl_source.trim() !== "",
+      async run(config, input, options) {
+        const file = compiledSource(config.dsl_source);
+        const agent = findAgent(file, file.agents.length === 1 ? undefined : (config.metadata[DSL_AGENT_KEY] ?? config.name));
+        const limits = limitsFor({ ...agent, config, timeoutMs: config.resource_limits.execution_timeout }, deps.config);
+        const result = await runDslAgent({ file, agent: agent.name, input, host, limits, clock: deps.clock, instance: config, signal: options.signal, sandbox: options.sandbox, pool });
+        return result.value;
+      },
+    },
     run(file, options = {}) {
       const agent = findAgent(file, options.agent);
       return runDslAgent({
@@ -71,9 +101,13 @@ export function createDslService(deps: DslServiceDeps): DslService {
         host,
         limits: limitsFor(agent, deps.config),
         clock: deps.clock,
+        pool,
         ...(options.sandbox_id ? { sandbox_id: options.sandbox_id } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
       });
+    },
+    close: async () => {
+      if (!deps.pool) await pool.close();
     },
   };
 }

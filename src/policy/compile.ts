@@ -6,7 +6,7 @@ import { parseInput } from "../core/validation.js";
 import { policySchema } from "../core/schemas.js";
 import type { Policy, PolicyRule } from "../core/types.js";
 import { parseCedarPolicy, type CedarStatement } from "./cedar.js";
-import { compileCondition } from "./condition.js";
+import { compileCondition, specializeCondition } from "./condition.js";
 import { invalidPolicy, PolicySyntaxError, type InvalidPolicyDetails } from "./errors.js";
 import type { EvalInput } from "./input.js";
 import { compileActionPattern, type ActionPattern } from "./pattern.js";
@@ -78,6 +78,30 @@ export function compilePolicy(input: Policy, cedarSchema: string): CompiledPolic
   const rules = policy.rules.map((r, i) => compileRule(policy, r, i, problems));
   if (problems.length > 0) throw invalidPolicy(policy.id, problems);
   return { policy, rules: rules as CompiledRule[], cedar: [] };
+}
+
+const NEVER = (): boolean => false;
+
+/**
+ * `rules` with each condition specialised for the decisions where `fixed`'s action and agent fields hold:
+ * rules that cannot match are dropped, a `require` that always holds is dropped, and one that never does
+ * keeps a constant-false condition. Order and reports are unchanged.
+ */
+export function specializeRules(rules: readonly CompiledRule[], fixed: EvalInput): CompiledRule[] {
+  const out: CompiledRule[] = [];
+  for (const r of rules) {
+    const source = r.matched.condition;
+    if (r.condition === null || source === undefined) {
+      out.push(r);
+      continue;
+    }
+    const c = specializeCondition(source, fixed);
+    if (typeof c === "function") out.push({ ...r, condition: c });
+    else if (r.effect === "require") {
+      if (!c) out.push({ ...r, condition: NEVER });
+    } else if (c) out.push({ ...r, condition: null });
+  }
+  return out;
 }
 
 /** Highest priority first; equal priorities by id, so the order never depends on insertion. */

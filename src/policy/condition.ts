@@ -6,7 +6,9 @@
  *
  * Values are strings, numbers, booleans, null, lists and records. Comparisons between mismatched types are
  * false (never an error at evaluation time), a missing field is null, and a rule matches only when its
- * condition evaluates to exactly `true`.
+ * condition evaluates to exactly `true`. Evaluation is pure, so any part whose inputs are all known at
+ * compile time is folded into a constant: literals always, and the agent's own fields when a condition is
+ * specialised for one agent and action (`specializeCondition`).
  *
  * @example
  * const cond = compileCondition('tier >= Tier2 && "Network" in capabilities');
@@ -67,7 +69,14 @@ const ROOTS: Readonly<Record<string, Root>> = {
   },
 };
 
+/** Roots fixed for one agent's decisions on one action: what `specializeCondition` folds. */
+const FIXED_ROOTS: ReadonlySet<string> = new Set(["action", "operation", "tier", "capabilities", "metadata", "resources"]);
+const FIXED_AGENT_FIELDS: ReadonlySet<string> = new Set(["name", "tier", "capabilities", "metadata"]);
+
 const CONSTANTS: Readonly<Record<string, Value>> = { true: true, false: false, null: null, Tier0: 0, Tier1: 1, Tier2: 2, Tier3: 3 };
+
+/** Every top-level name a condition may use (the agent DSL maps its other names under `context`). */
+export const CONDITION_NAMES: ReadonlySet<string> = new Set([...Object.keys(ROOTS), ...Object.keys(CONSTANTS)]);
 
 function field(v: Value, key: Value): Value {
   if (v === null || typeof v !== "object") return null;
@@ -118,6 +127,22 @@ function literal(v: Value): Evaluator {
   const e: Evaluator = () => v;
   LITERALS.set(e, v);
   return e;
+}
+
+const known = (e: Evaluator): boolean => LITERALS.has(e);
+
+function and(l: Evaluator, r: Evaluator): Evaluator {
+  if ((known(l) && LITERALS.get(l) !== true) || (known(r) && LITERALS.get(r) !== true)) return literal(false);
+  if (known(l)) return known(r) ? literal(true) : (i) => r(i) === true;
+  if (known(r)) return (i) => l(i) === true;
+  return (i) => l(i) === true && r(i) === true;
+}
+
+function or(l: Evaluator, r: Evaluator): Evaluator {
+  if ((known(l) && LITERALS.get(l) === true) || (known(r) && LITERALS.get(r) === true)) return literal(true);
+  if (known(l)) return known(r) ? literal(false) : (i) => r(i) === true;
+  if (known(r)) return (i) => l(i) === true;
+  return (i) => l(i) === true || r(i) === true;
 }
 
 const isPrimitive = (v: Value | undefined): v is string | number | boolean | null => v === null || (v !== undefined && typeof v !== "object");
@@ -182,10 +207,22 @@ const FUNCTIONS: Readonly<Record<string, { arity: number; compile: FnCompiler }>
 
 class Parser {
   #pos = 0;
+  /**
+   * @param fixed an input whose agent fields and action hold for every evaluation of the result; null for a
+   *   condition that must work for any input.
+   */
   constructor(
     private readonly source: string,
     private readonly tokens: Token[],
+    private readonly fixed: EvalInput | null = null,
   ) {}
+
+  /** `e` as a constant when every part it reads is one (pure evaluation: nothing else can change it). */
+  #fold(e: Evaluator, ...parts: Evaluator[]): Evaluator {
+    if (!parts.every(known)) return e;
+    // Only roots are ever given an input; with every part a constant, none is reached.
+    return literal(e(this.fixed as EvalInput));
+  }
 
   parse(): Evaluator {
     const e = this.#binary(0);
@@ -220,11 +257,11 @@ class Parser {
       const op = this.#next().text;
       const right = this.#binary(level + 1);
       const l = left;
-      if (op === "&&") left = (i) => l(i) === true && right(i) === true;
-      else if (op === "||") left = (i) => l(i) === true || right(i) === true;
+      if (op === "&&") left = and(l, right);
+      else if (op === "||") left = or(l, right);
       else {
         const f = BINARY[op] as (a: Value, b: Value) => Value;
-        left = specialize(op, l, right) ?? ((i) => f(l(i), right(i)));
+        left = this.#fold(specialize(op, l, right) ?? ((i) => f(l(i), right(i))), l, right);
       }
     }
     return left;
@@ -235,12 +272,12 @@ class Parser {
     if ((t.kind === "op" && t.text === "!") || (t.kind === "id" && t.text === "not")) {
       this.#next();
       const e = this.#unary();
-      return (i) => e(i) !== true;
+      return this.#fold((i) => e(i) !== true, e);
     }
     if (t.kind === "op" && t.text === "-") {
       this.#next();
       const e = this.#unary();
-      return (i) => { const v = e(i); return typeof v === "number" ? -v : null; };
+      return this.#fold((i) => { const v = e(i); return typeof v === "number" ? -v : null; }, e);
     }
     return this.#postfix();
   }
@@ -256,14 +293,15 @@ class Parser {
         const direct = root?.fields?.[name.text];
         if (root?.fields && !direct) this.#fail(`unknown field '${name.text}' (known: ${Object.keys(root.fields).join(", ")})`, name);
         const base = value;
-        value = direct ?? ((i) => field(base(i), name.text));
+        if (direct) value = this.fixed && root === ROOTS.agent && FIXED_AGENT_FIELDS.has(name.text) ? literal(direct(this.fixed)) : direct;
+        else value = this.#fold((i) => field(base(i), name.text), base);
         root = undefined;
       } else if (t.kind === "op" && t.text === "[") {
         this.#next();
         const key = this.#binary(0);
         this.#expect("]");
         const base = value;
-        value = (i) => field(base(i), key(i));
+        value = this.#fold((i) => field(base(i), key(i)), base, key);
         root = undefined;
       } else return value;
     }
@@ -285,13 +323,13 @@ class Parser {
         else break;
       }
       this.#expect("]");
-      return { value: (i) => items.map((e) => e(i)) };
+      return { value: this.#fold((i) => items.map((e) => e(i)), ...items) };
     }
     if (t.kind === "id") {
       if (this.#peek().kind === "op" && this.#peek().text === "(") return { value: this.#call(t) };
       if (Object.hasOwn(CONSTANTS, t.text)) return { value: literal(CONSTANTS[t.text] as Value) };
       const root = ROOTS[t.text];
-      if (root && Object.hasOwn(ROOTS, t.text)) return { value: root.get, root };
+      if (root && Object.hasOwn(ROOTS, t.text)) return { value: this.fixed && FIXED_ROOTS.has(t.text) ? literal(root.get(this.fixed)) : root.get, root };
       this.#fail(`unknown name '${t.text}' (known: ${Object.keys(ROOTS).join(", ")}, Tier0..Tier3, true, false, null)`, t);
     }
     this.#fail(t.kind === "eof" ? "unexpected end of condition" : `unexpected '${t.text}'`, t);
@@ -311,14 +349,32 @@ class Parser {
     }
     this.#expect(")");
     if (args.length !== fn.arity) this.#fail(`${name.text}() takes ${fn.arity} argument(s), got ${args.length}`, name);
-    return fn.compile(args, argTokens, this.source);
+    return this.#fold(fn.compile(args, argTokens, this.source), ...args);
   }
+}
+
+function parse(source: string, fixed: EvalInput | null): Evaluator {
+  const tokens = tokenize(source);
+  if (tokens.length === 1) throw new PolicySyntaxError("empty condition", source, 0);
+  return new Parser(source, tokens, fixed).parse();
 }
 
 /** Compiles a condition; throws PolicySyntaxError (with line and column) when it is malformed. */
 export function compileCondition(source: string): (input: EvalInput) => boolean {
-  const tokens = tokenize(source);
-  if (tokens.length === 1) throw new PolicySyntaxError("empty condition", source, 0);
-  const e = new Parser(source, tokens).parse();
+  const e = parse(source, null);
+  if (known(e)) {
+    const holds = LITERALS.get(e) === true;
+    return () => holds;
+  }
+  return (i) => e(i) === true;
+}
+
+/**
+ * A condition (already known to compile) for the decisions where `fixed`'s action, tier, capabilities,
+ * metadata, resources and agent name hold: a constant when nothing else is read, else a smaller closure.
+ */
+export function specializeCondition(source: string, fixed: EvalInput): boolean | ((input: EvalInput) => boolean) {
+  const e = parse(source, fixed);
+  if (known(e)) return LITERALS.get(e) === true;
   return (i) => e(i) === true;
 }

@@ -17,7 +17,7 @@ import { cedarSchema } from "./cedar.js";
 import { byPriority, compilePolicy } from "./compile.js";
 import { sensitiveReason, type SensitivityOptions } from "./defaults.js";
 import { policyNotFound } from "./errors.js";
-import { agentFields, limitsRecord, tierRank, type EvalInput } from "./input.js";
+import { agentFields, limitsRecord, tierRank, type AgentFields, type EvalInput } from "./input.js";
 import { matchedRules, newVerdict, RuleSet, type Verdict } from "./rule-set.js";
 import type { AgentDirectory, PolicyContext, PolicyDecision, PolicyEngine, PolicyStore, PolicyValidationResult } from "./types.js";
 import { validateConfig } from "./validate-config.js";
@@ -46,7 +46,6 @@ interface Outcome extends Decision {
   readonly verdict: Verdict;
 }
 
-type Fields = ReturnType<typeof agentFields>;
 const EMPTY: Readonly<Record<string, unknown>> = Object.freeze({});
 
 function isAgentConfig(v: unknown): v is AgentConfig {
@@ -66,7 +65,7 @@ export class DefaultPolicyEngine implements PolicyEngine {
   #generation = 0;
   #set: RuleSet;
   #updates: Promise<unknown> = Promise.resolve();
-  readonly #fields = new WeakMap<AgentConfig, Fields>();
+  readonly #fields = new WeakMap<AgentConfig, AgentFields>();
   readonly #own = new Map<string, { config: AgentConfig; rules: RuleSet | PolicyError }>();
   readonly #unsubscribe: () => void;
   #closed = false;
@@ -248,6 +247,7 @@ export class DefaultPolicyEngine implements PolicyEngine {
       isolation: typeof context.isolation_level === "string" ? context.isolation_level : null,
       context,
       now: this.#clock.now(),
+      agent: f,
     };
   }
 

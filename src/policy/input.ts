@@ -21,7 +21,17 @@ export interface EvalInput {
   readonly context: Readonly<Record<string, unknown>>;
   /** Epoch ms at decision time. */
   readonly now: number;
+  /**
+   * The agent fields this input was built from. Rule sets keep rules specialised for them, and use those only
+   * while the input's own fields are still these very values.
+   */
+  readonly agent?: AgentFields;
 }
+
+/** The part of an input that comes from an agent's configuration. */
+export type AgentFields = Pick<EvalInput, "agentName" | "tier" | "capabilities" | "metadata" | "resources">;
+
+const NO_AGENT: AgentFields = Object.freeze({ agentName: null, tier: null, capabilities: Object.freeze([]), metadata: Object.freeze({}), resources: null });
 
 export function tierRank(tier: unknown): number | null {
   return typeof tier === "string" && tier in SECURITY_TIER_RANK ? SECURITY_TIER_RANK[tier as SecurityTier] : null;
@@ -31,12 +41,9 @@ export function limitsRecord(limits: ResourceLimits | undefined): Readonly<Recor
   return limits ? (limits as unknown as Record<string, number>) : null;
 }
 
-/** The part of an input that comes from an agent's configuration. */
-export function agentFields(config: AgentConfig | undefined): Pick<
-  EvalInput,
-  "agentName" | "tier" | "capabilities" | "metadata" | "resources"
-> {
-  if (!config) return { agentName: null, tier: null, capabilities: [], metadata: {}, resources: null };
+/** The agent's fields; one shared value for requests without an agent. */
+export function agentFields(config: AgentConfig | undefined): AgentFields {
+  if (!config) return NO_AGENT;
   return {
     agentName: config.name,
     tier: SECURITY_TIER_RANK[config.security_tier],

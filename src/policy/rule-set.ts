@@ -9,8 +9,8 @@
  * recording). When nothing matches the decision is `none` and the engine applies its defaults.
  */
 import { CedarIndex, type CedarStatement } from "./cedar.js";
-import { byPriority, type CompiledPolicy, type CompiledRule } from "./compile.js";
-import type { EvalInput } from "./input.js";
+import { byPriority, specializeRules, type CompiledPolicy, type CompiledRule } from "./compile.js";
+import type { AgentFields, EvalInput } from "./input.js";
 import type { MatchedRule } from "./types.js";
 
 /** A decision in progress; `hits` are kept as references so the fast path builds no report objects. */
@@ -49,6 +49,9 @@ function allow(v: Verdict, policyId: string, priority: number, reason: string): 
 /** Scans `rules` (already in priority order) into `v`; stops at the first denial unless `full`. */
 function scan(rules: readonly CompiledRule[], input: EvalInput, v: Verdict, full: boolean): void {
   for (const r of rules) {
+    // Without a report, an allow that cannot change the verdict (one already stands at this priority or
+    // higher, or a denial does) is not worth evaluating; audits still are, for their mark.
+    if (!full && r.effect === "allow" && (v.kind === "deny" || (v.kind === "allow" && r.priority <= v.priority))) continue;
     const res = r.pattern.resource;
     if (res !== null && (input.resource === null || !res.test(input.resource))) continue;
     const holds = r.condition === null || r.condition(input);
@@ -81,6 +84,8 @@ export class RuleSet {
   readonly #cedarPrefix: string;
   readonly #rulesByAction = new Map<string, CompiledRule[]>();
   readonly #single = new Map<string, CedarIndex>();
+  /** Per agent, per action: the count of sightings, then (from the second) the specialised rules. */
+  readonly #forAgent = new WeakMap<AgentFields, Map<string, readonly CompiledRule[] | number>>();
 
   constructor(policies: readonly CompiledPolicy[], cedarPrefix: string) {
     this.policies = [...policies].filter((p) => p.policy.enabled).sort((a, b) => byPriority(a.policy, b.policy));
@@ -111,9 +116,35 @@ export class RuleSet {
     return rules;
   }
 
+  /**
+   * The rules for `input.action`, specialised for its agent while the input carries that agent's fields
+   * unchanged. Built on the second sighting, so a caller that rebuilds its agent for every request pays
+   * nothing for a specialisation it would never reuse.
+   */
+  #rules(input: EvalInput): readonly CompiledRule[] {
+    const generic = this.#rulesFor(input.action);
+    const f = input.agent;
+    if (
+      f === undefined || generic.length === 0 || f.tier !== input.tier || f.capabilities !== input.capabilities ||
+      f.metadata !== input.metadata || f.resources !== input.resources || f.agentName !== input.agentName
+    ) return generic;
+    let byAction = this.#forAgent.get(f);
+    if (!byAction) this.#forAgent.set(f, (byAction = new Map()));
+    const seen = byAction.get(input.action);
+    if (typeof seen === "object") return seen;
+    if (byAction.size >= CACHE_LIMIT) byAction.clear();
+    if (seen === undefined) {
+      byAction.set(input.action, 1);
+      return generic;
+    }
+    const rules = specializeRules(generic, input);
+    byAction.set(input.action, rules);
+    return rules;
+  }
+
   /** Adds this set's opinion on `input` to `v`. */
   evaluate(input: EvalInput, v: Verdict, full: boolean): void {
-    scan(this.#rulesFor(input.action), input, v, full);
+    scan(this.#rules(input), input, v, full);
     if (v.kind === "deny" && !full) return;
     this.#applyCedar(this.#cedar.evaluate(input), v);
   }

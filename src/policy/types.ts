@@ -72,6 +72,8 @@ export interface PolicyEngine extends Authorizer {
   deletePolicy(policyId: string): Promise<void>;
   /** Evaluates one policy on its own against a context. */
   evaluatePolicy(policyId: string, context: PolicyContext): Promise<PolicyDecision>;
+  /** The full decision of every policy that applies to the agent (runtime-wide, its own, then defaults). */
+  explain(agentId: AgentId, operation: string, context: PolicyContext): Promise<PolicyDecision>;
   /** Every runtime-wide policy, highest priority first. */
   listPolicies(): Promise<Policy[]>;
   getPolicy(policyId: string): Promise<Policy>;

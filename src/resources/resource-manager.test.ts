@@ -25,7 +25,7 @@ class ScriptedSandboxes implements ResourceSandboxes {
   add(agent_id: AgentId, usage: Partial<SandboxUsage> = {}): SandboxId {
     const id = SandboxId.new();
     this.boxes.set(id, {
-      status: { id, agent_id, tier: "Tier0", state: "Running", created_at: Date.UTC(2026, 0, 1) },
+      status: { id, agent_id, tier: "Tier0", backend: "process", state: "Running", created_at: Date.UTC(2026, 0, 1) },
       usage: { memory_bytes: 0, memory_limit_bytes: 0, cpu_time_ms: 0, pids: 1, io_read_bytes: 0, io_write_bytes: 0, ...usage },
     });
     return id;

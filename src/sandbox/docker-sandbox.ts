@@ -13,7 +13,7 @@ import type { Logger } from "../core/logger.js";
 import type { ResourceLimits } from "../core/types.js";
 import type { BackendExecRequest, BackendLimitChange, BackendSandbox, BackendSpawnRequest, BackendUsage } from "./backend.js";
 import { detectCgroupLayout, existingCgroup, type SandboxCgroup } from "./cgroups.js";
-import { CappedOutput } from "./output.js";
+import { CappedOutput, commandResult } from "./output.js";
 import type { CommandResult, ProcessExit, SandboxProcess } from "./types.js";
 import type { HostWorkspace } from "./workspace.js";
 
@@ -272,15 +272,7 @@ export class DockerSandbox implements BackendSandbox {
       oomKilled = await this.#recover();
       exit_code = 137;
     } else if (exit_code === 137 && !timedOut) oomKilled = (await containerOomKills(this.container.id)) > oomBefore;
-    return {
-      exit_code,
-      stdout: out.text(),
-      stderr: err.text(),
-      duration_ms: clock.monotonic() - startedAt,
-      timed_out: timedOut,
-      oom_killed: oomKilled,
-      truncated: out.truncated || err.truncated,
-    };
+    return commandResult(out, err, { exit_code, duration_ms: clock.monotonic() - startedAt, timed_out: timedOut, oom_killed: oomKilled });
   }
 
   async spawn(req: BackendSpawnRequest): Promise<SandboxProcess> {

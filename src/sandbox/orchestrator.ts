@@ -170,7 +170,7 @@ export class DefaultSandboxOrchestrator implements SandboxOrchestrator {
       throw wrapBackendError(err, `cannot create a ${backend.name} sandbox`);
     }
     this.#checkOpen();
-    const record = new SandboxRecord(id, config, handle, this.deps.clock.now(), this.#isolation.get(config.security_tier));
+    const record = new SandboxRecord(id, config, handle, this.deps.clock.now(), backend.name, this.#isolation.get(config.security_tier));
     late.record = record;
     this.#records.set(id, record);
     events.emit("sandbox.created", { sandbox_id: id, agent_id, tier: config.security_tier });

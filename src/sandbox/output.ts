@@ -3,6 +3,7 @@
  * and never left in the pipe, where it would block the writer and turn a chatty command into a timeout).
  */
 import { StringDecoder } from "node:string_decoder";
+import type { CommandResult } from "./types.js";
 
 export class CappedOutput {
   readonly #chunks: Buffer[] = [];
@@ -43,4 +44,13 @@ export function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): 
   if (code !== null) return code;
   const signals: Partial<Record<NodeJS.Signals, number>> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGSEGV: 11, SIGABRT: 6 };
   return 128 + (signal ? (signals[signal] ?? 1) : 1);
+}
+
+/** A finished command as every backend reports it: its captured output plus how it ended. */
+export function commandResult(
+  out: CappedOutput,
+  err: CappedOutput,
+  ended: { readonly exit_code: number; readonly duration_ms: number; readonly timed_out: boolean; readonly oom_killed: boolean },
+): CommandResult {
+  return { ...ended, stdout: out.text(), stderr: err.text(), truncated: out.truncated || err.truncated };
 }

@@ -29,7 +29,7 @@ import type {
   TierAvailability,
 } from "./backend.js";
 import { CgroupManager, detectCgroupLayout, type SandboxCgroup } from "./cgroups.js";
-import { CappedOutput, exitCodeOf } from "./output.js";
+import { CappedOutput, commandResult, exitCodeOf } from "./output.js";
 import type { CommandResult, ProcessExit, SandboxProcess } from "./types.js";
 import { HostWorkspace } from "./workspace.js";
 
@@ -308,15 +308,7 @@ class ProcessSandbox implements BackendSandbox {
     }
     const exitCode = exitCodeOf(code, signal);
     const oomKilled = !timedOut && exitCode === 137 && (await this.cgroup.oomKills()) > oomBefore;
-    return {
-      exit_code: exitCode,
-      stdout: out.text(),
-      stderr: err.text(),
-      duration_ms: clock.monotonic() - startedAt,
-      timed_out: timedOut,
-      oom_killed: oomKilled,
-      truncated: out.truncated || err.truncated,
-    };
+    return commandResult(out, err, { exit_code: exitCode, duration_ms: clock.monotonic() - startedAt, timed_out: timedOut, oom_killed: oomKilled });
   }
 
   async spawn(req: BackendSpawnRequest): Promise<SandboxProcess> {

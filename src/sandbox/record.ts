@@ -56,6 +56,7 @@ export class SandboxRecord {
     config: SandboxConfig,
     handle: BackendSandbox,
     readonly created_at: number,
+    readonly backend: string,
     readonly isolation?: string,
   ) {
     this.#config = config;
@@ -93,6 +94,7 @@ export class SandboxRecord {
       id: this.id,
       agent_id: this.config.agent_id,
       tier: this.config.security_tier,
+      backend: this.backend,
       state: this.#state,
       created_at: this.created_at,
       ...(this.#started_at !== undefined ? { started_at: this.#started_at } : {}),

@@ -38,6 +38,8 @@ export interface SandboxStatus {
   readonly id: SandboxId;
   readonly agent_id: AgentId;
   readonly tier: SecurityTier;
+  /** The backend isolating it (`process`, `docker`, `gvisor`, `microvm`, ...). */
+  readonly backend: string;
   readonly state: SandboxState;
   readonly created_at: number;
   readonly started_at?: number;

@@ -1,6 +1,7 @@
 /**
  * The Scheduled execution mode: each Scheduled agent gets a timer that enqueues a task every `interval` ms,
- * or at each time its `cron` expression (croner, 6 fields with seconds, optional timezone) names.
+ * or at each time its `cron` expression (croner, 6 fields with seconds and an optional 7th for the year, optional
+ * timezone) names.
  *
  * Fire times that pass while the agent cannot take work (suspended, failed, restarting) or while the
  * process stalled are *missed*; `missed_run_policy` decides what happens to them when the agent can work
@@ -39,7 +40,7 @@ export function parseSchedule(mode: ScheduledMode): Schedule {
   }
   let cron: Cron;
   try {
-    cron = new Cron(mode.cron, { paused: true, mode: "6-part", ...(mode.timezone ? { timezone: mode.timezone } : {}) });
+    cron = new Cron(mode.cron, { paused: true, mode: "6-or-7-parts", ...(mode.timezone ? { timezone: mode.timezone } : {}) });
     // A timezone croner cannot resolve only fails on first use.
     cron.nextRun(new Date(0));
   } catch (err) {

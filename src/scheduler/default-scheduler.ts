@@ -35,9 +35,11 @@ import type {
   Scheduler,
   SchedulerMetrics,
   TaskFailureSink,
+  TaskListQuery,
   TaskRequest,
   TaskRunner,
   TaskStatus,
+  TaskView,
   UsageProbe,
 } from "./types.js";
 
@@ -80,6 +82,8 @@ interface TaskRecord {
   status: TaskStatus;
   place: Place;
   seq: number;
+  /** Acceptance rank (never changes, unlike `seq`, which a retry renews). */
+  readonly order: number;
   /** Monotonic ms when it last joined the queue (wait time and aging). */
   enqueued_mono: number;
   attempt: number;
@@ -211,7 +215,8 @@ export class DefaultScheduler implements Scheduler {
       task,
       status: { state: "Pending", since: now },
       place: this.#journal ? "accepting" : "ready",
-      seq: this.#seq++,
+      seq: this.#seq,
+      order: this.#seq++,
       enqueued_mono: this.#clock.monotonic(),
       attempt: 0,
       queued: -1,
@@ -244,7 +249,7 @@ export class DefaultScheduler implements Scheduler {
     let restored = 0;
     for (const { task, attempts } of stored) {
       if (this.#records.has(task.id)) continue;
-      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
+      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq, order: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
       this.#records.set(task.id, rec);
       this.#enqueue(rec, now);
       restored++;
@@ -383,6 +388,19 @@ export class DefaultScheduler implements Scheduler {
     const stored = await this.#journal?.status(taskId);
     if (stored && stored.state !== "Pending" && stored.state !== "Running" && stored.state !== "Retrying") return stored;
     throw notFound(taskId);
+  }
+
+  async listTasks(query: TaskListQuery): Promise<TaskView[]> {
+    const out: TaskView[] = [];
+    // Records are kept in acceptance order, so the newest are at the end.
+    const all = [...this.#records.values()];
+    for (let i = all.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const rec = all[i] as TaskRecord;
+      if (query.before !== undefined && rec.order >= query.before) continue;
+      if (query.agent_id !== undefined && rec.task.agent_id !== query.agent_id) continue;
+      out.push({ task: rec.task, status: rec.status, order: rec.order });
+    }
+    return out;
   }
 
   reassignPendingTasks(from: AgentId, to: AgentId): number {

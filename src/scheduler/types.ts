@@ -152,6 +152,21 @@ export interface TaskControl {
   cancelAgentTasks(agentId: AgentId, reason: string): Promise<number>;
 }
 
+/** A task the scheduler knows and its status; `order` ranks tasks by acceptance (higher is newer). */
+export interface TaskView {
+  readonly task: ScheduledTask;
+  readonly status: TaskStatus;
+  readonly order: number;
+}
+
+export interface TaskListQuery {
+  readonly agent_id?: AgentId;
+  /** At most this many, newest first. */
+  readonly limit: number;
+  /** Only tasks accepted before the one with this `order` (the previous page's last). */
+  readonly before?: number;
+}
+
 export interface Scheduler extends TaskControl {
   scheduleTask(request: TaskRequest): Promise<ScheduledTask>;
   cancelTask(taskId: TaskId): Promise<void>;
@@ -164,5 +179,7 @@ export interface Scheduler extends TaskControl {
   resumeScheduling(): Promise<void>;
   /** Resolves when the task finishes (Completed, Failed, Cancelled or TimedOut) with its final status. */
   waitForTask(taskId: TaskId): Promise<TaskStatus>;
+  /** Pending, running and retained finished tasks (see `finished_task_retention`), newest first. */
+  listTasks(query: TaskListQuery): Promise<TaskView[]>;
   shutdown(): Promise<void>;
 }

@@ -47,3 +47,18 @@ export async function requirement(name: string, probe: () => Promise<true | stri
 /** Connection URLs for the services CI starts (overridable for other machines). */
 export const TEST_POSTGRES_URL = process.env.SYMBIONT_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 export const TEST_NATS_URL = process.env.SYMBIONT_TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+
+/** Tier0 (bubblewrap + cgroups) on this host, probed through a throwaway runtime's orchestrator. */
+export async function tier0Requirement(start: () => Promise<{ sandboxes: { prepareTier(tier: "Tier0"): Promise<unknown> }; shutdown(): Promise<void> }>): Promise<Requirement> {
+  const probe = await start();
+  return requirement("process", async () => {
+    try {
+      await probe.sandboxes.prepareTier("Tier0");
+      return true;
+    } catch (err) {
+      return (err as Error).message;
+    } finally {
+      await probe.shutdown();
+    }
+  });
+}

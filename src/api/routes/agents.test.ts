@@ -39,7 +39,7 @@ describe("api - agents", () => {
     expect(agent.config.dsl_source).toBe("agent sdk {}");
     expect(agent.config.execution_mode).toEqual({ type: "Ephemeral" });
     expect(agent.config.capabilities).toEqual(["FileSystem", { Custom: "gpu" }]);
-    expect(agent.config.metadata).toEqual({ team: "ops" });
+    expect(agent.config.metadata).toEqual({ team: "ops", "dsl.agent": "sdk" });
     expect(agent.config.priority).toBe("High");
     expect(agent.config.resource_limits.memory_mb).toBe(256);
     expect(agent.config.resource_limits.cpu_cores).toBe(1);
@@ -108,10 +108,10 @@ describe("api - agents", () => {
 
   it("PUT updates, lifecycle actions move the state, DELETE terminates and removes", async () => {
     const id = await create({ name: "before" });
-    const put = await api.call("PUT", `/api/v1/agents/${id}`, { name: "after", dsl: "x", metadata: { a: "b" } });
+    const put = await api.call("PUT", `/api/v1/agents/${id}`, { name: "after", dsl: "agent x {}", metadata: { a: "b" } });
     expect(put.json()).toEqual({ id, status: "updated" });
     const detail = (await api.call("GET", `/api/v1/agents/${id}`)).json() as Record<string, unknown>;
-    expect(detail).toMatchObject({ id, name: "after", dsl: "x", metadata: { a: "b" }, state: "Running" });
+    expect(detail).toMatchObject({ id, name: "after", dsl: "agent x {}", metadata: { a: "b", "dsl.agent": "x" }, state: "Running" });
     expect((await api.call("POST", `/api/v1/agents/${id}/suspend`)).json()).toEqual({ id, state: "Suspended" });
     expect((await api.call("POST", `/api/v1/agents/${id}/resume`)).json()).toEqual({ id, state: "Running" });
     expect((await api.call("POST", `/api/v1/agents/${id}/stop`)).json()).toEqual({ id, state: "Completed" });

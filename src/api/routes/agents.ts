@@ -8,6 +8,7 @@ import { parseAgentConfig } from "../../core/schemas.js";
 import { agentStateSchema } from "../../core/schemas.js";
 import type { AgentInstance } from "../../core/types.js";
 import { inScope, requireScope, requireUnscoped } from "../auth.js";
+import { createFromDsl, updateFromDsl } from "../dsl-agents.js";
 import { route, type ApiContext } from "../context.js";
 import { agentIdString } from "../route.js";
 import { agentConfigInput, agentIdParam, capabilityWire, createAgentBodySchema, executionModeWireSchema, fromExecutionMode, isoSeconds, updateAgentBodySchema } from "../wire.js";
@@ -94,10 +95,16 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tag: "agents",
     access: "key",
     summary: "Create an agent, initialize it and start it",
+    description: "With `dsl`, the source is parsed and extracted (errors: 400 with file:line:col per problem) and every agent it defines is created; `name` picks the agent whose id is returned (`agents` lists them all when there are several).",
     body: createAgentBodySchema,
-    response: idStatus("scheduled"),
+    response: idStatus("scheduled").extend({ agents: z.array(z.object({ id: z.string().uuid(), name: z.string() })).optional() }),
     handler: async ({ body, principal }) => {
       requireUnscoped(principal, "create agents");
+      if (body.dsl !== undefined) {
+        const agents = await createFromDsl(ctx.runtime, { ...body, dsl: body.dsl });
+        const listed = agents.length > 1 ? { agents: agents.map((a) => ({ id: a.id, name: a.config.name })) } : {};
+        return { id: (agents[0] as AgentInstance).id, status: "scheduled" as const, ...listed };
+      }
       const created = await lifecycle.createAgent(parseAgentConfig(agentConfigInput(body, clock.now())));
       await lifecycle.initializeAgent(created.id);
       await lifecycle.startAgent(created.id);
@@ -126,12 +133,17 @@ export function agentRoutes(app: FastifyInstance, ctx: ApiContext): void {
     tag: "agents",
     access: "key",
     summary: "Update an agent's configuration (any subset of the create fields)",
+    description: "With `dsl`, the agent's definition is re-extracted from the source (the agent it ran before, or the only one) and the other fields laid over it.",
     params: idParams,
     body: updateAgentBodySchema,
     response: idStatus("updated"),
     handler: async ({ params, body, principal }) => {
       const id = agentIdParam(params.id);
       requireScope(principal, id);
+      if (body.dsl !== undefined) {
+        await updateFromDsl(ctx.runtime, id, { ...body, dsl: body.dsl });
+        return { id, status: "updated" as const };
+      }
       const current = await lifecycle.getAgent(id);
       const next = parseAgentConfig({ ...current.config, ...agentConfigInput(body, clock.now()), id });
       await lifecycle.updateAgentConfig(id, next);

@@ -11,6 +11,8 @@ export const dslConfigSchema = z
     max_memory_mb: z.number().int().min(32).max(16_384).default(256),
     /** Wall-clock cap of one run, ms, when the agent sets no timeout lower than this. */
     max_run_ms: z.number().int().positive().default(300_000),
+    /** Interpreter threads kept and reused across runs; more concurrent runs wait for one. */
+    max_workers: z.number().int().min(1).max(64).default(4),
     /** Commands agents call by name, run in the agent's sandbox. */
     tools: z
       .array(

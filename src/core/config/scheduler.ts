@@ -42,6 +42,10 @@ export const schedulerConfigSchema = z
     agent_shutdown_grace: z.number().int().nonnegative().default(2_000),
     /** Messages held for an agent that runs a fresh process per task, until its next task. */
     agent_inbox_size: z.number().int().positive().default(1_000),
+    /** Consecutive failed runs after which a schedule job (`/schedules`) is dead-lettered: it stops until resumed. */
+    schedule_dead_letter_after: z.number().int().positive().default(5),
+    /** Runs of each schedule job kept for its history (newest). */
+    schedule_run_history: z.number().int().positive().max(10_000).default(100),
     /**
      * Start with dispatch paused until `resume_scheduling`: tasks restored from a durable store wait while an
      * embedder registers its in-process handlers.
