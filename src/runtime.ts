@@ -15,7 +15,7 @@
  */
 import { join } from "node:path";
 import { BuiltinAuthorizer, type Authorizer } from "./core/authorizer.js";
-import { createCommunicationBus, type CommunicationBus } from "./bus/index.js";
+import { createCommunicationBus, type BusRestoreReport, type CommunicationBus } from "./bus/index.js";
 import { SystemClock, type Clock } from "./core/clock.js";
 import { resolveConfig, type RuntimeConfig, type RuntimeConfigInput } from "./core/config/index.js";
 import { RuntimeEvents, type EventStream } from "./core/events.js";
@@ -105,6 +105,8 @@ export interface CreateRuntimeOptions {
 
 export interface RuntimeRecovery extends StoreRecovery {
   readonly agents: RecoveryReport;
+  /** Bus agents (with their stored keys) and dead letters brought back; their stored messages are queued. */
+  readonly bus: BusRestoreReport;
   /** Stored pending tasks put back in the scheduler's queue (re-queued interrupted ones included). */
   readonly tasks_restored: number;
 }
@@ -216,7 +218,14 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     resources = manager;
     closers.push({ name: "resources", close: () => manager.shutdown() });
 
-    const messages = await createCommunicationBus({ config: config.communication, authorizer, clock, events, logger });
+    const messages = await createCommunicationBus({
+      config: config.communication,
+      authorizer,
+      clock,
+      events,
+      logger,
+      ...(config.store.kind !== "memory" ? { durable: { store, dataDir: config.data_dir } } : {}),
+    });
     bus = messages;
     closers.push({ name: "bus", close: () => messages.shutdown() });
 
@@ -304,8 +313,10 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
-    // Store recovery re-queues interrupted tasks first; the scheduler then takes back every pending one.
-    recovery = { agents, ...(await recoverStoredWork(store, config.store.node_id, clock, events, logger)), tasks_restored: await sched.restore() };
+    const stored = await recoverStoredWork(store, config.store.node_id, clock, events, logger);
+    // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back;
+    // after it re-queued interrupted tasks: the scheduler takes back every pending one.
+    recovery = { agents, ...stored, bus: await messages.restore(), tasks_restored: await sched.restore() };
     // Opened after recovery so that a job whose fire time passed while down finds its agent back.
     const jobs = await ScheduleJobs.open({ config: config.scheduler, clock, events, logger, tasks: sched, store: store.schedules, agents: ctl, policies: engine });
     scheduleJobs = jobs;

@@ -34,7 +34,7 @@ describe("cli - symbiont status and the data dir", () => {
 
     const text = await cli(["status", "--data-dir", dataDir]);
     expect(text.code, text.err).toBe(0);
-    expect(text.out).toContain(`store: sqlite ${join(dataDir, "state.db")} (schema v1)`);
+    expect(text.out).toContain(`store: sqlite ${join(dataDir, "state.db")} (schema v2)`);
     expect(text.out).toContain("agents: 3 (Created 1, Ready 1, Running 1)");
     expect(text.out).toContain("tasks: 0");
     const json = await cli(["status", "--data-dir", dataDir, "--json"]);

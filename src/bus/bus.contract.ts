@@ -14,7 +14,7 @@ import type { Message, Priority } from "../core/types.js";
 import { readEnvelope, sealEnvelope } from "./envelope.js";
 import { KeyStore } from "./key-store.js";
 import { SecureCommunicationBus } from "./secure-bus.js";
-import type { BusTransport, TransportSink } from "./transport.js";
+import type { BusTransport, PublishMeta, TransportSink } from "./transport.js";
 import type { CommunicationBus } from "./types.js";
 
 export type CommunicationInput = NonNullable<RuntimeConfigInput["communication"]>;
@@ -41,13 +41,13 @@ export class RecordingTransport implements BusTransport {
   setSink(sink: TransportSink): void {
     this.inner.setSink(sink);
   }
-  async publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array): Promise<void> {
+  async publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> {
     this.wire.push({ to, bytes: new Uint8Array(bytes) });
-    if (!this.intercepting) await this.inner.publish(to, dedupId, bytes);
+    if (!this.intercepting) await this.inner.publish(to, dedupId, bytes, meta);
   }
   /** Puts raw bytes on the wire, as an attacker (or a replay) would. */
-  inject(to: AgentId, bytes: Uint8Array): Promise<void> {
-    return this.inner.publish(to, MessageId.new(), bytes);
+  async inject(to: AgentId, bytes: Uint8Array): Promise<void> {
+    await this.inner.publish(to, MessageId.new(), bytes, { from: to, topic: "injected", priority: "Normal", ttl: 60_000 });
   }
   attach = (id: AgentId) => this.inner.attach(id);
   detach = (id: AgentId) => this.inner.detach(id);

@@ -114,6 +114,9 @@ describe("verify pool - worker-thread signature checks", () => {
       );
       expect(results).toEqual(frames.map((_, i) => i % 3 !== 0));
       expect(await pool.verify(pb.signing_public_key, frames[1]!.signed, frames[1]!.signature)).toBe(false);
+      // A truncated signature or key is refused, never misread as the next job's bytes.
+      expect(await pool.verify(pa.signing_public_key, frames[1]!.signed, frames[1]!.signature.subarray(0, 63))).toBe(false);
+      expect(await pool.verify(pa.signing_public_key.subarray(1), frames[1]!.signed, frames[1]!.signature)).toBe(false);
     } finally {
       await pool.close();
     }

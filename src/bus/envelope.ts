@@ -21,7 +21,7 @@ import {
 } from "node:crypto";
 import { deflateRawSync, inflateRawSync } from "node:zlib";
 import { CommunicationError } from "../core/errors.js";
-import { isUuid, type AgentId, type MessageId } from "../core/ids.js";
+import type { AgentId, MessageId } from "../core/ids.js";
 import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
 import type { VerifyPool } from "./verify-pool.js";
@@ -93,13 +93,44 @@ const FLAG_CORRELATED = 2;
 const FIXED_HEADER = 1 + 16 * 3 + 3 + 8 + 8 + 4 + NONCE_BYTES + 2;
 const MAX_TOPIC_BYTES = 1024;
 
+/** Hex digit values by char code (-1: not a hex digit); ids reaching here were validated as UUIDs. */
+const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) => {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+});
+const BYTE_HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+
+// Hand-rolled: the header is encoded and decoded once per message, and regex or hex-string round trips
+// showed up in profiles of the in-process path.
 function uuidBytes(id: string, into: Buffer, at: number): void {
-  into.write(id.replace(/-/g, ""), at, 16, "hex");
+  let o = at;
+  let hi = -1;
+  for (let i = 0; i < id.length; i++) {
+    const v = HEX_VALUE[id.charCodeAt(i)] ?? -1;
+    if (v < 0) continue;
+    if (hi < 0) hi = v;
+    else {
+      into[o++] = (hi << 4) | v;
+      hi = -1;
+    }
+  }
 }
 
 function uuidText(buf: Buffer, at: number): string {
-  const h = buf.toString("hex", at, at + 16);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  let text = "";
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) text += "-";
+    text += BYTE_HEX[buf[at + i] as number] as string;
+  }
+  return text;
+}
+
+/** The version (1-8) and variant (10xx) bits a UUID must carry, checked on its 16 bytes. */
+function uuidBytesValid(buf: Buffer, at: number): boolean {
+  const version = (buf[at + 6] as number) >> 4;
+  return version >= 1 && version <= 8 && ((buf[at + 8] as number) & 0xc0) === 0x80;
 }
 
 /**
@@ -215,7 +246,6 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
   if (o + 2 > raw.length) throw invalid("malformed envelope header");
   const topicLength = raw.readUInt16BE(o);
   o += 2;
-  const ids = [uuidText(raw, 1), uuidText(raw, 17), uuidText(raw, 33), correlated ? uuidText(raw, cidAt) : null];
   const ok =
     priority !== undefined &&
     alg !== undefined &&
@@ -225,8 +255,12 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
     Number.isSafeInteger(ts) &&
     topicLength <= MAX_TOPIC_BYTES &&
     o + topicLength === raw.length &&
-    ids.every((id) => id === null || isUuid(id));
+    uuidBytesValid(raw, 1) &&
+    uuidBytesValid(raw, 17) &&
+    uuidBytesValid(raw, 33) &&
+    (!correlated || uuidBytesValid(raw, cidAt));
   if (!ok) throw invalid("malformed envelope header");
+  const ids = [uuidText(raw, 1), uuidText(raw, 17), uuidText(raw, 33), correlated ? uuidText(raw, cidAt) : null];
   return {
     v: 1,
     id: ids[0] as string as MessageId,
@@ -356,7 +390,7 @@ export function secureCodec(keys: KeyStore, options: SealOptions & { readonly ma
     // Both threads verify when the workers fall behind, so neither sits idle under load.
     verify: pool
       ? (frame, sender) =>
-          pool.saturated ? verifyEnvelope(frame, sender) : pool.verify(sender.signing_public_key, frame.signed, frame.signature)
+          pool.saturated ? pool.inline(() => verifyEnvelope(frame, sender)) : pool.verify(sender.signing_public_key, frame.signed, frame.signature)
       : (frame, sender) => verifyEnvelope(frame, sender),
     decrypt: (frame, sender) => decryptEnvelope(frame, sender, keys, options.maxMessageSize),
   };

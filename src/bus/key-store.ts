@@ -1,9 +1,11 @@
 /**
  * Per-agent key material: an Ed25519 signing pair and an X25519 key-agreement pair, created on register.
- * Private keys never leave this module: callers get public keys, signatures and per-message derived keys,
+ * Private keys never leave this module except as `exportPrivate` bytes, which the bus seals at rest before
+ * persisting (see `durable-state.ts`): callers get public keys, signatures and per-message derived keys,
  * and the store prints as a count of agents (never key bytes) when logged or inspected.
  */
 import {
+  createPrivateKey,
   createPublicKey,
   createSecretKey,
   diffieHellman,
@@ -70,10 +72,38 @@ export class KeyStore {
   create(agentId: AgentId): AgentPublicKeys {
     const existing = this.#agents.get(agentId);
     if (existing) return existing.publicKeys;
-    const signing = generateKeyPairSync("ed25519");
-    const agreement = generateKeyPairSync("x25519");
-    const publicKeys = { signing_public_key: rawPublic(signing.publicKey), agreement_public_key: rawPublic(agreement.publicKey) };
-    this.#agents.set(agentId, { signing: signing.privateKey, agreement: agreement.privateKey, publicKeys, shared: new Map() });
+    return this.#add(agentId, generateKeyPairSync("ed25519").privateKey, generateKeyPairSync("x25519").privateKey);
+  }
+
+  /** The agent's two private keys as bytes (PKCS#8 DER, length-prefixed), for sealing at rest. */
+  exportPrivate(agentId: AgentId): Buffer {
+    const keys = this.#require(agentId);
+    const signing = keys.signing.export({ type: "pkcs8", format: "der" });
+    const agreement = keys.agreement.export({ type: "pkcs8", format: "der" });
+    const len = Buffer.allocUnsafe(2);
+    len.writeUInt16BE(signing.length);
+    return Buffer.concat([len, signing, agreement]);
+  }
+
+  /** Installs keys written by `exportPrivate` (replacing none: an agent that has keys keeps them). */
+  importPrivate(agentId: AgentId, bytes: Uint8Array): AgentPublicKeys {
+    const existing = this.#agents.get(agentId);
+    if (existing) return existing.publicKeys;
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const cut = 2 + buf.readUInt16BE(0);
+    const signing = createPrivateKey({ key: buf.subarray(2, cut), format: "der", type: "pkcs8" });
+    const agreement = createPrivateKey({ key: buf.subarray(cut), format: "der", type: "pkcs8" });
+    if (signing.asymmetricKeyType !== "ed25519" || agreement.asymmetricKeyType !== "x25519") {
+      throw new CommunicationError("DECRYPTION_FAILED", `Stored keys of agent ${agentId} are not an Ed25519 and an X25519 key`, {
+        details: { agent_id: agentId },
+      });
+    }
+    return this.#add(agentId, signing, agreement);
+  }
+
+  #add(agentId: AgentId, signing: KeyObject, agreement: KeyObject): AgentPublicKeys {
+    const publicKeys = { signing_public_key: rawPublic(createPublicKey(signing)), agreement_public_key: rawPublic(createPublicKey(agreement)) };
+    this.#agents.set(agentId, { signing, agreement, publicKeys, shared: new Map() });
     return publicKeys;
   }
 

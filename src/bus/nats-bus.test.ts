@@ -17,6 +17,9 @@ import { AgentId, MessageId } from "../core/ids.js";
 import { silentLogger } from "../core/logger.js";
 import { describeBusContract, eventually, makeHarness, msg, type CommunicationInput, type OpenTransport } from "./bus.contract.js";
 import { NatsTransport } from "./nats-transport.js";
+import type { PublishMeta, TransportDelivery } from "./transport.js";
+
+const META: PublishMeta = { from: AgentId.new(), topic: "t", priority: "Normal", ttl: 60_000 };
 
 const nats = await requirement("nats", async () => {
   const nc = await connect({ servers: TEST_NATS_URL, timeout: 2_000 });
@@ -146,18 +149,18 @@ describe.skipIf(!nats.available)("nats transport", () => {
     first.setSink({ deliver: (_id, d) => seen.push({ bytes: new TextDecoder().decode(d.bytes), attempt: d.attempt }) });
     await first.attach(agent);
     const id = MessageId.new();
-    await first.publish(agent, id, new TextEncoder().encode("envelope"));
-    await first.publish(agent, id, new TextEncoder().encode("envelope")); // a retried publish
+    await first.publish(agent, id, new TextEncoder().encode("envelope"), META);
+    await first.publish(agent, id, new TextEncoder().encode("envelope"), META); // a retried publish
     await eventually(() => seen.length === 1);
     await first.close(); // "crashes" without acknowledging
     const second = await NatsTransport.connect(config, silentLogger());
     try {
-      const again: { bytes: string; attempt: number; ack(): void }[] = [];
+      const again: { bytes: string; attempt: number; ack: TransportDelivery["ack"] }[] = [];
       second.setSink({ deliver: (_id, d) => again.push({ bytes: new TextDecoder().decode(d.bytes), attempt: d.attempt, ack: d.ack }) });
       await second.attach(agent);
       const redelivered = await eventually(() => again[0], 10_000);
       expect(redelivered).toMatchObject({ bytes: "envelope", attempt: 2 });
-      redelivered.ack();
+      await redelivered.ack("Delivered");
       await second.settle(agent);
       expect(again).toHaveLength(1);
       expect(await second.detach(agent)).toEqual([]);

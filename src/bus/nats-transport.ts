@@ -33,7 +33,7 @@ import { CommunicationError } from "../core/errors.js";
 import type { AgentId, MessageId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import type { DeliveryStatus } from "../core/types.js";
-import type { BusTransport, Directory, DirectoryEntry, TransportDelivery, TransportSink } from "./transport.js";
+import type { BusTransport, Directory, DirectoryEntry, PublishMeta, TransportDelivery, TransportSink } from "./transport.js";
 
 const DUPLICATE_WINDOW_MS = 120_000;
 const CONSUME_BATCH = 256;
@@ -299,7 +299,7 @@ export class NatsTransport implements BusTransport {
     this.#sink = sink;
   }
 
-  async publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array): Promise<void> {
+  async publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, _meta: PublishMeta): Promise<void> {
     let last: unknown;
     // Retrying is safe: the server drops a second copy with the same Nats-Msg-Id.
     for (let attempt = 0; attempt <= this.#config.retry_attempts; attempt++) {

@@ -14,12 +14,13 @@ import type { Logger } from "../core/logger.js";
 import { type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { AgentQueue } from "./agent-queue.js";
 import { DeadLetterQueue } from "./dead-letters.js";
+import type { DurableBusState } from "./durable-state.js";
 import { secureCodec, signatureMismatch, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
 import { KeyStore, type AgentPublicKeys } from "./key-store.js";
 import { topicMatches, validatePattern, validateTopic } from "./topics.js";
 import { invalidMessage, validateMessage } from "./validate.js";
 import type { BusTransport, DirectoryEntry, TransportDelivery } from "./transport.js";
-import type { AgentPublicKeyInfo, CommunicationBus, DeadLetter, MessageHandler } from "./types.js";
+import type { AgentPublicKeyInfo, BusRestoreReport, CommunicationBus, DeadLetter, MessageHandler } from "./types.js";
 import { VerifyPool } from "./verify-pool.js";
 
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
@@ -41,6 +42,11 @@ export interface SecureBusDeps {
   readonly clock: Clock;
   readonly events: EventStream;
   readonly logger: Logger;
+  /**
+   * The runtime's durable store, when it has one: keys, dead letters and statuses survive a restart, which
+   * `restore()` brings back (with the memory transport's stored envelopes).
+   */
+  readonly durable?: DurableBusState;
   /** Replaces the signed + encrypted codec. Benchmarks only, to measure the bus without its crypto. */
   readonly codec?: (keys: KeyStore) => EnvelopeCodec;
 }
@@ -61,6 +67,8 @@ interface LocalAgent {
   readonly holding: Set<MessageId>;
   /** Arrivals still being verified; they join the queue in arrival order through `arrivals`. */
   inflight: number;
+  /** Sends to this agent being committed by the transport: they count against max_queue_size too. */
+  accepting: number;
   arrivals: Promise<void>;
   handler: MessageHandler | undefined;
   pumping: boolean;
@@ -71,6 +79,10 @@ interface PendingRequest {
   readonly resolve: (m: SecureMessage) => void;
   readonly reject: (e: unknown) => void;
   readonly timer: TimerHandle;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === "function";
 }
 
 function b64(bytes: Uint8Array): string {
@@ -94,6 +106,12 @@ export class SecureCommunicationBus implements CommunicationBus {
   readonly #dlq: DeadLetterQueue;
   readonly #requests = new Map<MessageId, PendingRequest>();
   readonly #peerKeys = new WeakMap<DirectoryEntry, AgentPublicKeys>();
+  readonly #durable: DurableBusState | undefined;
+  /**
+   * With a durable store, agents registered before `restore()` start receiving stored envelopes only once
+   * every stored agent is back in the directory, so no restored envelope is refused for an unknown sender.
+   */
+  #restored: boolean;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
   #shutdown: Promise<void> | undefined;
@@ -106,6 +124,8 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#events = deps.events;
     this.#logger = deps.logger.child({ component: "bus", transport: deps.transport.kind });
     this.#dlq = new DeadLetterQueue(deps.config.dead_letter_queue_size);
+    this.#durable = deps.durable;
+    this.#restored = !deps.durable;
     this.#pool = !deps.codec && deps.config.verify_threads > 0 ? new VerifyPool(deps.config.verify_threads) : undefined;
     this.#codec =
       deps.codec?.(this.#keys) ??
@@ -130,7 +150,12 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#assertOpen();
     const id = AgentId.parse(agentId);
     if (this.#agents.has(id)) return;
-    const keys = this.#keys.create(id);
+    await this.#install(id, capabilities, this.#restored);
+    this.#events.emit("bus.agent_registered", { agent_id: id });
+  }
+
+  /** Keys (stored ones when there are), directory entry and, when `attach`, delivery from the transport. */
+  async #install(id: AgentId, capabilities: readonly Capability[], attach: boolean): Promise<void> {
     const local: LocalAgent = {
       id,
       capabilities: [...capabilities],
@@ -138,21 +163,39 @@ export class SecureCommunicationBus implements CommunicationBus {
       queue: new AgentQueue(),
       holding: new Set(),
       inflight: 0,
+      accepting: 0,
       arrivals: Promise.resolve(),
       handler: undefined,
       pumping: false,
     };
     this.#agents.set(id, local);
     try {
+      const keys = this.#durable ? await this.#durable.obtainKeys(this.#keys, id) : this.#keys.create(id);
       await this.#transport.directory.put(this.#entry(local, keys));
-      await this.#transport.attach(id);
+      if (attach) await this.#transport.attach(id);
     } catch (err) {
       this.#agents.delete(id);
       this.#keys.delete(id);
       await this.#transport.directory.remove(id).catch(() => undefined);
       throw err;
     }
-    this.#events.emit("bus.agent_registered", { agent_id: id });
+  }
+
+  async restore(): Promise<BusRestoreReport> {
+    this.#assertOpen();
+    const durable = this.#durable;
+    if (!durable || this.#restored) return { agents: 0, dead_letters: 0 };
+    const stored = await durable.deadLetters();
+    for (const dead of stored) this.#dlq.add(dead);
+    const ids = await durable.storedAgents();
+    // Every stored agent is in the directory before any envelope is handed over: each sender's key is known.
+    for (const id of ids) if (!this.#agents.has(id)) await this.#install(id, [], false);
+    const deferred = [...this.#agents.keys()];
+    this.#restored = true;
+    for (const id of deferred) if (this.#agents.has(id)) await this.#transport.attach(id);
+    const report = { agents: ids.length, dead_letters: stored.length };
+    this.#events.emit("bus.restored", report);
+    return report;
   }
 
   async unregisterAgent(agentId: AgentId): Promise<void> {
@@ -169,11 +212,12 @@ export class SecureCommunicationBus implements CommunicationBus {
     let dead = 0;
     for (const q of local.queue.drain()) {
       this.#deadLetter(q.secure.message, "AGENT_NOT_REGISTERED", `recipient ${local.id} was unregistered`, 0);
-      q.delivery.ack();
+      q.delivery.ack("Failed");
       dead++;
     }
     this.#agents.delete(local.id);
     this.#keys.delete(local.id);
+    await this.#durable?.forgetKeys(local.id);
     this.#events.emit("bus.agent_unregistered", { agent_id: local.id, dead_lettered: dead });
   }
 
@@ -320,7 +364,7 @@ export class SecureCommunicationBus implements CommunicationBus {
       throw err;
     }
     const local = this.#agents.get(msg.to);
-    if (local && local.queue.size + local.inflight >= this.#config.max_queue_size) throw this.#queueFull(msg);
+    if (local && local.queue.size + local.inflight + local.accepting >= this.#config.max_queue_size) throw this.#queueFull(msg);
     const bytes = this.#codec.seal(msg, this.#clock.now(), this.#publicKeys(entry));
     if (bytes.byteLength > this.#transport.maxEnvelopeSize) {
       throw new CommunicationError("MESSAGE_TOO_LARGE", `Sealed message is ${bytes.byteLength} bytes; the ${this.#transport.kind} transport carries at most ${this.#transport.maxEnvelopeSize}`, {
@@ -328,14 +372,18 @@ export class SecureCommunicationBus implements CommunicationBus {
       });
     }
     this.#setStatus(msg.id, "Pending");
+    if (local) local.accepting++;
     try {
-      await this.#transport.publish(msg.to, msg.id, bytes);
+      const published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
+      if (published) await published;
     } catch (err) {
       this.#statuses.delete(msg.id);
       const e = this.#asError(err);
       if (e.code === "AGENT_QUEUE_FULL") throw this.#queueFull(msg);
       this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: e.code, reason: e.message });
       throw err;
+    } finally {
+      if (local) local.accepting--;
     }
     this.#events.emit("message.sent", {
       agent_id: msg.from,
@@ -447,7 +495,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     if (this.#seen.has(h.id) || local.holding.has(h.id)) {
       // A transport redelivery of something already handled is a duplicate, not an attack.
-      if (delivery.attempt > 1) return void delivery.ack();
+      if (delivery.attempt > 1) return void delivery.ack("Delivered");
       return this.#reject(frame, agentId, delivery, new CommunicationError("REPLAY_DETECTED", `Message ${h.id} was already received`, { details: { message_id: h.id, from: h.from } }));
     }
     const q: QueuedMessage = { secure, priority: h.priority, delivery, expiresAt: h.ts + this.#effectiveTtl(h.ttl) };
@@ -455,7 +503,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     if (delivery.attempt > this.#config.retry_attempts + 1) {
       // Redelivered by the transport more often than retry_attempts allows: stop the cycle.
       this.#deadLetter(secure.message, "DELIVERY_FAILED", `transport delivered it ${delivery.attempt} times without acknowledgement`, delivery.attempt);
-      return void delivery.ack();
+      return void delivery.ack("Failed");
     }
     const request = h.cid ? this.#requests.get(h.cid) : undefined;
     if (h.cid && request?.requester === agentId) {
@@ -496,7 +544,8 @@ export class SecureCommunicationBus implements CommunicationBus {
       for (;;) {
         attempt++;
         const handler = local.handler;
-        const error = handler ? await this.#runHandler(handler, q.secure) : new Error("handler detached");
+        const outcome = handler ? this.#runHandler(handler, q.secure) : new Error("handler detached");
+        const error = outcome instanceof Promise ? await outcome : outcome;
         if (!error) {
           local.holding.delete(id);
           this.#delivered(local, q);
@@ -509,14 +558,14 @@ export class SecureCommunicationBus implements CommunicationBus {
           else {
             local.holding.delete(id);
             this.#deadLetter(q.secure.message, "AGENT_NOT_REGISTERED", `recipient ${local.id} was unregistered during delivery`, attempt);
-            q.delivery.ack();
+            q.delivery.ack("Failed");
           }
           return;
         }
         if (attempt > this.#config.retry_attempts) {
           local.holding.delete(id);
           this.#deadLetter(q.secure.message, "DELIVERY_FAILED", `handler failed ${attempt} times: ${reason}`, attempt);
-          q.delivery.ack();
+          q.delivery.ack("Failed");
           break;
         }
         this.#events.emit("message.retried", { agent_id: local.id, message_id: id, attempt, reason });
@@ -524,16 +573,31 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
   }
 
-  /** Runs the handler under delivery_timeout; returns the failure, if any. */
-  async #runHandler(handler: MessageHandler, message: SecureMessage): Promise<unknown> {
+  /**
+   * Runs the handler; returns the failure, if any. A handler that returns at once costs no timer and no
+   * promise; one that returns a promise is raced against delivery_timeout.
+   */
+  #runHandler(handler: MessageHandler, message: SecureMessage): unknown {
+    let result: unknown;
+    try {
+      result = handler(message);
+    } catch (err) {
+      return err ?? new Error("handler failed");
+    }
+    if (!isThenable(result)) return undefined;
+    return this.#awaitHandler(result);
+  }
+
+  async #awaitHandler(result: PromiseLike<unknown>): Promise<unknown> {
     let timer: TimerHandle | undefined;
     const timeout = new Promise<Error>((resolve) => {
       timer = this.#clock.setTimeout(() => resolve(new Error(`handler exceeded delivery_timeout (${this.#config.delivery_timeout} ms)`)), this.#config.delivery_timeout);
     });
     try {
-      const run = Promise.resolve()
-        .then(() => handler(message))
-        .then(() => undefined, (err: unknown) => err ?? new Error("handler failed"));
+      const run = Promise.resolve(result).then(
+        () => undefined,
+        (err: unknown) => err ?? new Error("handler failed"),
+      );
       return await Promise.race([run, timeout]);
     } finally {
       this.#clock.clearTimeout(timer);
@@ -554,7 +618,7 @@ export class SecureCommunicationBus implements CommunicationBus {
       }
     }
     this.#setStatus(m.id, "Delivered", m.from);
-    const acked = q.delivery.ack();
+    const acked = q.delivery.ack("Delivered");
     this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
     return acked;
   }
@@ -562,7 +626,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   #expire(local: LocalAgent, q: QueuedMessage): void {
     const m = q.secure.message;
     this.#setStatus(m.id, "Expired", m.from);
-    q.delivery.ack();
+    q.delivery.ack("Expired");
     this.#events.emit("message.expired", { agent_id: local.id, message_id: m.id, from: m.from });
   }
 
@@ -582,7 +646,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     // A copy of an already-delivered message must not turn its status to Failed.
     if (h && this.#statuses.get(h.id) !== "Delivered") this.#setStatus(h.id, "Failed", h.from);
     this.#addDeadLetter(dead, agentId);
-    delivery.ack();
+    delivery.ack("Failed");
     this.#logger.warn({ code: e.code, message_id: h?.id, to: agentId }, "message rejected");
   }
 
@@ -608,6 +672,10 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   #addDeadLetter(dead: DeadLetter, agentId: AgentId | undefined): void {
     const evicted = this.#dlq.add(dead);
+    // Issued before the envelope's acknowledgement, so it commits no later than the message's Failed status.
+    this.#durable
+      ?.addDeadLetter(dead, this.#config.dead_letter_queue_size)
+      .catch((err: unknown) => this.#logger.error({ err, dead_letter_id: dead.id }, "dead letter not stored"));
     if (evicted) {
       this.#logger.warn({ dead_letter_id: evicted.id }, "dead-letter queue full: oldest entry dropped");
       this.#events.emit("message.dead_letter_evicted", {
@@ -642,6 +710,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     const newId = await this.sendMessage({ ...dead.message, id: MessageId.new() });
     this.#dlq.delete(id);
+    await this.#durable?.removeDeadLetter(id);
     return newId;
   }
 
@@ -655,7 +724,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     const id = MessageId.parse(messageId);
     const local = this.#statuses.get(id);
     if (local !== undefined && local !== "Pending") return local;
-    const remote = await this.#transport.lookupStatus(id);
+    const remote = (await this.#transport.lookupStatus(id)) ?? (await this.#durable?.status(id));
     const status = remote ?? local;
     if (status === undefined) throw new CommunicationError("MESSAGE_NOT_FOUND", `No message ${id} is known to the bus`, { details: { message_id: id } });
     return status;
@@ -672,6 +741,9 @@ export class SecureCommunicationBus implements CommunicationBus {
       this.#settleRequest(id, undefined, new LifecycleError("RUNTIME_SHUT_DOWN", "The communication bus was shut down"));
     }
     for (const local of this.#agents.values()) local.handler = undefined;
+    // Envelopes still being verified finish first: a closing worker pool must not fail them as forged (on a
+    // durable store they stay stored, undelivered, for the next start).
+    await Promise.all([...this.#agents.values()].map((local) => local.arrivals));
     await this.#transport.close();
     await this.#pool?.close();
   }

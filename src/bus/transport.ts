@@ -5,7 +5,19 @@
  * plaintext or keys.
  */
 import type { AgentId, MessageId } from "../core/ids.js";
-import type { DeliveryStatus } from "../core/types.js";
+import type { DeliveryStatus, Priority } from "../core/types.js";
+
+/** How the bus finished with an envelope. */
+export type DeliveryOutcome = "Delivered" | "Failed" | "Expired";
+
+/** What a transport that stores envelopes by field (the durable memory transport) needs beside the bytes. */
+export interface PublishMeta {
+  readonly from: AgentId;
+  readonly topic: string;
+  readonly priority: Priority;
+  /** The effective time to live (ms, never 0): the envelope is worthless after it. */
+  readonly ttl: number;
+}
 
 /** One envelope handed to the bus. */
 export interface TransportDelivery {
@@ -13,11 +25,11 @@ export interface TransportDelivery {
   /** 1 on first delivery; higher when the transport redelivers an unacknowledged envelope. */
   readonly attempt: number;
   /**
-   * The bus is done with it (delivered, expired or dead-lettered): the transport may forget it. The promise
-   * (never rejected) settles once the transport has confirmed it, i.e. the envelope no longer counts against
-   * the agent's queue bound.
+   * The bus is done with it (`outcome`: delivered, dead-lettered or expired): the transport may forget it.
+   * The promise (never rejected) settles once the transport has confirmed it, i.e. the envelope no longer
+   * counts against the agent's queue bound (and, on a durable transport, will not come back at restart).
    */
-  ack(): Promise<void> | void;
+  ack(outcome: DeliveryOutcome): Promise<void> | void;
 }
 
 export interface TransportSink {
@@ -51,11 +63,12 @@ export interface BusTransport {
   /** Called once by the bus before anything else. */
   setSink(sink: TransportSink): void;
   /**
-   * Stores the envelope for `to`; resolves once durably accepted. `dedupId` lets the transport drop a
+   * Stores the envelope for `to`; resolves once durably accepted (returns nothing when it was accepted at
+   * once, as the in-process transport without a store does: no promise per message on its hot path). `dedupId` lets the transport drop a
    * retried publish of the same message. Throws AGENT_QUEUE_FULL or TRANSPORT_UNAVAILABLE.
    */
-  publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array): Promise<void>;
-  /** Starts delivering `agentId`'s envelopes to the sink. */
+  publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> | void;
+  /** Starts delivering `agentId`'s envelopes to the sink (on a durable transport: those stored before too). */
   attach(agentId: AgentId): Promise<void>;
   /** Stops delivering and returns (and removes) the envelopes still held for the agent. */
   detach(agentId: AgentId): Promise<TransportDelivery[]>;

@@ -41,6 +41,13 @@ export interface DeadLetter {
   readonly message?: Message;
 }
 
+/** What `restore()` brought back from the durable store. */
+export interface BusRestoreReport {
+  /** Agents whose keys were stored, registered again (with no topics; re-subscribe as needed). */
+  readonly agents: number;
+  readonly dead_letters: number;
+}
+
 /** Public halves of an agent's keys, base64. Safe to share (other runtimes need them to talk to the agent). */
 export interface AgentPublicKeyInfo {
   readonly agent_id: AgentId;
@@ -102,6 +109,14 @@ export interface CommunicationBus {
   discardDeadLetter(id: string): Promise<void>;
   /** Public keys of a registered agent (on this or another runtime of the same namespace). */
   getPublicKeys(agentId: AgentId): Promise<AgentPublicKeyInfo>;
+
+  /**
+   * Start-up, on a durable store: loads the dead-letter queue, registers every agent that was registered
+   * when the runtime stopped (with its stored keys), then delivers the envelopes stored for them (memory
+   * transport). Agents registered before this call keep their stored keys and receive stored envelopes
+   * from this call on. A no-op without a durable store or when already restored.
+   */
+  restore(): Promise<BusRestoreReport>;
 }
 
 declare module "../core/events.js" {
@@ -126,6 +141,7 @@ declare module "../core/events.js" {
     /** The dead-letter queue was full: its oldest entry was dropped to make room. */
     "message.dead_letter_evicted": { dead_letter_id: string; message_id?: MessageId };
     "bus.agent_registered": { agent_id: AgentId };
+    "bus.restored": { agents: number; dead_letters: number };
     "bus.agent_unregistered": { agent_id: AgentId; dead_lettered: number };
     "bus.subscribed": { agent_id: AgentId; topic: string };
     "bus.unsubscribed": { agent_id: AgentId; topic: string };

@@ -2,7 +2,11 @@
  * Ed25519 verification on worker threads. Verifying is the most expensive step of receiving a message, and
  * it needs only public data (the sender's public key, the signed bytes and the signature), so it can run in
  * parallel with the main thread's signing, key derivation and AEAD work without any secret leaving it.
- * Requests made in the same tick travel to a worker as one batch, so the thread hop is paid per batch.
+ * Requests made in the same turn of the event loop travel to a worker as one batch, so the thread hop is paid per batch, and
+ * the batch is packed into one buffer that is transferred, not cloned: cloning a view clones its whole
+ * backing store, and envelopes are views into Node's shared 8 KB allocation slabs.
+ *
+ * Batch layout, per job: u32 data length | 32-byte public key | 64-byte signature | data.
  */
 import { Worker } from "node:worker_threads";
 
@@ -21,15 +25,23 @@ function keyFor(raw) {
   }
   return key;
 }
-parentPort.on("message", ({ id, jobs }) => {
-  const results = jobs.map((j) => {
+parentPort.on("message", ({ id, packed, count }) => {
+  const buf = Buffer.from(packed);
+  const results = new Uint8Array(count);
+  let o = 0;
+  for (let i = 0; i < count; i++) {
+    const len = buf.readUInt32BE(o);
+    const key = buf.subarray(o + 4, o + 36);
+    const sig = buf.subarray(o + 36, o + 100);
+    const data = buf.subarray(o + 100, o + 100 + len);
+    o += 100 + len;
     try {
-      return verify(null, j.data, keyFor(j.key), j.sig);
+      results[i] = verify(null, data, keyFor(key), sig) ? 1 : 0;
     } catch {
-      return false;
+      results[i] = 0;
     }
-  });
-  parentPort.postMessage({ id, results });
+  }
+  parentPort.postMessage({ id, results }, [results.buffer]);
 });
 `;
 
@@ -40,15 +52,30 @@ interface Job {
   readonly resolve: (ok: boolean) => void;
 }
 
+interface Batch {
+  readonly jobs: Job[];
+  /** performance.now() when posted */
+  readonly postedAt: number;
+}
+
 interface Slot {
   readonly worker: Worker;
   /** batches sent and not yet answered */
-  readonly inflight: Map<number, Job[]>;
+  readonly inflight: Map<number, Batch>;
   jobs: number;
 }
 
-/** Jobs per worker beyond which the caller is better off verifying on its own thread. */
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
+
+/**
+ * How far ahead the workers may be loaded, in inline verifications per thread: past it the caller verifies
+ * on its own thread. Measured in time, not jobs, so a worker starved of CPU by other processes on the
+ * machine (its turnaround per job far above an inline check) is handed correspondingly fewer jobs.
+ */
 const BACKLOG_PER_THREAD = 32;
+/** Weight of the newest sample in the moving averages of per-job cost. */
+const EWMA = 0.2;
 
 export class VerifyPool {
   readonly #threads: number;
@@ -58,6 +85,9 @@ export class VerifyPool {
   #flushScheduled = false;
   #nextBatch = 1;
   #closed = false;
+  /** Moving averages, in ms per job: worker turnaround (queueing included) and a check on the caller's thread. */
+  #workerMs = 0;
+  #inlineMs = 0;
 
   constructor(threads: number) {
     this.#threads = threads;
@@ -67,12 +97,13 @@ export class VerifyPool {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
     const slot: Slot = { worker, inflight: new Map(), jobs: 0 };
-    worker.on("message", ({ id, results }: { id: number; results: boolean[] }) => {
-      const jobs = slot.inflight.get(id);
-      if (!jobs) return;
+    worker.on("message", ({ id, results }: { id: number; results: Uint8Array }) => {
+      const batch = slot.inflight.get(id);
+      if (!batch) return;
       slot.inflight.delete(id);
-      slot.jobs -= jobs.length;
-      jobs.forEach((job, i) => job.resolve(results[i] === true));
+      slot.jobs -= batch.jobs.length;
+      this.#workerMs = average(this.#workerMs, (performance.now() - batch.postedAt) / batch.jobs.length);
+      batch.jobs.forEach((job, i) => job.resolve(results[i] === 1));
     });
     // A worker that dies fails its pending checks closed: the messages are rejected, never accepted.
     worker.on("error", () => this.#fail(slot));
@@ -81,28 +112,44 @@ export class VerifyPool {
   }
 
   #fail(slot: Slot): void {
-    for (const jobs of slot.inflight.values()) for (const job of jobs) job.resolve(false);
+    for (const batch of slot.inflight.values()) for (const job of batch.jobs) job.resolve(false);
     slot.inflight.clear();
     slot.jobs = 0;
     const i = this.#slots.indexOf(slot);
     if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
   }
 
-  /** The workers have more queued than they will finish soon: the caller should verify this one itself. */
+  /**
+   * The workers have more queued than they will finish soon: the caller should verify this one itself
+   * (through `inline`). With nothing pending the workers always get the job, so their cost stays measured.
+   */
   get saturated(): boolean {
     let pending = this.#queue.length;
     for (const slot of this.#slots) pending += slot.jobs;
-    return pending >= BACKLOG_PER_THREAD * this.#threads;
+    if (pending < 1) return false;
+    const relative = this.#workerMs > 0 && this.#inlineMs > 0 ? this.#workerMs / this.#inlineMs : 1;
+    return pending * Math.max(relative, 1) >= BACKLOG_PER_THREAD * this.#threads;
+  }
+
+  /** Runs a check on the caller's thread, timing it (what the workers' turnaround is compared against). */
+  inline<T>(check: () => T): T {
+    const start = performance.now();
+    const result = check();
+    this.#inlineMs = average(this.#inlineMs, performance.now() - start);
+    return result;
   }
 
   /** True when `sig` is `data`'s Ed25519 signature under the raw public `key`. */
   verify(key: Uint8Array, data: Uint8Array, sig: Uint8Array): Promise<boolean> {
-    if (this.#closed) return Promise.resolve(false);
+    // Anything but a 32-byte key and a 64-byte signature cannot verify; the packed layout relies on both.
+    if (this.#closed || key.byteLength !== KEY_BYTES || sig.byteLength !== SIG_BYTES) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.#queue.push({ key, data, sig, resolve });
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
-        queueMicrotask(() => this.#flush());
+        // After the current macrotask, not the next microtask: sends of one batch interleave through microtasks,
+        // and flushing there would post a message per envelope.
+        setImmediate(() => this.#flush());
       }
     });
   }
@@ -120,9 +167,10 @@ export class VerifyPool {
       const part = jobs.slice(i * per, (i + 1) * per);
       if (part.length === 0) return;
       const id = this.#nextBatch++;
-      slot.inflight.set(id, part);
+      slot.inflight.set(id, { jobs: part, postedAt: performance.now() });
       slot.jobs += part.length;
-      slot.worker.postMessage({ id, jobs: part.map((j) => ({ key: j.key, data: j.data, sig: j.sig })) });
+      const packed = pack(part);
+      slot.worker.postMessage({ id, packed, count: part.length }, [packed]);
     });
   }
 
@@ -130,4 +178,25 @@ export class VerifyPool {
     this.#closed = true;
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
+}
+
+function pack(jobs: readonly Job[]): ArrayBuffer {
+  let size = 0;
+  for (const j of jobs) size += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
+  const packed = new ArrayBuffer(size);
+  const view = new DataView(packed);
+  const bytes = new Uint8Array(packed);
+  let o = 0;
+  for (const j of jobs) {
+    view.setUint32(o, j.data.byteLength);
+    bytes.set(j.key, o + 4);
+    bytes.set(j.sig, o + 4 + KEY_BYTES);
+    bytes.set(j.data, o + 4 + KEY_BYTES + SIG_BYTES);
+    o += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
+  }
+  return packed;
+}
+
+function average(current: number, sample: number): number {
+  return current === 0 ? sample : current + EWMA * (sample - current);
 }

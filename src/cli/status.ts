@@ -62,7 +62,7 @@ export function formatStatus(s: StoreStatus): string {
     `store: ${s.store.kind} ${s.store.location} (schema v${s.store.schema_version})`,
     `agents: ${s.agents.total}${nonZero(s.agents.by_state)}`,
     `tasks: ${s.tasks.total}${nonZero(s.tasks.by_status)}`,
-    `messages: pending ${s.messages.Pending ?? 0}, in flight ${s.messages.InFlight ?? 0}, delivered ${s.messages.Delivered ?? 0}`,
+    `messages: pending ${s.messages.Pending ?? 0}, in flight ${s.messages.InFlight ?? 0}, delivered ${s.messages.Delivered ?? 0}, failed ${s.messages.Failed ?? 0}, expired ${s.messages.Expired ?? 0}`,
     `schedules: ${s.schedules}`,
     `dead letters: ${s.dead_letters}`,
   ].join("\n");

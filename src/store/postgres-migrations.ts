@@ -99,4 +99,15 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "bus_keys",
+    sql: `
+      CREATE TABLE bus_keys (
+        agent_id TEXT PRIMARY KEY,
+        sealed BYTEA NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+    `,
+  },
 ];

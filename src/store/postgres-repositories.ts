@@ -3,6 +3,7 @@
  * on the batch's connection, with parameters captured when the write is issued.
  */
 import type pg from "pg";
+import type { AgentId } from "../core/ids.js";
 import { AGENT_STATES, PRIORITY_VALUE, type AgentState } from "../core/types.js";
 import {
   agentFromRow,
@@ -23,9 +24,12 @@ import {
   zeroCounts,
   type Row,
 } from "./rows.js";
+import { MESSAGE_STATUSES } from "./types.js";
 import type {
   AgentRepository,
   AllocationRepository,
+  BusKeyRepository,
+  FinalMessageStatus,
   DeadLetterRepository,
   MessageRepository,
   MessageStatus,
@@ -82,6 +86,7 @@ interface MessageItem {
 interface AckItem {
   readonly id: string;
   readonly at: number;
+  readonly status: FinalMessageStatus;
 }
 
 const acceptBulk = async (c: pg.PoolClient, items: readonly AcceptItem[]): Promise<{ accepted: boolean; task: StoredTask }[]> => {
@@ -155,9 +160,9 @@ const messageAcceptBulk = async (c: pg.PoolClient, items: readonly MessageItem[]
 
 const ackBulk = async (c: pg.PoolClient, items: readonly AckItem[]): Promise<number[]> => {
   const { rows } = await c.query(
-    `UPDATE messages m SET status = 'Delivered', delivered_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(id, at)
-     WHERE m.id = v.id AND m.status = 'InFlight' RETURNING m.id`,
-    columns(items, [(i) => i.id, (i) => i.at]),
+    `UPDATE messages m SET status = v.status, delivered_at = v.at FROM unnest($1::text[], $2::bigint[], $3::text[]) AS v(id, at, status)
+     WHERE m.id = v.id AND m.status IN ('Pending', 'InFlight') RETURNING m.id`,
+    columns(items, [(i) => i.id, (i) => i.at, (i) => i.status]),
   );
   const acked = new Set((rows as Row[]).map((r) => String(r.id)));
   return items.map((i) => (acked.has(i.id) ? 1 : 0));
@@ -167,8 +172,6 @@ const ackBulk = async (c: pg.PoolClient, items: readonly AckItem[]): Promise<num
 function bulk<I, R>(kind: string, key: string, item: I, run: (c: pg.PoolClient, items: readonly I[]) => Promise<R[]>): Bulk<unknown, R> {
   return { kind, key, item, run: run as (c: pg.PoolClient, items: readonly unknown[]) => Promise<R[]> };
 }
-
-const MESSAGE_STATUSES: readonly MessageStatus[] = ["Pending", "InFlight", "Delivered"];
 
 export function createPostgresRepositories(h: PgHandle) {
   const one = async (sql: string, params: unknown[] = []) => (await h.read(sql, params))[0];
@@ -349,8 +352,9 @@ export function createPostgresRepositories(h: PgHandle) {
             );
       return sortedMessages(rows);
     },
-    ack: async (id, at) => {
-      const item: AckItem = { id, at };
+    ack: (id, at) => messages.settle(id, "Delivered", at),
+    settle: async (id, status, at) => {
+      const item: AckItem = { id, at, status };
       return (await h.write(async (c) => (await ackBulk(c, [item]))[0]!, bulk("message.ack", id, item, ackBulk))) > 0;
     },
     release: async (id) => (await run("UPDATE messages SET status = 'Pending' WHERE id = $1 AND status = 'InFlight'", [id])) > 0,
@@ -372,7 +376,7 @@ export function createPostgresRepositories(h: PgHandle) {
       for (const r of await h.read("SELECT status, count(*) AS n FROM messages GROUP BY status")) out[r.status as MessageStatus] = num(r.n);
       return out;
     },
-    pruneDelivered: (before) => run("DELETE FROM messages WHERE status = 'Delivered' AND delivered_at < $1", [before]),
+    pruneDelivered: (before) => run("DELETE FROM messages WHERE status IN ('Delivered', 'Failed', 'Expired') AND delivered_at < $1", [before]),
   };
 
   const deadLetters: DeadLetterRepository = {
@@ -391,7 +395,24 @@ export function createPostgresRepositories(h: PgHandle) {
     count: async () => num((await one("SELECT count(*) AS n FROM dead_letters"))?.n),
   };
 
-  return { agents, allocations, tasks, schedules, messages, deadLetters };
+  const busKeys: BusKeyRepository = {
+    put: async (agentId, sealed) => {
+      await run(
+        "INSERT INTO bus_keys (agent_id, sealed, created_at) VALUES ($1, $2, $3) ON CONFLICT (agent_id) DO UPDATE SET sealed = excluded.sealed",
+        [agentId, Buffer.from(sealed), Date.now()],
+      );
+    },
+    get: async (agentId) => {
+      const sealed = (await one("SELECT sealed FROM bus_keys WHERE agent_id = $1", [agentId]))?.sealed as Buffer | undefined;
+      return sealed && new Uint8Array(sealed);
+    },
+    remove: async (agentId) => {
+      await run("DELETE FROM bus_keys WHERE agent_id = $1", [agentId]);
+    },
+    list: async () => (await h.read("SELECT agent_id FROM bus_keys ORDER BY created_at, agent_id")).map((r) => r.agent_id as AgentId),
+  };
+
+  return { agents, allocations, tasks, schedules, messages, deadLetters, busKeys };
 }
 
 /** RETURNING gives rows in no promised order; callers get them in arrival order. */

@@ -20,8 +20,8 @@ describe.skipIf(!pg.available)("postgres", () => {
     it("names where it is without credentials and migrates once when nodes start together", async () => {
       const schema = freshSchemaName();
       const [a, b] = await Promise.all([open(schema), open(schema)]);
-      expect(a.info).toEqual({ kind: "postgres", location: `postgres://127.0.0.1:5432/test schema ${schema}`, schema_version: 1 });
-      expect(b.info.schema_version).toBe(1);
+      expect(a.info).toEqual({ kind: "postgres", location: `postgres://127.0.0.1:5432/test schema ${schema}`, schema_version: 2 });
+      expect(b.info.schema_version).toBe(2);
       // Two nodes on one store: a task accepted by one is claimed by exactly one of them.
       const t = task();
       await a.tasks.accept(t, 1);

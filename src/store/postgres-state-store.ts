@@ -146,6 +146,7 @@ class PostgresStateStore implements StateStore, PgHandle {
   readonly schedules;
   readonly messages;
   readonly deadLetters;
+  readonly busKeys;
   readonly committer: GroupCommitter<pg.PoolClient>;
   readonly #pool: pg.Pool;
   readonly #location: string;
@@ -167,6 +168,7 @@ class PostgresStateStore implements StateStore, PgHandle {
     this.schedules = repos.schedules;
     this.messages = repos.messages;
     this.deadLetters = repos.deadLetters;
+    this.busKeys = repos.busKeys;
   }
 
   async #commit(writes: readonly ((c: pg.PoolClient) => unknown)[]): Promise<unknown[]> {

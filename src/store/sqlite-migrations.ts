@@ -99,4 +99,15 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "bus_keys",
+    sql: `
+      CREATE TABLE bus_keys (
+        agent_id TEXT PRIMARY KEY,
+        sealed BLOB NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];

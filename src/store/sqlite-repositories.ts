@@ -25,8 +25,10 @@ import {
   zeroCounts,
   type Row,
 } from "./rows.js";
+import { MESSAGE_STATUSES } from "./types.js";
 import type {
   AgentRepository,
+  BusKeyRepository,
   AllocationRepository,
   DeadLetterRepository,
   MessageRepository,
@@ -47,8 +49,6 @@ export interface SqliteHandle {
   write<T>(fn: (db: Db) => T): Promise<T>;
   read<T>(fn: (db: Db) => T): Promise<T>;
 }
-
-const MESSAGE_STATUSES: readonly MessageStatus[] = ["Pending", "InFlight", "Delivered"];
 
 export function createSqliteRepositories(h: SqliteHandle) {
   const all = (sql: string, ...params: unknown[]) => h.read(() => h.stmt(sql).all(...params) as Row[]);
@@ -233,7 +233,9 @@ export function createSqliteRepositories(h: SqliteHandle) {
       );
       return sortedMessages(rows);
     },
-    ack: async (id: MessageId, at) => (await run("UPDATE messages SET status = 'Delivered', delivered_at = ? WHERE id = ? AND status = 'InFlight'", at, id)) > 0,
+    ack: (id: MessageId, at) => messages.settle(id, "Delivered", at),
+    settle: async (id, status, at) =>
+      (await run("UPDATE messages SET status = ?, delivered_at = ? WHERE id = ? AND status IN ('Pending', 'InFlight')", status, at, id)) > 0,
     release: async (id) => (await run("UPDATE messages SET status = 'Pending' WHERE id = ? AND status = 'InFlight'", id)) > 0,
     requeueInFlight: () => run("UPDATE messages SET status = 'Pending' WHERE status = 'InFlight'"),
     takeExpired: async (now, limit) =>
@@ -254,7 +256,7 @@ export function createSqliteRepositories(h: SqliteHandle) {
       for (const r of await all("SELECT status, count(*) AS n FROM messages GROUP BY status")) out[r.status as MessageStatus] = num(r.n);
       return out;
     },
-    pruneDelivered: (before) => run("DELETE FROM messages WHERE status = 'Delivered' AND delivered_at < ?", before),
+    pruneDelivered: (before) => run("DELETE FROM messages WHERE status IN ('Delivered', 'Failed', 'Expired') AND delivered_at < ?", before),
   };
 
   const deadLetters: DeadLetterRepository = {
@@ -270,7 +272,22 @@ export function createSqliteRepositories(h: SqliteHandle) {
     count: async () => num((await one("SELECT count(*) AS n FROM dead_letters"))?.n),
   };
 
-  return { agents, allocations, tasks, schedules, messages, deadLetters };
+  const busKeys: BusKeyRepository = {
+    put: async (agentId, sealed) => {
+      const params = [agentId, Buffer.from(sealed), Date.now()];
+      await run("INSERT INTO bus_keys (agent_id, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET sealed = excluded.sealed", ...params);
+    },
+    get: async (agentId) => {
+      const sealed = (await one("SELECT sealed FROM bus_keys WHERE agent_id = ?", agentId))?.sealed as Buffer | undefined;
+      return sealed && new Uint8Array(sealed);
+    },
+    remove: async (agentId) => {
+      await run("DELETE FROM bus_keys WHERE agent_id = ?", agentId);
+    },
+    list: async () => (await all("SELECT agent_id FROM bus_keys ORDER BY rowid")).map((r) => r.agent_id as AgentId),
+  };
+
+  return { agents, allocations, tasks, schedules, messages, deadLetters, busKeys };
 }
 
 /** RETURNING gives rows in no promised order; callers get them in arrival order. */

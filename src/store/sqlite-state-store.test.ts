@@ -30,15 +30,18 @@ describe("sqlite state store - opening", () => {
   it("creates the data directory, uses WAL and records the schema version", async () => {
     const file = join(tmp(), "nested", "dir", "state.db");
     const s = await createSqliteStateStore({ file });
-    expect(s.info).toEqual({ kind: "sqlite", location: file, schema_version: 1 });
+    expect(s.info).toEqual({ kind: "sqlite", location: file, schema_version: 2 });
     await s.close();
     const db = new Database(file, { readonly: true });
     expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-    expect(db.prepare("SELECT version, name FROM schema_migrations").all()).toEqual([{ version: 1, name: "initial" }]);
+    expect(db.prepare("SELECT version, name FROM schema_migrations").all()).toEqual([
+      { version: 1, name: "initial" },
+      { version: 2, name: "bus_keys" },
+    ]);
     db.close();
     // Opening again applies nothing twice.
     const again = await createSqliteStateStore({ file });
-    expect(again.info.schema_version).toBe(1);
+    expect(again.info.schema_version).toBe(2);
     await again.close();
   });
 
@@ -85,7 +88,7 @@ describe("sqlite state store - opening", () => {
     db.close();
     const err = await openError(file);
     expect(err.code).toBe("STORE_VERSION_UNSUPPORTED");
-    expect(err.details).toMatchObject({ version: 99, supported: 1 });
+    expect(err.details).toMatchObject({ version: 99, supported: 2 });
   });
 
   it("a path that cannot be opened as a file is STORE_UNAVAILABLE naming it", async () => {

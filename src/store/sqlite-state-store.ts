@@ -152,6 +152,7 @@ class SqliteStateStore implements StateStore, SqliteHandle {
   readonly schedules;
   readonly messages;
   readonly deadLetters;
+  readonly busKeys;
   readonly committer: GroupCommitter<Db>;
   readonly #db: Db;
   readonly #file: string;
@@ -175,6 +176,7 @@ class SqliteStateStore implements StateStore, SqliteHandle {
     this.schedules = repos.schedules;
     this.messages = repos.messages;
     this.deadLetters = repos.deadLetters;
+    this.busKeys = repos.busKeys;
   }
 
   stmt(sql: string): Database.Statement {

@@ -284,10 +284,40 @@ export function describeStateStoreContract(name: string, make: () => Promise<Sta
       expect(again.map((m) => [m.id, m.attempts])).toEqual([[mine[0]!.id, 2]]);
       expect(await s.messages.release(mine[0]!.id)).toBe(true);
       expect(await s.messages.release(mine[0]!.id)).toBe(false);
-      expect(await s.messages.countByStatus()).toEqual({ Pending: 4, InFlight: 0, Delivered: 0 });
+      expect(await s.messages.countByStatus()).toEqual({ Pending: 4, InFlight: 0, Delivered: 0, Failed: 0, Expired: 0 });
       expect((await s.messages.takeExpired(T0 + 10, 10)).map((m) => m.id)).toEqual([short.id]);
       expect(await s.messages.get(short.id)).toBeUndefined();
       expect((await s.messages.claim(10, T0 + 11)).map((m) => m.id)).toEqual([...mine.map((m) => m.id), other.id]);
+    });
+
+    it("messages - a held message is acked straight from Pending; failed and expired are final and pruned", async () => {
+      const s = await fresh();
+      const [held, dead, late] = [message(), message(), message()];
+      for (const m of [held, dead, late]) await s.messages.accept(m, T0);
+      expect(await Promise.all([s.messages.ack(held.id, T0 + 1), s.messages.ack(held.id, T0 + 1)])).toEqual([true, false]);
+      expect(await s.messages.settle(dead.id, "Failed", T0 + 1)).toBe(true);
+      expect(await s.messages.claim(10, T0 + 1)).toHaveLength(1);
+      expect(await s.messages.settle(late.id, "Expired", T0 + 2)).toBe(true);
+      expect(await s.messages.settle(late.id, "Failed", T0 + 2)).toBe(false);
+      expect(await s.messages.ack(dead.id, T0 + 2)).toBe(false);
+      expect(await s.messages.get(dead.id)).toMatchObject({ status: "Failed", delivered_at: T0 + 1 });
+      expect(await s.messages.countByStatus()).toEqual({ Pending: 0, InFlight: 0, Delivered: 1, Failed: 1, Expired: 1 });
+      expect(await s.messages.claim(10, T0 + 3)).toEqual([]);
+      expect(await s.messages.pruneDelivered(T0 + 2)).toBe(2);
+      expect(await s.messages.get(late.id)).toMatchObject({ status: "Expired" });
+    });
+
+    it("bus keys - stored opaque, replaced, listed in order, removed", async () => {
+      const s = await fresh();
+      const [a, b] = [AgentId.new(), AgentId.new()];
+      await s.busKeys.put(a, Uint8Array.of(1, 2, 3));
+      await s.busKeys.put(b, Uint8Array.of(9));
+      await s.busKeys.put(a, Uint8Array.of(4, 5));
+      expect([...((await s.busKeys.get(a)) ?? [])]).toEqual([4, 5]);
+      expect(await s.busKeys.list()).toEqual([a, b]);
+      await s.busKeys.remove(a);
+      expect(await s.busKeys.get(a)).toBeUndefined();
+      expect(await s.busKeys.list()).toEqual([b]);
     });
 
     it("dead letters - bounded by capacity, oldest dropped, idempotent by id", async () => {

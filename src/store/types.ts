@@ -159,8 +159,14 @@ export interface ScheduleRepository {
   advance(id: string, expectedNext: number, nextRunAt: number, lastRunAt: number, at: number): Promise<boolean>;
 }
 
-/** Pending (accepted, waiting) → InFlight (claimed by a deliverer) → Delivered (kept as a dedupe tombstone). */
-export type MessageStatus = "Pending" | "InFlight" | "Delivered";
+/**
+ * Pending (accepted, waiting) → InFlight (claimed by a deliverer) → Delivered, Failed (dead-lettered) or
+ * Expired; the final statuses are kept as dedupe tombstones (and answer status queries after a restart).
+ */
+export type MessageStatus = "Pending" | "InFlight" | "Delivered" | "Failed" | "Expired";
+export const MESSAGE_STATUSES: readonly MessageStatus[] = ["Pending", "InFlight", "Delivered", "Failed", "Expired"];
+/** The statuses a message ends in. */
+export type FinalMessageStatus = "Delivered" | "Failed" | "Expired";
 
 /** A bus message of the memory transport, accepted but maybe not yet delivered. `payload` is opaque bytes. */
 export interface NewMessage {
@@ -179,6 +185,7 @@ export interface StoredMessage extends NewMessage {
   readonly attempts: number;
   readonly accepted_at: number;
   readonly expires_at: number;
+  /** When it reached its final status. */
   readonly delivered_at: number | null;
 }
 
@@ -190,8 +197,14 @@ export interface MessageRepository {
    * marking them InFlight with attempts + 1. Each message is handed to exactly one claimer.
    */
   claim(limit: number, at: number, to?: AgentId): Promise<StoredMessage[]>;
-  /** InFlight → Delivered. True only for the first ack of an id: the delivery record is written once. */
+  /**
+   * Pending or InFlight → Delivered. True only for the first ack of an id: the delivery record is written
+   * once. (A deliverer that holds messages in memory, like the bus's memory transport, acks them straight
+   * from Pending.)
+   */
   ack(id: MessageId, at: number): Promise<boolean>;
+  /** Pending or InFlight → Failed or Expired (`settle(id, "Delivered")` is `ack`). True only the first time. */
+  settle(id: MessageId, status: FinalMessageStatus, at: number): Promise<boolean>;
   /** InFlight → Pending (delivery failed; try again). False when not InFlight. */
   release(id: MessageId): Promise<boolean>;
   /** Recovery at start: InFlight → Pending. Returns how many. */
@@ -200,7 +213,7 @@ export interface MessageRepository {
   takeExpired(now: number, limit: number): Promise<StoredMessage[]>;
   get(id: MessageId): Promise<StoredMessage | undefined>;
   countByStatus(): Promise<Record<MessageStatus, number>>;
-  /** Deletes Delivered tombstones older than `before`; returns how many. */
+  /** Deletes final-status tombstones (Delivered, Failed, Expired) older than `before`; returns how many. */
   pruneDelivered(before: number): Promise<number>;
 }
 
@@ -226,6 +239,18 @@ export interface DeadLetterRepository {
   count(): Promise<number>;
 }
 
+/**
+ * Communication-bus key pairs of registered agents, so messages persisted for them can still be verified
+ * and opened after a restart. `sealed` is opaque here: the bus encrypts it at rest before storing it.
+ */
+export interface BusKeyRepository {
+  put(agentId: AgentId, sealed: Uint8Array): Promise<void>;
+  get(agentId: AgentId): Promise<Uint8Array | undefined>;
+  remove(agentId: AgentId): Promise<void>;
+  /** Every agent with stored keys, in the order they were first stored. */
+  list(): Promise<AgentId[]>;
+}
+
 export interface StateStoreInfo {
   readonly kind: "sqlite" | "postgres" | "memory";
   /** The file, schema or ":memory:" the store works on; never a password. */
@@ -241,6 +266,7 @@ export interface StateStore {
   readonly schedules: ScheduleRepository;
   readonly messages: MessageRepository;
   readonly deadLetters: DeadLetterRepository;
+  readonly busKeys: BusKeyRepository;
   /** Resolves once every write issued so far has committed. */
   flush(): Promise<void>;
   /** Flushes, then releases the connection. Idempotent; later calls fail with STORE_CLOSED. */

@@ -1,7 +1,8 @@
 /**
  * Crash recovery end to end: the runtime runs as a child process under load (agents, 10,000 tasks through
- * the scheduler, 10,000 messages), is killed with SIGKILL part-way, restarts on the same store and drains. Every line the
- * child printed was printed after its commit, so whatever it printed must be in the store afterwards.
+ * its scheduler, 10,000 messages sent through its bus), is killed with SIGKILL part-way, restarts on the same
+ * store and drains. Every line the child printed (but HANDLED) was printed after its commit, so whatever it
+ * printed must be in the store afterwards.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -77,10 +78,14 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
 
   const second = await startChild(planFile, "recover");
   expect(second.code, second.stderr).toBe(0);
-  const ready = json<{ restored: number; relaunch: number; tasks_requeued: number; tasks_restored: number; messages_requeued: number }>(
-    second,
-    "READY",
-  );
+  const ready = json<{
+    restored: number;
+    relaunch: number;
+    tasks_requeued: number;
+    tasks_restored: number;
+    messages_requeued: number;
+    bus_agents: number;
+  }>(second, "READY");
   const agentsAcked = ids(first, "AGENT");
   expect(agentsAcked).toHaveLength(AGENTS);
   expect(ready.restored).toBe(AGENTS);
@@ -89,6 +94,8 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
   const accepted = json<{ fresh: number; duplicate: number }>(second, "ACCEPTED");
   expect(accepted.fresh + accepted.duplicate).toBe(2 * N);
   expect(accepted.duplicate).toBeGreaterThanOrEqual(ackedTasks.length + ids(first, "MSG").length);
+  // The bus came back with every agent (their keys were stored) before anything was sent again.
+  expect(ready.bus_agents).toBe(AGENTS);
 
   const store = await openStore();
   try {
@@ -112,7 +119,7 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
     expect(ready.tasks_restored).toBeGreaterThan(0);
     expect(new Set(claimedAfter.map(([id]) => id)).size).toBe(claimedAfter.length);
     // Every accepted message was delivered to its handler exactly once (by id), across both runs.
-    expect(await store.messages.countByStatus()).toEqual({ Pending: 0, InFlight: 0, Delivered: N });
+    expect(await store.messages.countByStatus()).toEqual({ Pending: 0, InFlight: 0, Delivered: N, Failed: 0, Expired: 0 });
     const ackedMessages = ids(first, "MSG");
     const statuses: (string | undefined)[] = [];
     for (let i = 0; i < ackedMessages.length; i += 500) {
@@ -120,8 +127,16 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
       statuses.push(...(await Promise.all(chunk)).map((m) => m?.status));
     }
     expect(statuses.filter((st) => st !== "Delivered")).toEqual([]);
-    const delivered = [...ids(first, "DELIVERED"), ...ids(second, "DELIVERED")];
-    expect(new Set(delivered).size).toBe(delivered.length);
+    // Each message reached its recipient's handler, once per run; a message handed over again after the
+    // restart is one whose delivery the kill interrupted (handled, not yet recorded): at most a group commit.
+    const handledBefore = ids(first, "HANDLED");
+    const handledAfter = ids(second, "HANDLED");
+    expect(new Set(handledBefore).size).toBe(handledBefore.length);
+    expect(new Set(handledAfter).size).toBe(handledAfter.length);
+    expect(new Set([...handledBefore, ...handledAfter]).size).toBe(N);
+    const before = new Set(handledBefore);
+    const again = handledAfter.filter((id) => before.has(id));
+    expect(again.length).toBeLessThanOrEqual(1_000);
   } finally {
     await store.close();
   }
@@ -132,7 +147,7 @@ describe("store - crash recovery under load (kill -9)", () => {
     const dir = mkdtempSync(join(tmpdir(), "symbiont-crash-sqlite-"));
     const file = join(dir, "state.db");
     await crashAndRecover({ kind: "sqlite", sqlite_file: file }, () => createSqliteStateStore({ file }));
-  }, 60_000);
+  }, 120_000);
 });
 
 const pg = await postgresRequirement();
@@ -146,5 +161,5 @@ describe.skipIf(!pg.available)("store - crash recovery under load on PostgreSQL 
     await crashAndRecover({ kind: "postgres", postgres_url: TEST_POSTGRES_URL, postgres_schema: schema }, () =>
       createPostgresStateStore({ url: TEST_POSTGRES_URL, schema }),
     );
-  }, 90_000);
+  }, 150_000);
 });

@@ -1,0 +1,103 @@
+/**
+ * Encryption at rest for what the bus persists in the state store: agents' private keys and the plaintext
+ * of dead letters. A 32-byte key-encryption key (KEK) lives in a file of its own in the data dir, created
+ * with mode 0600 on first start, so a copy of the store (a backup, a shared PostgreSQL) holds nothing
+ * usable without that file. Each record is AES-256-GCM sealed with the record's id as associated data, so
+ * a sealed blob cannot be moved to another record. The KEK is never logged or returned.
+ */
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { inspect } from "node:util";
+import { StoreError } from "../core/errors.js";
+
+const KEY_BYTES = 32;
+const NONCE_BYTES = 12;
+const TAG_BYTES = 16;
+const VERSION = 1;
+
+export class AtRestCipher {
+  readonly #key: Buffer;
+  readonly #file: string;
+
+  private constructor(key: Buffer, file: string) {
+    this.#key = key;
+    this.#file = file;
+  }
+
+  /**
+   * Loads the KEK file, creating it (0600, exclusive create) when missing. STORE_CORRUPT when it is not a
+   * KEK or is readable by group or others; STORE_UNAVAILABLE when it cannot be read or written.
+   */
+  static open(file: string): AtRestCipher {
+    let stat;
+    try {
+      stat = statSync(file);
+    } catch {
+      stat = undefined;
+    }
+    if (!stat) {
+      const key = randomBytes(KEY_BYTES);
+      try {
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+        writeFileSync(file, key, { mode: 0o600, flag: "wx" });
+      } catch (err) {
+        // Another process created it between stat and write: use theirs.
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") return AtRestCipher.open(file);
+        throw new StoreError("STORE_UNAVAILABLE", `Cannot create the bus key-encryption key file ${file}`, { details: { file }, cause: err });
+      }
+      return new AtRestCipher(key, file);
+    }
+    if ((stat.mode & 0o077) !== 0) {
+      throw new StoreError(
+        "STORE_CORRUPT",
+        `The bus key-encryption key file ${file} is accessible by group or others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600 on it`,
+        { details: { file } },
+      );
+    }
+    let key: Buffer;
+    try {
+      key = readFileSync(file);
+    } catch (err) {
+      throw new StoreError("STORE_UNAVAILABLE", `Cannot read the bus key-encryption key file ${file}`, { details: { file }, cause: err });
+    }
+    if (key.length !== KEY_BYTES) {
+      throw new StoreError("STORE_CORRUPT", `The bus key-encryption key file ${file} is not a ${KEY_BYTES}-byte key`, { details: { file } });
+    }
+    return new AtRestCipher(key, file);
+  }
+
+  /** version | nonce | ciphertext | tag, bound to `recordId`. */
+  seal(plain: Uint8Array, recordId: string): Buffer {
+    const nonce = randomBytes(NONCE_BYTES);
+    const c = createCipheriv("aes-256-gcm", this.#key, nonce, { authTagLength: TAG_BYTES });
+    c.setAAD(Buffer.from(recordId));
+    return Buffer.concat([Buffer.of(VERSION), nonce, c.update(plain), c.final(), c.getAuthTag()]);
+  }
+
+  /** STORE_CORRUPT when the blob was altered, sealed for another record or under another KEK. */
+  open(sealed: Uint8Array, recordId: string): Buffer {
+    const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+    try {
+      if (buf.length < 1 + NONCE_BYTES + TAG_BYTES || buf[0] !== VERSION) throw new Error("not a sealed record");
+      const d = createDecipheriv("aes-256-gcm", this.#key, buf.subarray(1, 1 + NONCE_BYTES), { authTagLength: TAG_BYTES });
+      d.setAAD(Buffer.from(recordId));
+      d.setAuthTag(buf.subarray(buf.length - TAG_BYTES));
+      return Buffer.concat([d.update(buf.subarray(1 + NONCE_BYTES, buf.length - TAG_BYTES)), d.final()]);
+    } catch (err) {
+      throw new StoreError(
+        "STORE_CORRUPT",
+        `Stored bus record ${recordId} cannot be opened with the key-encryption key ${this.#file} (altered, or sealed under another key)`,
+        { details: { file: this.#file, record: recordId }, cause: err },
+      );
+    }
+  }
+
+  toJSON(): { file: string } {
+    return { file: this.#file };
+  }
+
+  [inspect.custom](): string {
+    return `AtRestCipher { file: ${this.#file} }`;
+  }
+}
