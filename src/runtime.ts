@@ -31,7 +31,7 @@ import { DefaultAgentExecutor, type AgentExecutor, type AgentMessaging } from ".
 import { DefaultErrorHandler, type ErrorHandler } from "./errors/index.js";
 import { createResourceManager, type ResourceManager } from "./resources/index.js";
 import { createSandboxOrchestrator, type DefaultSandboxOrchestrator } from "./sandbox/index.js";
-import { AgentSchedules, DefaultScheduler, ScheduleJobs, type Scheduler } from "./scheduler/index.js";
+import { AgentSchedules, DefaultScheduler, ScheduleJobs, StoreTaskJournal, type Scheduler } from "./scheduler/index.js";
 import { schedulerDelegator } from "./agents/dsl-delegator.js";
 import {
   createPolicyEngine,
@@ -107,6 +107,8 @@ export interface RuntimeRecovery extends StoreRecovery {
   readonly agents: RecoveryReport;
   /** Bus agents (with their stored keys) and dead letters brought back; their stored messages are queued. */
   readonly bus: BusRestoreReport;
+  /** Stored pending tasks put back in the scheduler's queue (re-queued interrupted ones included). */
+  readonly tasks_restored: number;
 }
 
 interface Closer {
@@ -270,7 +272,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     executor = exec;
     ctl.addHooks(exec);
     closers.push({ name: "executor", close: () => exec.close() });
-    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec });
+    const journal = durable ? { journal: new StoreTaskJournal(store.tasks, config.store.node_id, clock) } : {};
+    const sched = new DefaultScheduler({ config: config.scheduler, clock, events, logger, runner: exec, failures: handler, usage: exec, ...journal });
     scheduler = sched;
     closers.push({ name: "scheduler", close: () => sched.shutdown() });
     handler.attach({ tasks: sched, sandboxes: exec });
@@ -311,8 +314,9 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
     const agents = await lifecycle.recover();
     const stored = await recoverStoredWork(store, config.store.node_id, clock, events, logger);
-    // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back.
-    recovery = { agents, ...stored, bus: await messages.restore() };
+    // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back;
+    // after it re-queued interrupted tasks: the scheduler takes back every pending one.
+    recovery = { agents, ...stored, bus: await messages.restore(), tasks_restored: await sched.restore() };
     // Opened after recovery so that a job whose fire time passed while down finds its agent back.
     const jobs = await ScheduleJobs.open({ config: config.scheduler, clock, events, logger, tasks: sched, store: store.schedules, agents: ctl, policies: engine });
     scheduleJobs = jobs;

@@ -39,6 +39,8 @@ export interface EventStream {
   /** Every event, whatever its type (audit and metrics use this). */
   onAny(listener: AnyEventListener): () => void;
   emit<K extends RuntimeEventType>(type: K, payload: RuntimeEventMap[K]): void;
+  /** Whether an event of this type would reach any listener (a hot path skips building an unheard payload). */
+  listening(type: RuntimeEventType): boolean;
 }
 
 /**
@@ -73,6 +75,10 @@ export class RuntimeEvents implements EventStream {
     const event = { type, at: this.clock.now(), ...payload } as unknown as RuntimeEvent;
     if (set) for (const fn of set) this.#call(fn, event);
     for (const fn of this.#any) this.#call(fn, event);
+  }
+
+  listening(type: RuntimeEventType): boolean {
+    return this.#any.size > 0 || (this.#listeners.get(type)?.size ?? 0) > 0;
   }
 
   #call(fn: (e: RuntimeEvent) => void, event: RuntimeEvent): void {

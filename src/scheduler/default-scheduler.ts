@@ -6,6 +6,11 @@
  * A task is in exactly one place: the ready queue, the delay heap (scheduled_time ahead), waiting on its
  * agent (suspended, initializing...), waiting out a retry backoff, running, or finished. Timing uses the
  * injected Clock, so tests drive it with ManualClock.
+ *
+ * With a TaskJournal (a durable state store) a task is also in the store: `scheduleTask` returns only after
+ * the task committed ("accepting"), a task starts only after the store let this node claim it ("claiming"),
+ * and a task's end is announced (status, waiters, `task.finished`) only after it committed. A shutdown leaves
+ * pending and interrupted tasks in the store for `restore()` at the next start.
  */
 import "./events.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
@@ -21,8 +26,10 @@ import { RateWindow, SampleRing } from "./metrics.js";
 import { RunAbort } from "./run-abort.js";
 import { taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
 import { validateTaskRequest } from "./task-request.js";
-import { DelayHeap, TaskQueue, type QueueEntry } from "./task-queue.js";
+import { DelayHeap, TaskQueue } from "./task-queue.js";
+import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
+  TaskContext,
   RunningTask,
   ScheduledTask,
   Scheduler,
@@ -36,18 +43,38 @@ import type {
   UsageProbe,
 } from "./types.js";
 
-type Place = "ready" | "delayed" | "waiting" | "retrying" | "running" | "deciding" | "done";
+type Place = "accepting" | "ready" | "delayed" | "waiting" | "retrying" | "claiming" | "running" | "deciding" | "done";
 
+/**
+ * A running task in one object (dispatch of small tasks is benchmarked): its abort plumbing, its entry in the
+ * deadline heap (`at`, monotonic), and the TaskContext its runner gets.
+ */
+class Run extends RunAbort implements TaskContext {
+  dead = false;
+  /** Why it was stopped. "shutdown": by the scheduler's shutdown, which leaves the task to the next start. */
+  stop: "timeout" | "cancel" | "shutdown" | undefined;
+  cancelReason: string | undefined;
 
-interface Run {
-  readonly controller: RunAbort;
-  readonly slot: ExecutorSlot;
-  readonly started_at: number;
-  readonly started_mono: number;
-  readonly deadline: number;
-  readonly timer: Delayed;
-  abort?: "timeout" | "cancel";
-  cancelReason?: string;
+  constructor(
+    readonly rec: TaskRecord,
+    readonly slot: ExecutorSlot,
+    readonly started_at: number,
+    readonly started_mono: number,
+    readonly at: number,
+    readonly seq: number,
+    readonly attempt: number,
+  ) {
+    super();
+  }
+
+  get executor_id(): string {
+    return this.slot.id;
+  }
+
+  /** Epoch ms when the task will be killed. */
+  get deadline(): number {
+    return this.started_at + this.rec.task.timeout;
+  }
 }
 
 interface TaskRecord {
@@ -60,11 +87,14 @@ interface TaskRecord {
   /** Monotonic ms when it last joined the queue (wait time and aging). */
   enqueued_mono: number;
   attempt: number;
-  entry?: QueueEntry<TaskRecord>;
+  /** The seq of its place in the ready queue, -1 when not there. */
+  queued: number;
   delayed?: Delayed;
   retryTimer?: TimerHandle;
   run?: Run;
   cancelRequested?: string;
+  /** Finished, and its end is being committed: announced once it is. */
+  committing?: boolean;
   waiters?: ((s: TaskStatus) => void)[];
 }
 
@@ -85,6 +115,8 @@ export interface SchedulerDeps {
   readonly failures?: TaskFailureSink;
   /** Measured usage per agent (the resource manager) for ResourceBased balancing. */
   readonly usage?: UsageProbe;
+  /** Where tasks are persisted when the runtime has a durable store. */
+  readonly journal?: TaskJournal;
 }
 
 export class DefaultScheduler implements Scheduler {
@@ -94,6 +126,7 @@ export class DefaultScheduler implements Scheduler {
   readonly #logger: Logger;
   readonly #runner: TaskRunner;
   #failures: TaskFailureSink | undefined;
+  readonly #journal: TaskJournal | undefined;
   readonly #records = new Map<TaskId, TaskRecord>();
   readonly #finished: TaskId[] = [];
   #finishedHead = 0;
@@ -101,11 +134,13 @@ export class DefaultScheduler implements Scheduler {
   readonly #delayed = new DelayHeap<Delayed>();
   #delayTimer: { handle: TimerHandle; at: number } | undefined;
   /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
-  readonly #deadlines = new DelayHeap<Delayed>();
+  readonly #deadlines = new DelayHeap<Run>();
   #deadlineTimer: { handle: TimerHandle; at: number } | undefined;
   readonly #waiting = new Map<AgentId, TaskRecord[]>();
   #waitingCount = 0;
   #retryingCount = 0;
+  #acceptingCount = 0;
+  #claimingCount = 0;
   /** Agents with a failure being decided: their other tasks wait, so a restart or suspension comes first. */
   readonly #deciding = new Map<AgentId, number>();
   readonly #running = new Map<TaskId, TaskRecord>();
@@ -131,6 +166,8 @@ export class DefaultScheduler implements Scheduler {
     this.#logger = deps.logger.child({ component: "scheduler" });
     this.#runner = deps.runner;
     this.#failures = deps.failures;
+    this.#journal = deps.journal;
+    this.#paused = deps.config.start_paused;
     this.#ready = new TaskQueue(deps.config.enable_priority_scheduling, deps.config.aging_interval);
     this.#slots = makeSlots(deps.config.worker_threads, deps.config.max_concurrent_tasks, deps.config.executor_weights);
     this.#balancer = new LoadBalancer(deps.config.load_balancing_strategy, this.#slots, deps.usage);
@@ -166,9 +203,7 @@ export class DefaultScheduler implements Scheduler {
     this.#assertOpen();
     const now = this.#clock.now();
     const task = validateTaskRequest(request, now, this.#config.task_timeout);
-    if (this.#records.has(task.id)) {
-      throw new SchedulerError("TASK_ALREADY_EXISTS", `Task ${task.id} already exists`, { details: { task_id: task.id } });
-    }
+    if (this.#records.has(task.id)) throw alreadyExists(task.id);
     const pending = this.#pendingCount();
     if (pending >= this.#config.task_queue_size) {
       throw new SchedulerError("QUEUE_FULL", `The task queue is full (task_queue_size ${this.#config.task_queue_size})`, {
@@ -179,22 +214,48 @@ export class DefaultScheduler implements Scheduler {
     const rec: TaskRecord = {
       task,
       status: { state: "Pending", since: now },
-      place: "ready",
+      place: this.#journal ? "accepting" : "ready",
       seq: this.#seq,
       order: this.#seq++,
       enqueued_mono: this.#clock.monotonic(),
       attempt: 0,
+      queued: -1,
     };
     this.#records.set(task.id, rec);
-    this.#events.emit("task.scheduled", {
-      task_id: task.id,
-      agent_id: task.agent_id,
-      priority: task.priority,
-      scheduled_time: task.scheduled_time,
-    });
-    this.#enqueue(rec, now);
+    if (this.#journal) {
+      await this.#accept(rec, this.#journal);
+      // Cancelled, or the scheduler shut down, while the task was being committed.
+      if (rec.place === "done") return rec.task;
+    }
+    if (this.#events.listening("task.scheduled")) {
+      this.#events.emit("task.scheduled", { task_id: task.id, agent_id: task.agent_id, priority: task.priority, scheduled_time: task.scheduled_time });
+    }
+    this.#enqueue(rec, this.#clock.now());
     this.#pump();
-    return task;
+    return rec.task;
+  }
+
+  /**
+   * Puts back what a restart must resume: every stored Pending task, with the attempts it already made, in
+   * arrival order (so dispatch order is priority, then arrival). Tasks that were Running when the last process
+   * died are among them once store recovery (`recoverStoredWork`) re-queued them, so call this after it.
+   * Returns how many tasks came back.
+   */
+  async restore(): Promise<number> {
+    if (!this.#journal) return 0;
+    const stored = await this.#journal.pending();
+    const now = this.#clock.now();
+    const mono = this.#clock.monotonic();
+    let restored = 0;
+    for (const { task, attempts } of stored) {
+      if (this.#records.has(task.id)) continue;
+      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq, order: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
+      this.#records.set(task.id, rec);
+      this.#enqueue(rec, now);
+      restored++;
+    }
+    this.#pump();
+    return restored;
   }
 
   async cancelTask(taskId: TaskId): Promise<void> {
@@ -205,14 +266,16 @@ export class DefaultScheduler implements Scheduler {
         throw this.#alreadyFinished(rec);
       case "running": {
         const run = rec.run as Run;
-        if (!run.abort) {
-          run.abort = "cancel";
+        if (!run.stop) {
+          run.stop = "cancel";
           run.cancelReason = reason;
-          run.controller.abort(taskCancelled(rec.task, reason));
+          run.abort(taskCancelled(rec.task, reason));
         }
         await this.waitForTask(taskId);
         return;
       }
+      case "accepting":
+      case "claiming":
       case "deciding":
         rec.cancelRequested = reason;
         await this.waitForTask(taskId);
@@ -220,16 +283,21 @@ export class DefaultScheduler implements Scheduler {
       default:
         this.#unplace(rec);
         this.#finish(rec, { state: "Cancelled", finished_at: this.#clock.now(), reason }, 0);
+        await this.#committed(rec);
     }
   }
 
   async getTaskStatus(taskId: TaskId): Promise<TaskStatus> {
-    return this.#get(taskId).status;
+    const rec = this.#records.get(taskId);
+    if (rec) return rec.status;
+    const stored = await this.#journal?.status(taskId);
+    if (stored) return stored;
+    throw notFound(taskId);
   }
 
   async listPendingTasks(): Promise<ScheduledTask[]> {
     const out: ScheduledTask[] = [];
-    for (const e of this.#ready.entries()) out.push(e.item.task);
+    for (const rec of this.#ready.entries()) out.push(rec.task);
     for (const d of this.#delayed.live()) out.push(d.rec.task);
     for (const list of this.#waiting.values()) for (const r of list) out.push(r.task);
     return out;
@@ -277,9 +345,10 @@ export class DefaultScheduler implements Scheduler {
     const rec = this.#get(taskId);
     if (rec.place === "done") throw this.#alreadyFinished(rec);
     rec.task = { ...rec.task, priority };
-    if (rec.place === "ready" && rec.entry) {
+    await this.#journal?.updatePriority(taskId, priority);
+    if (rec.place === "ready") {
       // Re-queued at the back of its new priority, keeping its wait time for aging.
-      this.#ready.remove(rec.entry);
+      this.#ready.remove(rec);
       rec.seq = this.#seq++;
       this.#pushReady(rec, rec.enqueued_mono);
       this.#pump();
@@ -302,14 +371,23 @@ export class DefaultScheduler implements Scheduler {
   }
 
   waitForTask(taskId: TaskId): Promise<TaskStatus> {
-    let rec: TaskRecord;
-    try {
-      rec = this.#get(taskId);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    if (rec.place === "done") return Promise.resolve(rec.status);
+    const rec = this.#records.get(taskId);
+    if (!rec) return this.#storedEnd(taskId);
+    if (rec.place === "done" && !rec.committing) return Promise.resolve(rec.status);
     return new Promise((resolve) => (rec.waiters ??= []).push(resolve));
+  }
+
+  /** Resolves once the end of a finished task has been committed. */
+  #committed(rec: TaskRecord): Promise<unknown> {
+    if (!rec.committing) return Promise.resolve();
+    return new Promise((resolve) => (rec.waiters ??= []).push(resolve));
+  }
+
+  /** A task no longer in memory: its end as the store recorded it. */
+  async #storedEnd(taskId: TaskId): Promise<TaskStatus> {
+    const stored = await this.#journal?.status(taskId);
+    if (stored && stored.state !== "Pending" && stored.state !== "Running" && stored.state !== "Retrying") return stored;
+    throw notFound(taskId);
   }
 
   async listTasks(query: TaskListQuery): Promise<TaskView[]> {
@@ -329,10 +407,11 @@ export class DefaultScheduler implements Scheduler {
     let moved = 0;
     const move = (rec: TaskRecord) => {
       rec.task = { ...rec.task, agent_id: to };
+      this.#record(this.#journal?.reassign(rec.task.id, to), rec);
       this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: to, from });
       moved++;
     };
-    for (const e of this.#ready.entries()) if (e.item.task.agent_id === from) move(e.item);
+    for (const rec of this.#ready.entries()) if (rec.task.agent_id === from) move(rec);
     for (const d of this.#delayed.live()) if (d.rec.task.agent_id === from) move(d.rec);
     for (const rec of this.#records.values()) if (rec.place === "retrying" && rec.task.agent_id === from) move(rec);
     const waiting = this.#waiting.get(from);
@@ -349,14 +428,13 @@ export class DefaultScheduler implements Scheduler {
   }
 
   async cancelAgentTasks(agentId: AgentId, reason: string): Promise<number> {
-    const victims = [...this.#records.values()].filter(
-      (r) => r.task.agent_id === agentId && r.place !== "done" && r.place !== "running" && r.place !== "deciding",
-    );
+    const victims = [...this.#records.values()].filter((r) => r.task.agent_id === agentId && QUEUED.has(r.place));
     const now = this.#clock.now();
     for (const rec of victims) {
       this.#unplace(rec);
       this.#finish(rec, { state: "Cancelled", finished_at: now, reason }, 0);
     }
+    await Promise.all(victims.map((rec) => this.#committed(rec)));
     return victims.length;
   }
 
@@ -371,19 +449,22 @@ export class DefaultScheduler implements Scheduler {
     const running = [...this.#running.values()];
     for (const rec of running) {
       const run = rec.run as Run;
-      if (!run.abort) {
-        run.abort = "cancel";
+      if (!run.stop) {
+        run.stop = "shutdown";
         run.cancelReason = reason;
-        run.controller.abort(taskCancelled(rec.task, reason));
+        run.abort(taskCancelled(rec.task, reason));
       }
     }
+    const claiming: TaskRecord[] = [];
     const now = this.#clock.now();
     for (const rec of [...this.#records.values()]) {
-      if (rec.place === "done" || rec.place === "running" || rec.place === "deciding") continue;
+      if (rec.place === "claiming") claiming.push(rec);
+      if (!QUEUED.has(rec.place)) continue;
       this.#unplace(rec);
-      this.#finish(rec, { state: "Cancelled", finished_at: now, reason }, 0);
+      // Not recorded: with a durable store the task stays Pending, to be resumed by the next start.
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason }, 0, false);
     }
-    await Promise.all(running.map((r) => this.waitForTask(r.task.id)));
+    await Promise.all([...running, ...claiming].map((r) => this.waitForTask(r.task.id)));
   }
 
   // ---- queueing ----
@@ -394,7 +475,7 @@ export class DefaultScheduler implements Scheduler {
 
   #get(taskId: TaskId): TaskRecord {
     const rec = this.#records.get(taskId);
-    if (!rec) throw new SchedulerError("TASK_NOT_FOUND", `Task ${String(taskId)} not found`, { details: { task_id: taskId } });
+    if (!rec) throw notFound(taskId);
     return rec;
   }
 
@@ -405,7 +486,42 @@ export class DefaultScheduler implements Scheduler {
   }
 
   #pendingCount(): number {
-    return this.#ready.size + this.#delayed.length + this.#waitingCount;
+    return this.#ready.size + this.#delayed.length + this.#waitingCount + this.#acceptingCount;
+  }
+
+  /** Commits a new task (durable stores); throws TASK_ALREADY_EXISTS when its id is already stored. */
+  async #accept(rec: TaskRecord, journal: TaskJournal): Promise<void> {
+    this.#acceptingCount++;
+    let fresh: boolean;
+    try {
+      fresh = await journal.accept(rec.task);
+    } catch (err) {
+      this.#drop(rec);
+      throw err;
+    } finally {
+      this.#acceptingCount--;
+    }
+    if (!fresh) {
+      this.#drop(rec);
+      throw alreadyExists(rec.task.id);
+    }
+    const now = this.#clock.now();
+    if (rec.cancelRequested !== undefined) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: rec.cancelRequested }, 0);
+    else if (this.#closing) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: "scheduler shut down" }, 0, false);
+  }
+
+  /** Forgets a task the store did not take (or holds elsewhere); anyone waiting on it learns it will not run here. */
+  #drop(rec: TaskRecord, status?: TaskStatus): void {
+    this.#records.delete(rec.task.id);
+    rec.place = "done";
+    const end: TaskStatus = status ?? { state: "Cancelled", finished_at: this.#clock.now(), reason: "not accepted" };
+    for (const w of rec.waiters ?? []) w(end);
+    rec.waiters = undefined;
+  }
+
+  /** Logs a journal write nobody awaits; if it failed, the store lags behind memory until the task's next write. */
+  #record(write: Promise<void> | undefined, rec: TaskRecord): void {
+    write?.catch((err: unknown) => this.#logger.error({ err, task_id: rec.task.id }, "could not record a task change in the state store"));
   }
 
   /** Puts a new or returning task where it belongs: delayed when its time is ahead, else ready. */
@@ -425,17 +541,14 @@ export class DefaultScheduler implements Scheduler {
   #pushReady(rec: TaskRecord, enqueuedMono: number, seq = rec.seq): void {
     rec.place = "ready";
     rec.enqueued_mono = enqueuedMono;
-    const entry: QueueEntry<TaskRecord> = { item: rec, priority: rec.task.priority, seq, enqueued_at: enqueuedMono, dead: false };
-    rec.entry = entry;
-    this.#ready.push(entry);
+    this.#ready.push(rec, rec.task.priority, seq);
   }
 
   /** Takes a not-running task out of wherever it waits. */
   #unplace(rec: TaskRecord): void {
     switch (rec.place) {
       case "ready":
-        if (rec.entry) this.#ready.remove(rec.entry);
-        rec.entry = undefined;
+        this.#ready.remove(rec);
         break;
       case "delayed":
         if (rec.delayed) this.#delayed.remove(rec.delayed);
@@ -484,12 +597,11 @@ export class DefaultScheduler implements Scheduler {
   /** Aborts every running task whose deadline has passed (TimedOut once its runner has stopped it). */
   #expireDeadlines(): void {
     const now = this.#clock.monotonic();
-    for (let d = this.#deadlines.peek(); d && d.at <= now; d = this.#deadlines.peek()) {
+    for (let run = this.#deadlines.peek(); run && run.at <= now; run = this.#deadlines.peek()) {
       this.#deadlines.pop();
-      const run = d.rec.run;
-      if (!run || run.abort || run.timer !== d) continue;
-      run.abort = "timeout";
-      run.controller.abort(taskTimedOut(d.rec.task));
+      if (run.stop || run.rec.run !== run) continue;
+      run.stop = "timeout";
+      run.abort(taskTimedOut(run.rec.task));
     }
     const next = this.#deadlines.peek();
     if (next) this.#armDeadlineTimer(next.at);
@@ -527,11 +639,9 @@ export class DefaultScheduler implements Scheduler {
     this.#pumping = true;
     try {
       const max = this.#config.max_concurrent_tasks;
-      while (!this.#paused && !this.#closing && this.#running.size < max && this.#balancer.hasCapacity()) {
-        const entry = this.#ready.pop(this.#clock.monotonic());
-        if (!entry) break;
-        const rec = entry.item;
-        rec.entry = undefined;
+      while (!this.#paused && !this.#closing && this.#running.size + this.#claimingCount < max && this.#balancer.hasCapacity()) {
+        const rec = this.#ready.pop(this.#clock.monotonic());
+        if (!rec) break;
         this.#dispatch(rec);
       }
     } finally {
@@ -560,7 +670,56 @@ export class DefaultScheduler implements Scheduler {
       this.#finish(rec, { state: "Failed", finished_at: this.#clock.now(), error: taskError(toRuntimeError(err)) }, 0);
       return;
     }
-    this.#start(rec, this.#balancer.choose() as ExecutorSlot);
+    const slot = this.#balancer.choose() as ExecutorSlot;
+    slot.active++;
+    slot.assigned++;
+    slot.agents.push(agentId);
+    if (this.#journal) void this.#claim(rec, slot, this.#journal);
+    else this.#start(rec, slot);
+  }
+
+  #releaseSlot(slot: ExecutorSlot, agentId: AgentId): void {
+    slot.active--;
+    // Order does not matter: swap the last entry in rather than shifting every later one.
+    const agents = slot.agents;
+    const i = agents.lastIndexOf(agentId);
+    if (i < 0) return;
+    agents[i] = agents[agents.length - 1] as AgentId;
+    agents.pop();
+  }
+
+  /** Starts the task once the store let this node claim it; a task the store holds as finished never runs again. */
+  async #claim(rec: TaskRecord, slot: ExecutorSlot, journal: TaskJournal): Promise<void> {
+    rec.place = "claiming";
+    this.#claimingCount++;
+    let attempts: number | undefined;
+    let failure: RuntimeError | undefined;
+    try {
+      attempts = await journal.claim(rec.task.id);
+    } catch (err) {
+      failure = toRuntimeError(err);
+    }
+    this.#claimingCount--;
+    if (attempts !== undefined && rec.cancelRequested === undefined && !this.#closing) {
+      rec.attempt = attempts - 1;
+      this.#start(rec, slot);
+      return;
+    }
+    this.#releaseSlot(slot, rec.task.agent_id);
+    const now = this.#clock.now();
+    if (failure) {
+      this.#logger.error({ err: failure, task_id: rec.task.id }, "could not claim the task in the state store");
+      this.#finish(rec, { state: "Failed", finished_at: now, error: taskError(failure) }, 0, false);
+    } else if (attempts === undefined) {
+      // Finished already, or claimed by another node sharing the store.
+      const stored = await journal.status(rec.task.id).catch(() => undefined);
+      this.#drop(rec, stored && FINAL.has(stored.state) ? stored : { state: "Cancelled", finished_at: now, reason: "claimed by another node" });
+    } else if (rec.cancelRequested !== undefined) {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: rec.cancelRequested }, 0);
+    } else {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: "scheduler shut down" }, 0, false);
+    }
+    this.#pump();
   }
 
   #start(rec: TaskRecord, slot: ExecutorSlot): void {
@@ -568,31 +727,21 @@ export class DefaultScheduler implements Scheduler {
     const now = this.#clock.now();
     const mono = this.#clock.monotonic();
     rec.attempt++;
-    const controller = new RunAbort();
-    const timer: Delayed = { at: mono + task.timeout, seq: rec.seq, dead: false, rec };
-    this.#deadlines.push(timer);
-    this.#armDeadlineTimer(timer.at);
-    const run: Run = { controller, slot, started_at: now, started_mono: mono, deadline: now + task.timeout, timer };
+    const run = new Run(rec, slot, now, mono, mono + task.timeout, rec.seq, rec.attempt);
+    this.#deadlines.push(run);
+    this.#armDeadlineTimer(run.at);
     rec.run = run;
     rec.place = "running";
-    slot.active++;
-    slot.assigned++;
-    slot.agents.push(task.agent_id);
     this.#running.set(task.id, rec);
     rec.status = { state: "Running", started_at: now, executor_id: slot.id, attempt: rec.attempt };
     const waitMs = mono - rec.enqueued_mono;
     this.#waitTimes.add(waitMs);
-    this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
+    if (this.#events.listening("task.started")) {
+      this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
+    }
     let p: Promise<unknown>;
     try {
-      p = this.#runner.run(task, {
-        get signal() {
-          return controller.signal;
-        },
-        onAbort: (listener) => controller.onAbort(listener),
-        executor_id: slot.id,
-        attempt: rec.attempt,
-      });
+      p = this.#runner.run(task, run);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -604,19 +753,16 @@ export class DefaultScheduler implements Scheduler {
 
   #settle(rec: TaskRecord, ok: boolean, value: unknown): void {
     const run = rec.run as Run;
-    this.#deadlines.remove(run.timer);
+    this.#deadlines.remove(run);
     rec.run = undefined;
-    const slot = run.slot;
-    slot.active--;
-    const i = slot.agents.indexOf(rec.task.agent_id);
-    if (i >= 0) slot.agents.splice(i, 1);
+    this.#releaseSlot(run.slot, rec.task.agent_id);
     this.#running.delete(rec.task.id);
     const duration = this.#clock.monotonic() - run.started_mono;
     this.#runTimes.add(duration);
     const now = this.#clock.now();
-    if (run.abort === "cancel") {
-      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration);
-    } else if (run.abort === "timeout") {
+    if (run.stop === "cancel" || run.stop === "shutdown") {
+      this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration, run.stop === "cancel");
+    } else if (run.stop === "timeout") {
       void this.#failed(rec, taskTimedOut(rec.task), "TimedOut", duration);
     } else if (ok) {
       this.#failures?.recordSuccess(rec.task.agent_id);
@@ -654,6 +800,8 @@ export class DefaultScheduler implements Scheduler {
     } else if (mayRetry && outcome.reassign_to !== undefined) {
       const from = rec.task.agent_id;
       rec.task = { ...rec.task, agent_id: outcome.reassign_to, retry_count: rec.task.retry_count + 1 };
+      this.#record(this.#journal?.retry(rec.task.id, now, taskError(error)), rec);
+      this.#record(this.#journal?.reassign(rec.task.id, outcome.reassign_to), rec);
       this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: outcome.reassign_to, from });
       rec.status = { state: "Pending", since: now };
       rec.seq = this.#seq++;
@@ -673,6 +821,7 @@ export class DefaultScheduler implements Scheduler {
     rec.place = "retrying";
     this.#retryingCount++;
     rec.status = { state: "Retrying", retry_at: now + delay, attempt: rec.attempt + 1, error: taskError(error) };
+    this.#record(this.#journal?.retry(rec.task.id, now + delay, rec.status.error), rec);
     this.#events.emit("task.retrying", {
       task_id: rec.task.id,
       agent_id: rec.task.agent_id,
@@ -693,14 +842,35 @@ export class DefaultScheduler implements Scheduler {
     else rec.retryTimer = this.#clock.setTimeout(requeue, delay);
   }
 
-  #finish(rec: TaskRecord, status: TaskStatus, duration: number): void {
+  /**
+   * Ends a task. With a journal the end is committed first (unless `durable` is false: a shutdown leaves the
+   * task to the next start), and only then announced.
+   */
+  #finish(rec: TaskRecord, status: FinalStatus, duration: number, durable = true): void {
     rec.place = "done";
-    rec.status = status;
-    const state = status.state as "Completed" | "Failed" | "Cancelled" | "TimedOut";
-    const key = COUNT_KEY[state];
+    const key = COUNT_KEY[status.state];
     this.#counts[key]++;
     this.#finishedByPriority[rec.task.priority]++;
     this.#rate.add(this.#clock.now());
+    const journal = durable ? this.#journal : undefined;
+    if (!journal) {
+      this.#announce(rec, status, duration);
+      return;
+    }
+    rec.committing = true;
+    journal.finish(rec.task.id, status).then(
+      () => this.#announce(rec, status, duration),
+      (err: unknown) => {
+        this.#logger.error({ err, task_id: rec.task.id }, "could not record the task's end in the state store; it may run again after a restart");
+        this.#announce(rec, status, duration);
+      },
+    );
+  }
+
+  #announce(rec: TaskRecord, status: FinalStatus, duration: number): void {
+    rec.status = status;
+    rec.committing = undefined;
+    const state = status.state;
     this.#events.emit("task.finished", {
       task_id: rec.task.id,
       agent_id: rec.task.agent_id,
@@ -730,3 +900,14 @@ export class DefaultScheduler implements Scheduler {
 }
 
 const COUNT_KEY = { Completed: "completed", Failed: "failed", Cancelled: "cancelled", TimedOut: "timed_out" } as const;
+const FINAL: ReadonlySet<TaskStatus["state"]> = new Set(["Completed", "Failed", "Cancelled", "TimedOut"]);
+/** Places of a task that waits to run (what cancelling an agent's tasks or a shutdown takes out). */
+const QUEUED: ReadonlySet<Place> = new Set(["ready", "delayed", "waiting", "retrying"]);
+
+function notFound(taskId: TaskId): SchedulerError {
+  return new SchedulerError("TASK_NOT_FOUND", `Task ${String(taskId)} not found`, { details: { task_id: taskId } });
+}
+
+function alreadyExists(taskId: TaskId): SchedulerError {
+  return new SchedulerError("TASK_ALREADY_EXISTS", `Task ${taskId} already exists`, { details: { task_id: taskId } });
+}

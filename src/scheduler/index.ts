@@ -6,3 +6,4 @@ export { validateTaskRequest } from "./task-request.js";
 export * from "./types.js";
 export { ScheduleJobs, jobSchedule, type ScheduleJobsDeps, type JobAgents, type JobPolicies } from "./schedule-jobs.js";
 export * from "./schedule-job-types.js";
+export { StoreTaskJournal, type FinalStatus, type TaskJournal } from "./task-journal.js";

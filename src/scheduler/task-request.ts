@@ -14,30 +14,33 @@ export function validateTaskRequest(req: TaskRequest, now: number, defaultTimeou
   if (typeof req !== "object" || req === null) {
     throw new ValidationError("task", [{ path: "", message: "expected an object" }]);
   }
-  const issues: FieldIssue[] = [];
-  if (!AgentId.is(req.agent_id)) issues.push({ path: "agent_id", message: "expected a UUID" });
-  if (req.id !== undefined && !TaskId.is(req.id)) issues.push({ path: "id", message: "expected a UUID" });
-  if (req.priority !== undefined && !PRIORITIES.includes(req.priority)) {
-    issues.push({ path: "priority", message: `expected one of ${PRIORITIES.join(", ")}` });
-  }
-  if (req.scheduled_time !== undefined && !Number.isFinite(req.scheduled_time)) {
-    issues.push({ path: "scheduled_time", message: "expected epoch milliseconds" });
-  }
+  let issues: FieldIssue[] | undefined;
+  if (!AgentId.is(req.agent_id)) issues = add(issues, "agent_id", "expected a UUID");
+  if (req.id !== undefined && !TaskId.is(req.id)) issues = add(issues, "id", "expected a UUID");
+  if (req.priority !== undefined && !PRIORITIES.includes(req.priority)) issues = add(issues, "priority", `expected one of ${PRIORITIES.join(", ")}`);
+  if (req.scheduled_time !== undefined && !Number.isFinite(req.scheduled_time)) issues = add(issues, "scheduled_time", "expected epoch milliseconds");
   if (req.timeout !== undefined && !(Number.isInteger(req.timeout) && req.timeout > 0 && req.timeout <= MAX_TIMEOUT_MS)) {
-    issues.push({ path: "timeout", message: `expected a positive integer of ms up to ${MAX_TIMEOUT_MS}` });
+    issues = add(issues, "timeout", `expected a positive integer of ms up to ${MAX_TIMEOUT_MS}`);
   }
   if (req.retry_count !== undefined && !(Number.isInteger(req.retry_count) && req.retry_count >= 0)) {
-    issues.push({ path: "retry_count", message: "expected a non-negative integer" });
+    issues = add(issues, "retry_count", "expected a non-negative integer");
   }
-  if (issues.length) throw new ValidationError("task", issues);
-  const task: ScheduledTask = {
+  if (issues) throw new ValidationError("task", issues);
+  // One object shape for every task (input included even when absent) keeps the hot paths monomorphic.
+  return {
     id: req.id ?? TaskId.new(),
     agent_id: req.agent_id,
     priority: req.priority ?? "Normal",
     scheduled_time: req.scheduled_time ?? now,
     timeout: req.timeout ?? defaultTimeout,
     retry_count: req.retry_count ?? 0,
-    ...(req.input !== undefined ? { input: req.input } : {}),
+    input: req.input,
   };
-  return task;
+}
+
+/** Issues are collected lazily: a valid request (the common case) allocates none. */
+function add(issues: FieldIssue[] | undefined, path: string, message: string): FieldIssue[] {
+  const out = issues ?? [];
+  out.push({ path, message });
+  return out;
 }

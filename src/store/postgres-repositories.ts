@@ -114,7 +114,9 @@ const acceptBulk = async (c: pg.PoolClient, items: readonly AcceptItem[]): Promi
   const others = items.filter((i) => !fresh.has(i.t.id)).map((i) => i.t.id);
   const existing = new Map<string, Row>();
   if (others.length) for (const r of (await c.query("SELECT * FROM tasks WHERE id = ANY($1::text[])", [others])).rows as Row[]) existing.set(String(r.id), r);
-  return items.map((i) => (fresh.has(i.t.id) ? { accepted: true, task: newTask(i.t, i.at) } : { accepted: false, task: taskFromRow(existing.get(i.t.id)!) }));
+  return items.map((i, k) =>
+    fresh.has(i.t.id) ? { accepted: true, task: newTask(i.t, i.at, cols[7]![k] as string | null) } : { accepted: false, task: taskFromRow(existing.get(i.t.id)!) },
+  );
 };
 
 const claimBulk = async (c: pg.PoolClient, items: readonly ClaimItem[]): Promise<(StoredTask | undefined)[]> => {
@@ -268,6 +270,8 @@ export function createPostgresRepositories(h: PgHandle) {
         at,
         id,
       ])) > 0,
+    reassign: async (id, agentId, at) =>
+      (await run("UPDATE tasks SET agent_id = $1, updated_at = $2 WHERE id = $3 AND status IN ('Pending', 'Running')", [agentId, at, id])) > 0,
     requeueRunning: async (owner, at) => {
       const rows = await returning("UPDATE tasks SET status = 'Pending', updated_at = $1 WHERE status = 'Running' AND owner = $2 RETURNING *", [at, owner]);
       return rows.sort((a, b) => num(a.seq) - num(b.seq)).map(taskFromRow);

@@ -92,13 +92,19 @@ export function taskFromRow(r: Row): StoredTask {
   };
 }
 
-/** The row a fresh accept writes, without reading it back. */
-export function newTask(t: NewTask, at: number): StoredTask {
-  const { payload, ...rest } = t;
+/**
+ * The row a fresh accept writes, without reading it back. `payloadJson` is the text that was stored (parsed
+ * back, so the caller gets a copy of what was stored rather than its own object).
+ */
+export function newTask(t: NewTask, at: number, payloadJson: string | null): StoredTask {
   return {
-    ...rest,
-    // What was stored is the JSON text: hand back a copy of it, not the caller's object.
-    ...(payload === undefined ? {} : { payload: JSON.parse(JSON.stringify(payload)) as unknown }),
+    id: t.id,
+    agent_id: t.agent_id,
+    priority: t.priority,
+    scheduled_time: t.scheduled_time,
+    timeout: t.timeout,
+    retry_count: t.retry_count,
+    payload: payloadJson === null ? undefined : (JSON.parse(payloadJson) as unknown),
     status: "Pending",
     attempts: 0,
     owner: null,

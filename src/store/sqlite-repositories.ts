@@ -111,7 +111,7 @@ export function createSqliteRepositories(h: SqliteHandle) {
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
           )
           .run(...params);
-        if (changes > 0) return { accepted: true, task: newTask(t, at) };
+        if (changes > 0) return { accepted: true, task: newTask(t, at, params[7] as string | null) };
         return { accepted: false, task: taskFromRow(h.stmt("SELECT * FROM tasks WHERE id = ?").get(t.id) as Row) };
       });
     },
@@ -157,6 +157,8 @@ export function createSqliteRepositories(h: SqliteHandle) {
       (await run("UPDATE tasks SET status = 'Cancelled', finished_at = ?, updated_at = ? WHERE id = ? AND status IN ('Pending', 'Running')", at, at, id)) > 0,
     updatePriority: async (id, priority: Priority, at) =>
       (await run("UPDATE tasks SET priority = ?, priority_value = ?, updated_at = ? WHERE id = ? AND status IN ('Pending', 'Running')", priority, PRIORITY_VALUE[priority], at, id)) > 0,
+    reassign: async (id, agentId: AgentId, at) =>
+      (await run("UPDATE tasks SET agent_id = ?, updated_at = ? WHERE id = ? AND status IN ('Pending', 'Running')", agentId, at, id)) > 0,
     requeueRunning: async (owner, at) => {
       const rows = await h.write(() => h.stmt("UPDATE tasks SET status = 'Pending', updated_at = ? WHERE status = 'Running' AND owner = ? RETURNING *").all(at, owner) as Row[]);
       return rows.map(taskFromRow).sort(bySeqOf(rows));

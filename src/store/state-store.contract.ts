@@ -161,6 +161,20 @@ export function describeStateStoreContract(name: string, make: () => Promise<Sta
       expect(await s.tasks.claim(TaskId.new(), "n", T0)).toBeUndefined();
     });
 
+    it("tasks - reassign moves an unfinished task to another agent", async () => {
+      const s = await fresh();
+      const t = task();
+      const to = AgentId.new();
+      await s.tasks.accept(t, T0);
+      expect(await s.tasks.reassign(t.id, to, T0 + 1)).toBe(true);
+      expect(await s.tasks.get(t.id)).toMatchObject({ agent_id: to, status: "Pending", updated_at: T0 + 1 });
+      await s.tasks.claim(t.id, "n", T0 + 2);
+      await s.tasks.finish(t.id, { status: "Completed" }, T0 + 3);
+      expect(await s.tasks.reassign(t.id, AgentId.new(), T0 + 4)).toBe(false);
+      expect((await s.tasks.get(t.id))?.agent_id).toBe(to);
+      expect(await s.tasks.reassign(TaskId.new(), to, T0)).toBe(false);
+    });
+
     it("tasks - nextPending orders by priority, then scheduled time, then arrival", async () => {
       const s = await fresh();
       const low = task({ priority: "Low", scheduled_time: T0 });

@@ -111,6 +111,8 @@ export interface TaskRepository {
   cancel(id: TaskId, at: number): Promise<boolean>;
   /** Changes the priority of a task that has not finished. False otherwise. */
   updatePriority(id: TaskId, priority: Priority, at: number): Promise<boolean>;
+  /** Moves a task that has not finished to another agent (failover). False otherwise. */
+  reassign(id: TaskId, agentId: AgentId, at: number): Promise<boolean>;
   /**
    * Recovery at start: every task Running for `owner` goes back to Pending (at-least-once), keeping its
    * attempts. Returns the re-queued tasks.

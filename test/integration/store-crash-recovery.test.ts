@@ -1,8 +1,8 @@
 /**
- * Crash recovery end to end: the runtime runs as a child process under load (agents, 10,000 tasks,
- * 10,000 messages sent through its bus), is killed with SIGKILL part-way, restarts on the same store and
- * drains. Every line the child printed (but HANDLED) was printed after its commit, so whatever it printed
- * must be in the store afterwards.
+ * Crash recovery end to end: the runtime runs as a child process under load (agents, 10,000 tasks through
+ * its scheduler, 10,000 messages sent through its bus), is killed with SIGKILL part-way, restarts on the same
+ * store and drains. Every line the child printed (but HANDLED) was printed after its commit, so whatever it
+ * printed must be in the store afterwards.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -78,7 +78,14 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
 
   const second = await startChild(planFile, "recover");
   expect(second.code, second.stderr).toBe(0);
-  const ready = json<{ restored: number; relaunch: number; tasks_requeued: number; messages_requeued: number; bus_agents: number }>(second, "READY");
+  const ready = json<{
+    restored: number;
+    relaunch: number;
+    tasks_requeued: number;
+    tasks_restored: number;
+    messages_requeued: number;
+    bus_agents: number;
+  }>(second, "READY");
   const agentsAcked = ids(first, "AGENT");
   expect(agentsAcked).toHaveLength(AGENTS);
   expect(ready.restored).toBe(AGENTS);
@@ -107,6 +114,10 @@ async function crashAndRecover(storeConfig: Record<string, unknown>, openStore: 
     const rerun = claimedAfter.filter(([id]) => claimedBefore.has(id!));
     expect(ready.tasks_requeued).toBeGreaterThanOrEqual(rerun.length);
     for (const [, attempt] of rerun) expect(Number(attempt)).toBe(2);
+    // The scheduler took back the stored unfinished tasks (acknowledged or committed just before the kill)
+    // and ran each once.
+    expect(ready.tasks_restored).toBeGreaterThan(0);
+    expect(new Set(claimedAfter.map(([id]) => id)).size).toBe(claimedAfter.length);
     // Every accepted message was delivered to its handler exactly once (by id), across both runs.
     expect(await store.messages.countByStatus()).toEqual({ Pending: 0, InFlight: 0, Delivered: N, Failed: 0, Expired: 0 });
     const ackedMessages = ids(first, "MSG");

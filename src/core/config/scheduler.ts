@@ -46,6 +46,11 @@ export const schedulerConfigSchema = z
     schedule_dead_letter_after: z.number().int().positive().default(5),
     /** Runs of each schedule job kept for its history (newest). */
     schedule_run_history: z.number().int().positive().max(10_000).default(100),
+    /**
+     * Start with dispatch paused until `resume_scheduling`: tasks restored from a durable store wait while an
+     * embedder registers its in-process handlers.
+     */
+    start_paused: z.boolean().default(false),
   })
   .strict();
 
