@@ -95,8 +95,12 @@ describe("api - rate limiting", () => {
     expect(limited.json()).toMatchObject({ code: "RATE_LIMITED", details: { limit: 5 } });
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
     // The address bucket is separate: unauthenticated calls get their own (smaller) allowance.
-    for (let i = 0; i < 3; i++) expect((await small.call("GET", "/api/v1/health", undefined, null)).statusCode).toBe(200);
-    expect((await small.call("GET", "/api/v1/health", undefined, null)).statusCode).toBe(429);
+    for (let i = 0; i < 3; i++) expect((await small.call("GET", "/api/v1/status", undefined, null)).statusCode).toBe(401);
+    expect((await small.call("GET", "/api/v1/status", undefined, null)).statusCode).toBe(429);
+    // Health probes are never limited: an orchestrator must not read a 429 as a dead runtime.
+    for (const probe of ["/api/v1/health", "/api/v1/health/live", "/api/v1/health/ready"]) {
+      expect((await small.call("GET", probe, undefined, null)).statusCode).toBe(200);
+    }
     // Guessing secrets is throttled per address before any key check, even for a known key id.
     expect((await small.call("GET", "/api/v1/agents", undefined, `Bearer 0123456789abcdef.${"x".repeat(43)}`)).statusCode).toBe(429);
     const knownId = small.admin.slice("Bearer ".length).split(".")[0] as string;

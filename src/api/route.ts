@@ -29,6 +29,11 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
   readonly description?: string;
   readonly tag: string;
   readonly access: Access;
+  /**
+   * A health probe: never rate-limited, so an orchestrator polling it during a flood of other requests cannot
+   * read a 429 as "unhealthy" and restart a runtime that is fine.
+   */
+  readonly probe?: boolean;
   readonly params?: z.ZodType<P>;
   readonly query?: z.ZodType<Q>;
   readonly body?: z.ZodType<B>;
@@ -93,7 +98,7 @@ export class RouteTable {
       method: spec.method,
       url: spec.url,
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
-      config: { access: spec.access },
+      config: spec.probe ? { access: spec.access, rateLimit: false } : { access: spec.access },
       handler: async function routeHandler(request, reply) {
         const input: RouteInput<P, Q, B> = {
           params: parse(spec.params, request.params, "params"),

@@ -26,6 +26,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     url: "/health",
     tag: "health",
     access: "public",
+    probe: true,
     summary: "Health, uptime and version (the spec's HealthResponse)",
     response: healthResponseSchema,
     handler: (): HealthResponse => ({
@@ -41,6 +42,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     url: "/health/live",
     tag: "health",
     access: "public",
+    probe: true,
     summary: "Liveness: the process answers",
     response: z.object({ status: z.literal("alive") }),
     handler: () => ({ status: "alive" as const }),
@@ -51,6 +53,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
     url: "/health/ready",
     tag: "health",
     access: "public",
+    probe: true,
     summary: "Readiness: 200 once the runtime has started, 503 NOT_READY before and during shutdown",
     response: z.object({ status: z.literal("ready") }),
     handler: () => {
