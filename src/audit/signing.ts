@@ -3,7 +3,8 @@
  * file in the data dir, created on first start with mode 0600. A key file readable by group or others is
  * refused, as ssh does. The private key never leaves this module: callers get `sign()` and the public half.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { generateOkpKeyPair } from "../core/keypair.js";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { AuditError } from "../core/errors.js";
@@ -72,7 +73,7 @@ export function signerFromPem(pem: string): CheckpointSigner {
 
 /** A fresh in-memory key (tests, benchmarks, tools). */
 export function generateSigner(): CheckpointSigner {
-  return signerFrom(generateKeyPairSync("ed25519").privateKey);
+  return signerFrom(generateOkpKeyPair("ed25519").privateKey);
 }
 
 /** Loads the key file, creating it (0600, exclusive create) when it does not exist. */
@@ -85,7 +86,7 @@ export function loadOrCreateKeyFile(file: string): CheckpointSigner {
   }
   if (!stat) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const { privateKey } = generateKeyPairSync("ed25519");
+    const { privateKey } = generateOkpKeyPair("ed25519");
     const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     try {
       writeFileSync(file, pem, { mode: 0o600, flag: "wx" });

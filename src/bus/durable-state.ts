@@ -9,7 +9,7 @@ import type { AgentId, MessageId } from "../core/ids.js";
 import type { DeliveryStatus, Message, Priority } from "../core/types.js";
 import type { StateStore, DeadLetter as StoredDeadLetter } from "../store/types.js";
 import type { AtRestCipher } from "./at-rest.js";
-import type { AgentPublicKeys, KeyStore } from "./key-store.js";
+import type { KeyStore } from "./key-store.js";
 import type { DeadLetter } from "./types.js";
 
 /** The dead-letter fields kept as JSON beside the store's own columns. */
@@ -37,20 +37,21 @@ export class DurableBusState {
     return this.#store.messages;
   }
 
-  /** Installs the agent's stored keys, or creates keys and commits them before returning. */
-  async obtainKeys(keys: KeyStore, agentId: AgentId): Promise<AgentPublicKeys> {
-    const publicKeys = keys.publicKeys(agentId);
-    if (publicKeys) return publicKeys;
+  /**
+   * Adopts the agent's stored keys (opened now, so a wrong key-encryption key or an edited record is found at
+   * once; imported on first use), or creates keys and commits them before returning.
+   */
+  async obtainKeys(keys: KeyStore, agentId: AgentId): Promise<void> {
+    if (keys.has(agentId)) return;
     const sealed = await this.#store.busKeys.get(agentId);
-    if (sealed) return keys.importPrivate(agentId, this.#cipher.open(sealed, `bus-keys:${agentId}`));
-    const created = keys.create(agentId);
+    if (sealed) return keys.adoptPrivate(agentId, this.#cipher.open(sealed, `bus-keys:${agentId}`));
+    keys.create(agentId);
     try {
       await this.#store.busKeys.put(agentId, this.#cipher.seal(keys.exportPrivate(agentId), `bus-keys:${agentId}`));
     } catch (err) {
       keys.delete(agentId);
       throw err;
     }
-    return created;
   }
 
   async forgetKeys(agentId: AgentId): Promise<void> {

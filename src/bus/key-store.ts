@@ -9,13 +9,13 @@ import {
   createPublicKey,
   createSecretKey,
   diffieHellman,
-  generateKeyPairSync,
   sign as edSign,
   verify as edVerify,
   type KeyObject,
 } from "node:crypto";
 import { inspect } from "node:util";
 import { CommunicationError } from "../core/errors.js";
+import { generateOkpKeyPair, rawPublicKey } from "../core/keypair.js";
 import { hkdfSha256 } from "./hkdf.js";
 import type { AgentId } from "../core/ids.js";
 
@@ -36,9 +36,8 @@ interface AgentKeys {
 const MAX_SHARED_CACHE = 4096;
 const MAX_PUBLIC_CACHE = 16_384;
 
-function rawPublic(key: KeyObject): Uint8Array {
-  const jwk = key.export({ format: "jwk" });
-  return new Uint8Array(Buffer.from(jwk.x as string, "base64url"));
+function rawPublic(privateKey: KeyObject): Uint8Array {
+  return rawPublicKey(createPublicKey(privateKey).export({ type: "spki", format: "der" }));
 }
 
 const publicCache = new Map<string, KeyObject>();
@@ -67,12 +66,19 @@ export function verifySignature(signingPublicKey: Uint8Array, data: Uint8Array, 
 
 export class KeyStore {
   readonly #agents = new Map<AgentId, AgentKeys>();
+  /**
+   * Keys adopted from storage but not yet turned into key objects: importing a pair costs four key-object
+   * operations, which a restart with many agents should not pay up front for agents that stay quiet.
+   */
+  readonly #adopted = new Map<AgentId, Uint8Array>();
 
   /** Creates the agent's key pairs unless it has them already; returns its public keys. */
   create(agentId: AgentId): AgentPublicKeys {
-    const existing = this.#agents.get(agentId);
+    const existing = this.#get(agentId);
     if (existing) return existing.publicKeys;
-    return this.#add(agentId, generateKeyPairSync("ed25519").privateKey, generateKeyPairSync("x25519").privateKey);
+    const signing = generateOkpKeyPair("ed25519");
+    const agreement = generateOkpKeyPair("x25519");
+    return this.#set(agentId, signing.privateKey, agreement.privateKey, { signing_public_key: signing.publicKey, agreement_public_key: agreement.publicKey });
   }
 
   /** The agent's two private keys as bytes (PKCS#8 DER, length-prefixed), for sealing at rest. */
@@ -83,6 +89,14 @@ export class KeyStore {
     const len = Buffer.allocUnsafe(2);
     len.writeUInt16BE(signing.length);
     return Buffer.concat([len, signing, agreement]);
+  }
+
+  /**
+   * Takes keys written by `exportPrivate` without importing them yet (replacing none: an agent that has keys
+   * keeps them); they are imported, and checked, the first time anything needs them.
+   */
+  adoptPrivate(agentId: AgentId, bytes: Uint8Array): void {
+    if (!this.has(agentId)) this.#adopted.set(agentId, bytes);
   }
 
   /** Installs keys written by `exportPrivate` (replacing none: an agent that has keys keeps them). */
@@ -102,22 +116,26 @@ export class KeyStore {
   }
 
   #add(agentId: AgentId, signing: KeyObject, agreement: KeyObject): AgentPublicKeys {
-    const publicKeys = { signing_public_key: rawPublic(createPublicKey(signing)), agreement_public_key: rawPublic(createPublicKey(agreement)) };
+    return this.#set(agentId, signing, agreement, { signing_public_key: rawPublic(signing), agreement_public_key: rawPublic(agreement) });
+  }
+
+  #set(agentId: AgentId, signing: KeyObject, agreement: KeyObject, publicKeys: AgentPublicKeys): AgentPublicKeys {
     this.#agents.set(agentId, { signing, agreement, publicKeys, shared: new Map() });
     return publicKeys;
   }
 
   has(agentId: AgentId): boolean {
-    return this.#agents.has(agentId);
+    return this.#agents.has(agentId) || this.#adopted.has(agentId);
   }
 
   publicKeys(agentId: AgentId): AgentPublicKeys | undefined {
-    return this.#agents.get(agentId)?.publicKeys;
+    return this.#get(agentId)?.publicKeys;
   }
 
   /** Forgets the agent's keys; messages sealed for it can no longer be opened here. */
   delete(agentId: AgentId): void {
     this.#agents.delete(agentId);
+    this.#adopted.delete(agentId);
   }
 
   /** Ed25519 signature of `data` by the agent. */
@@ -142,11 +160,21 @@ export class KeyStore {
   }
 
   get size(): number {
-    return this.#agents.size;
+    return this.#agents.size + this.#adopted.size;
+  }
+
+  #get(agentId: AgentId): AgentKeys | undefined {
+    const keys = this.#agents.get(agentId);
+    if (keys) return keys;
+    const adopted = this.#adopted.get(agentId);
+    if (!adopted) return undefined;
+    this.importPrivate(agentId, adopted);
+    this.#adopted.delete(agentId);
+    return this.#agents.get(agentId);
   }
 
   #require(agentId: AgentId): AgentKeys {
-    const keys = this.#agents.get(agentId);
+    const keys = this.#get(agentId);
     if (!keys) {
       throw new CommunicationError("AGENT_NOT_REGISTERED", `Agent ${agentId} has no keys on this runtime`, {
         details: { agent_id: agentId },
@@ -156,10 +184,10 @@ export class KeyStore {
   }
 
   toJSON(): { agents: number } {
-    return { agents: this.#agents.size };
+    return { agents: this.size };
   }
 
   [inspect.custom](): string {
-    return `KeyStore { agents: ${this.#agents.size} }`;
+    return `KeyStore { agents: ${this.size} }`;
   }
 }

@@ -170,8 +170,9 @@ export class SecureCommunicationBus implements CommunicationBus {
     };
     this.#agents.set(id, local);
     try {
-      const keys = this.#durable ? await this.#durable.obtainKeys(this.#keys, id) : this.#keys.create(id);
-      await this.#transport.directory.put(this.#entry(local, keys));
+      if (this.#durable) await this.#durable.obtainKeys(this.#keys, id);
+      else this.#keys.create(id);
+      await this.#transport.directory.put(this.#entry(local));
       if (attach) await this.#transport.attach(id);
     } catch (err) {
       this.#agents.delete(id);
@@ -810,18 +811,35 @@ export class SecureCommunicationBus implements CommunicationBus {
     return keys;
   }
 
-  #entry(local: LocalAgent, keys: AgentPublicKeys): DirectoryEntry {
+  /**
+   * The agent's directory entry. Its public keys are read when first asked for: keys adopted from storage are
+   * imported only then, so a restart does not import every agent's keys before it is ready.
+   */
+  #entry(local: LocalAgent): DirectoryEntry {
+    const keys = this.#keys;
+    const id = local.id;
+    let encoded: { signing: string; agreement: string } | undefined;
+    const publicKeys = (): { signing: string; agreement: string } => {
+      if (encoded) return encoded;
+      const raw = keys.publicKeys(id);
+      if (!raw) throw this.#notRegistered(id);
+      encoded = { signing: b64(raw.signing_public_key), agreement: b64(raw.agreement_public_key) };
+      return encoded;
+    };
     return {
-      agent_id: local.id,
-      signing_public_key: b64(keys.signing_public_key),
-      agreement_public_key: b64(keys.agreement_public_key),
+      agent_id: id,
+      get signing_public_key() {
+        return publicKeys().signing;
+      },
+      get agreement_public_key() {
+        return publicKeys().agreement;
+      },
       topics: [...local.topics].sort(),
     };
   }
 
   async #publishEntry(local: LocalAgent): Promise<void> {
-    const keys = this.#keys.publicKeys(local.id);
-    if (keys) await this.#transport.directory.put(this.#entry(local, keys));
+    if (this.#keys.has(local.id)) await this.#transport.directory.put(this.#entry(local));
   }
 
   #validate(message: Message): Message {
