@@ -73,7 +73,7 @@ export function signerFromPem(pem: string): CheckpointSigner {
 
 /** A fresh in-memory key (tests, benchmarks, tools). */
 export function generateSigner(): CheckpointSigner {
-  return signerFrom(generateOkpKeyPair("ed25519").privateKey);
+  return signerFrom(generateOkpKeyPair("Ed25519").privateKey);
 }
 
 /** Loads the key file, creating it (0600, exclusive create) when it does not exist. */
@@ -86,7 +86,7 @@ export function loadOrCreateKeyFile(file: string): CheckpointSigner {
   }
   if (!stat) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const { privateKey } = generateOkpKeyPair("ed25519");
+    const { privateKey } = generateOkpKeyPair("Ed25519");
     const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     try {
       writeFileSync(file, pem, { mode: 0o600, flag: "wx" });

@@ -5,7 +5,6 @@
  * and the store prints as a count of agents (never key bytes) when logged or inspected.
  */
 import {
-  createPrivateKey,
   createPublicKey,
   createSecretKey,
   diffieHellman,
@@ -15,7 +14,7 @@ import {
 } from "node:crypto";
 import { inspect } from "node:util";
 import { CommunicationError } from "../core/errors.js";
-import { generateOkpKeyPair, rawPublicKey } from "../core/keypair.js";
+import { generateOkpKeyPair, OKP_KEY_BYTES, okpPrivateBytes, okpPrivateKey, okpPublicKey } from "../core/keypair.js";
 import { hkdfSha256 } from "./hkdf.js";
 import type { AgentId } from "../core/ids.js";
 
@@ -34,11 +33,10 @@ interface AgentKeys {
 }
 
 const MAX_SHARED_CACHE = 4096;
+/** The format byte of `exportPrivate` output, then the two raw 32-byte private keys. */
+const PRIVATE_FORMAT = 1;
+const PRIVATE_BYTES = 1 + 2 * OKP_KEY_BYTES;
 const MAX_PUBLIC_CACHE = 16_384;
-
-function rawPublic(privateKey: KeyObject): Uint8Array {
-  return rawPublicKey(createPublicKey(privateKey).export({ type: "spki", format: "der" }));
-}
 
 const publicCache = new Map<string, KeyObject>();
 
@@ -76,19 +74,15 @@ export class KeyStore {
   create(agentId: AgentId): AgentPublicKeys {
     const existing = this.#get(agentId);
     if (existing) return existing.publicKeys;
-    const signing = generateOkpKeyPair("ed25519");
-    const agreement = generateOkpKeyPair("x25519");
+    const signing = generateOkpKeyPair("Ed25519");
+    const agreement = generateOkpKeyPair("X25519");
     return this.#set(agentId, signing.privateKey, agreement.privateKey, { signing_public_key: signing.publicKey, agreement_public_key: agreement.publicKey });
   }
 
-  /** The agent's two private keys as bytes (PKCS#8 DER, length-prefixed), for sealing at rest. */
+  /** The agent's two private keys as bytes (a format byte, then the raw Ed25519 and X25519 keys), for sealing at rest. */
   exportPrivate(agentId: AgentId): Buffer {
     const keys = this.#require(agentId);
-    const signing = keys.signing.export({ type: "pkcs8", format: "der" });
-    const agreement = keys.agreement.export({ type: "pkcs8", format: "der" });
-    const len = Buffer.allocUnsafe(2);
-    len.writeUInt16BE(signing.length);
-    return Buffer.concat([len, signing, agreement]);
+    return Buffer.concat([Buffer.of(PRIVATE_FORMAT), okpPrivateBytes(keys.signing), okpPrivateBytes(keys.agreement)]);
   }
 
   /**
@@ -103,20 +97,16 @@ export class KeyStore {
   importPrivate(agentId: AgentId, bytes: Uint8Array): AgentPublicKeys {
     const existing = this.#agents.get(agentId);
     if (existing) return existing.publicKeys;
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const cut = 2 + buf.readUInt16BE(0);
-    const signing = createPrivateKey({ key: buf.subarray(2, cut), format: "der", type: "pkcs8" });
-    const agreement = createPrivateKey({ key: buf.subarray(cut), format: "der", type: "pkcs8" });
-    if (signing.asymmetricKeyType !== "ed25519" || agreement.asymmetricKeyType !== "x25519") {
+    if (bytes.length !== PRIVATE_BYTES || bytes[0] !== PRIVATE_FORMAT) {
       throw new CommunicationError("DECRYPTION_FAILED", `Stored keys of agent ${agentId} are not an Ed25519 and an X25519 key`, {
         details: { agent_id: agentId },
       });
     }
-    return this.#add(agentId, signing, agreement);
+    return this.#add(agentId, okpPrivateKey("Ed25519", bytes.subarray(1, 1 + OKP_KEY_BYTES)), okpPrivateKey("X25519", bytes.subarray(1 + OKP_KEY_BYTES)));
   }
 
   #add(agentId: AgentId, signing: KeyObject, agreement: KeyObject): AgentPublicKeys {
-    return this.#set(agentId, signing, agreement, { signing_public_key: rawPublic(signing), agreement_public_key: rawPublic(agreement) });
+    return this.#set(agentId, signing, agreement, { signing_public_key: okpPublicKey(signing), agreement_public_key: okpPublicKey(agreement) });
   }
 
   #set(agentId: AgentId, signing: KeyObject, agreement: KeyObject, publicKeys: AgentPublicKeys): AgentPublicKeys {
