@@ -27,6 +27,12 @@ interface DeadLetterDetails {
 export class DurableBusState {
   readonly #store: Pick<StateStore, "busKeys" | "deadLetters" | "messages">;
   readonly #cipher: AtRestCipher;
+  /**
+   * Every agent's stored keys, read in one query when the first agent registers (at start-up every agent
+   * registers at once); each entry is taken when used, and the rest dropped once `restore` is done.
+   */
+  #stored: Map<AgentId, Uint8Array> | undefined;
+  #storedRead = false;
 
   constructor(store: Pick<StateStore, "busKeys" | "deadLetters" | "messages">, cipher: AtRestCipher) {
     this.#store = store;
@@ -39,12 +45,15 @@ export class DurableBusState {
 
   /**
    * Adopts the agent's stored keys (opened now, so a wrong key-encryption key or an edited record is found at
-   * once; imported on first use), or creates keys and commits them before returning.
+   * once; imported on first use), or creates keys and commits them before returning. True when it created them.
    */
-  async obtainKeys(keys: KeyStore, agentId: AgentId): Promise<void> {
-    if (keys.has(agentId)) return;
-    const sealed = await this.#store.busKeys.get(agentId);
-    if (sealed) return keys.adoptPrivate(agentId, this.#cipher.open(sealed, `bus-keys:${agentId}`));
+  async obtainKeys(keys: KeyStore, agentId: AgentId): Promise<boolean> {
+    if (keys.has(agentId)) return false;
+    const sealed = await this.#sealedKeys(agentId);
+    if (sealed) {
+      keys.adoptPrivate(agentId, this.#cipher.open(sealed, `bus-keys:${agentId}`));
+      return false;
+    }
     keys.create(agentId);
     try {
       await this.#store.busKeys.put(agentId, this.#cipher.seal(keys.exportPrivate(agentId), `bus-keys:${agentId}`));
@@ -52,15 +61,36 @@ export class DurableBusState {
       keys.delete(agentId);
       throw err;
     }
+    return true;
   }
 
   async forgetKeys(agentId: AgentId): Promise<void> {
+    this.#stored?.delete(agentId);
     await this.#store.busKeys.remove(agentId);
   }
 
   /** Agents that were registered when the runtime last stopped (their keys are stored). */
-  storedAgents(): Promise<AgentId[]> {
-    return this.#store.busKeys.list();
+  async storedAgents(): Promise<AgentId[]> {
+    return (await this.#store.busKeys.list()).map((k) => k.agent_id);
+  }
+
+  /** Start-up registration is over: later registrations read their agent's keys alone. */
+  restored(): void {
+    this.#storedRead = true;
+    this.#stored = undefined;
+  }
+
+  async #sealedKeys(agentId: AgentId): Promise<Uint8Array | undefined> {
+    if (!this.#storedRead) {
+      this.#storedRead = true;
+      this.#stored = new Map((await this.#store.busKeys.list()).map((k) => [k.agent_id, k.sealed]));
+    }
+    const prefetched = this.#stored?.get(agentId);
+    if (prefetched) {
+      this.#stored?.delete(agentId);
+      return prefetched;
+    }
+    return this.#store.busKeys.get(agentId);
   }
 
   async addDeadLetter(dead: DeadLetter, capacity: number): Promise<void> {

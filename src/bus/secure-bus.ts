@@ -150,12 +150,15 @@ export class SecureCommunicationBus implements CommunicationBus {
     this.#assertOpen();
     const id = AgentId.parse(agentId);
     if (this.#agents.has(id)) return;
-    await this.#install(id, capabilities, this.#restored);
-    this.#events.emit("bus.agent_registered", { agent_id: id });
+    // An identity brought back from the store is not a new registration: `bus.restored` reports those.
+    if (await this.#install(id, capabilities, this.#restored)) this.#events.emit("bus.agent_registered", { agent_id: id });
   }
 
-  /** Keys (stored ones when there are), directory entry and, when `attach`, delivery from the transport. */
-  async #install(id: AgentId, capabilities: readonly Capability[], attach: boolean): Promise<void> {
+  /**
+   * Keys (stored ones when there are), directory entry and, when `attach`, delivery from the transport.
+   * Resolves true when the agent got new keys, false when its stored ones were taken.
+   */
+  async #install(id: AgentId, capabilities: readonly Capability[], attach: boolean): Promise<boolean> {
     const local: LocalAgent = {
       id,
       capabilities: [...capabilities],
@@ -170,10 +173,12 @@ export class SecureCommunicationBus implements CommunicationBus {
     };
     this.#agents.set(id, local);
     try {
-      if (this.#durable) await this.#durable.obtainKeys(this.#keys, id);
+      let created = true;
+      if (this.#durable) created = await this.#durable.obtainKeys(this.#keys, id);
       else this.#keys.create(id);
       await this.#transport.directory.put(this.#entry(local));
       if (attach) await this.#transport.attach(id);
+      return created;
     } catch (err) {
       this.#agents.delete(id);
       this.#keys.delete(id);
@@ -191,6 +196,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     const ids = await durable.storedAgents();
     // Every stored agent is in the directory before any envelope is handed over: each sender's key is known.
     for (const id of ids) if (!this.#agents.has(id)) await this.#install(id, [], false);
+    durable.restored();
     const deferred = [...this.#agents.keys()];
     this.#restored = true;
     for (const id of deferred) if (this.#agents.has(id)) await this.#transport.attach(id);

@@ -409,7 +409,8 @@ export function createPostgresRepositories(h: PgHandle) {
     remove: async (agentId) => {
       await run("DELETE FROM bus_keys WHERE agent_id = $1", [agentId]);
     },
-    list: async () => (await h.read("SELECT agent_id FROM bus_keys ORDER BY created_at, agent_id")).map((r) => r.agent_id as AgentId),
+    list: async () =>
+      (await h.read("SELECT agent_id, sealed FROM bus_keys ORDER BY created_at, agent_id")).map((r) => ({ agent_id: r.agent_id as AgentId, sealed: new Uint8Array(r.sealed as Buffer) })),
   };
 
   return { agents, allocations, tasks, schedules, messages, deadLetters, busKeys };

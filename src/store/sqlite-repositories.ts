@@ -284,7 +284,8 @@ export function createSqliteRepositories(h: SqliteHandle) {
     remove: async (agentId) => {
       await run("DELETE FROM bus_keys WHERE agent_id = ?", agentId);
     },
-    list: async () => (await all("SELECT agent_id FROM bus_keys ORDER BY rowid")).map((r) => r.agent_id as AgentId),
+    list: async () =>
+      (await all("SELECT agent_id, sealed FROM bus_keys ORDER BY rowid")).map((r) => ({ agent_id: r.agent_id as AgentId, sealed: new Uint8Array(r.sealed as Buffer) })),
   };
 
   return { agents, allocations, tasks, schedules, messages, deadLetters, busKeys };

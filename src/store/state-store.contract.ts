@@ -314,10 +314,13 @@ export function describeStateStoreContract(name: string, make: () => Promise<Sta
       await s.busKeys.put(b, Uint8Array.of(9));
       await s.busKeys.put(a, Uint8Array.of(4, 5));
       expect([...((await s.busKeys.get(a)) ?? [])]).toEqual([4, 5]);
-      expect(await s.busKeys.list()).toEqual([a, b]);
+      expect((await s.busKeys.list()).map((k) => [k.agent_id, [...k.sealed]])).toEqual([
+        [a, [4, 5]],
+        [b, [9]],
+      ]);
       await s.busKeys.remove(a);
       expect(await s.busKeys.get(a)).toBeUndefined();
-      expect(await s.busKeys.list()).toEqual([b]);
+      expect((await s.busKeys.list()).map((k) => k.agent_id)).toEqual([b]);
     });
 
     it("dead letters - bounded by capacity, oldest dropped, idempotent by id", async () => {

@@ -247,8 +247,8 @@ export interface BusKeyRepository {
   put(agentId: AgentId, sealed: Uint8Array): Promise<void>;
   get(agentId: AgentId): Promise<Uint8Array | undefined>;
   remove(agentId: AgentId): Promise<void>;
-  /** Every agent with stored keys, in the order they were first stored. */
-  list(): Promise<AgentId[]>;
+  /** Every agent's stored keys, in the order they were first stored: one read at start-up, not one per agent. */
+  list(): Promise<{ readonly agent_id: AgentId; readonly sealed: Uint8Array }[]>;
 }
 
 export interface StateStoreInfo {
