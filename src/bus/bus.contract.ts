@@ -50,6 +50,7 @@ export class RecordingTransport implements BusTransport {
     await this.inner.publish(to, MessageId.new(), bytes, { from: to, topic: "injected", priority: "Normal", ttl: 60_000 });
   }
   attach = (id: AgentId) => this.inner.attach(id);
+  attachAll = (ids: readonly AgentId[]) => this.inner.attachAll(ids);
   detach = (id: AgentId) => this.inner.detach(id);
   settle = (id: AgentId) => this.inner.settle(id);
   recordStatus = (id: MessageId, s: Parameters<BusTransport["recordStatus"]>[1]) => this.inner.recordStatus(id, s);

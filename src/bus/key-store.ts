@@ -62,6 +62,14 @@ export function verifySignature(signingPublicKey: Uint8Array, data: Uint8Array, 
   }
 }
 
+function checkPrivateFormat(agentId: AgentId, bytes: Uint8Array): void {
+  if (bytes.length !== PRIVATE_BYTES || bytes[0] !== PRIVATE_FORMAT) {
+    throw new CommunicationError("DECRYPTION_FAILED", `Stored keys of agent ${agentId} are not an Ed25519 and an X25519 key`, {
+      details: { agent_id: agentId },
+    });
+  }
+}
+
 export class KeyStore {
   readonly #agents = new Map<AgentId, AgentKeys>();
   /**
@@ -90,6 +98,8 @@ export class KeyStore {
    * keeps them); they are imported, and checked, the first time anything needs them.
    */
   adoptPrivate(agentId: AgentId, bytes: Uint8Array): void {
+    // Any 32 bytes are a key of either curve, so the format is all there is to check, and it is checked now.
+    checkPrivateFormat(agentId, bytes);
     if (!this.has(agentId)) this.#adopted.set(agentId, bytes);
   }
 
@@ -97,11 +107,7 @@ export class KeyStore {
   importPrivate(agentId: AgentId, bytes: Uint8Array): AgentPublicKeys {
     const existing = this.#agents.get(agentId);
     if (existing) return existing.publicKeys;
-    if (bytes.length !== PRIVATE_BYTES || bytes[0] !== PRIVATE_FORMAT) {
-      throw new CommunicationError("DECRYPTION_FAILED", `Stored keys of agent ${agentId} are not an Ed25519 and an X25519 key`, {
-        details: { agent_id: agentId },
-      });
-    }
+    checkPrivateFormat(agentId, bytes);
     return this.#add(agentId, okpPrivateKey("Ed25519", bytes.subarray(1, 1 + OKP_KEY_BYTES)), okpPrivateKey("X25519", bytes.subarray(1 + OKP_KEY_BYTES)));
   }
 

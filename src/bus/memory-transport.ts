@@ -86,6 +86,26 @@ export class MemoryTransport implements BusTransport {
     }
   }
 
+  /**
+   * Claims every stored envelope in arrival order, a batch at a time, and hands each to its recipient when the
+   * recipient is among `agentIds`; envelopes for any other agent go back to Pending for its own `attach`.
+   */
+  async attachAll(agentIds: readonly AgentId[]): Promise<void> {
+    const durable = this.#durable;
+    if (!durable) return;
+    const attaching = new Set(agentIds);
+    const others: MessageId[] = [];
+    for (;;) {
+      const batch = await durable.messages.claim(RESTORE_BATCH, durable.clock.now());
+      for (const m of batch) {
+        if (attaching.has(m.to)) this.#sink?.deliver(m.to, this.#stored(m.id, m.payload, m.attempts));
+        else others.push(m.id);
+      }
+      if (batch.length < RESTORE_BATCH) break;
+    }
+    for (const id of others) await durable.messages.release(id);
+  }
+
   #stored(id: MessageId, bytes: Uint8Array, attempt: number): TransportDelivery {
     const durable = this.#durable as DurableMessages;
     return {

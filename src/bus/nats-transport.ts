@@ -318,6 +318,11 @@ export class NatsTransport implements BusTransport {
     throw unavailable("publish", last ?? new Error("connection closed"), { message_id: dedupId, to });
   }
 
+  async attachAll(agentIds: readonly AgentId[]): Promise<void> {
+    // One consumer per agent on JetStream: there is no shared pass to make.
+    for (const id of agentIds) await this.attach(id);
+  }
+
   async attach(agentId: AgentId): Promise<void> {
     if (this.#attached.has(agentId)) return;
     try {

@@ -199,7 +199,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     durable.restored();
     const deferred = [...this.#agents.keys()];
     this.#restored = true;
-    for (const id of deferred) if (this.#agents.has(id)) await this.#transport.attach(id);
+    await this.#transport.attachAll(deferred.filter((id) => this.#agents.has(id)));
     const report = { agents: ids.length, dead_letters: stored.length };
     this.#events.emit("bus.restored", report);
     return report;

@@ -70,6 +70,8 @@ export interface BusTransport {
   publish(to: AgentId, dedupId: MessageId, bytes: Uint8Array, meta: PublishMeta): Promise<void> | void;
   /** Starts delivering `agentId`'s envelopes to the sink (on a durable transport: those stored before too). */
   attach(agentId: AgentId): Promise<void>;
+  /** `attach` for many agents at once (start-up restore), reading what is stored for them in one pass. */
+  attachAll(agentIds: readonly AgentId[]): Promise<void>;
   /** Stops delivering and returns (and removes) the envelopes still held for the agent. */
   detach(agentId: AgentId): Promise<TransportDelivery[]>;
   /** Resolves once everything stored for the agent so far has reached the sink (bounded wait). */
