@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { AgentId, MessageId } from "../../src/core/ids.js";
 import { silentLogger } from "../../src/core/logger.js";
@@ -23,9 +26,12 @@ async function roundTrip(runtime: Awaited<ReturnType<typeof createRuntime>>): Pr
   return new TextDecoder().decode(m!.message.payload);
 }
 
+/** The audit trail keeps its file in the data dir even with the memory state store. */
+const tempDir = () => mkdtempSync(join(tmpdir(), "symbiont-rt-bus-"));
+
 describe("runtime - communication bus wiring", () => {
   it("runtime - builds the memory bus by default and closes it on shutdown", async () => {
-    const runtime = await createRuntime({ logger: silentLogger(), config: { store: { kind: "memory" } } });
+    const runtime = await createRuntime({ logger: silentLogger(), config: { data_dir: tempDir(), store: { kind: "memory" } } });
     expect(await roundTrip(runtime)).toBe("hi");
     await runtime.shutdown();
     await expect(runtime.bus.registerAgent(AgentId.new(), [])).rejects.toMatchObject({ code: "RUNTIME_SHUT_DOWN" });
@@ -33,13 +39,13 @@ describe("runtime - communication bus wiring", () => {
 
   it("runtime - an unreachable NATS server stops start-up with TRANSPORT_UNAVAILABLE", async () => {
     await expect(
-      createRuntime({ logger: silentLogger(), config: { store: { kind: "memory" }, communication: { transport: "nats", nats_url: "nats://127.0.0.1:1", connect_timeout: 1_000 } } }),
+      createRuntime({ logger: silentLogger(), config: { data_dir: tempDir(), store: { kind: "memory" }, communication: { transport: "nats", nats_url: "nats://127.0.0.1:1", connect_timeout: 1_000 } } }),
     ).rejects.toMatchObject({ code: "TRANSPORT_UNAVAILABLE" });
   });
 
   it.skipIf(!nats.available)("runtime - transport: nats builds a JetStream bus", async () => {
     const namespace = `rt${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const runtime = await createRuntime({ logger: silentLogger(), config: { store: { kind: "memory" }, communication: { transport: "nats", nats_url: TEST_NATS_URL, namespace } } });
+    const runtime = await createRuntime({ logger: silentLogger(), config: { data_dir: tempDir(), store: { kind: "memory" }, communication: { transport: "nats", nats_url: TEST_NATS_URL, namespace } } });
     try {
       expect(await roundTrip(runtime)).toBe("hi");
     } finally {

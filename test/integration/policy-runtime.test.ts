@@ -27,7 +27,7 @@ describe("runtime - policy wiring", () => {
   });
 
   it("runtime policy - disabled policy falls back to the built-in default authorizer", async () => {
-    const rt = await createRuntime({ config: { policy: { enabled: false, store: "memory" } }, logger: silentLogger() });
+    const rt = await createRuntime({ config: { data_dir: mkdtempSync(join(tmpdir(), "symbiont-rt-policy-")), policy: { enabled: false, store: "memory" } }, logger: silentLogger() });
     try {
       expect(rt.authorizer).not.toBe(rt.policy);
       expect((await rt.authorizer.check({ action: "sandbox.network" })).allowed).toBe(false);
