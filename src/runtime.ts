@@ -267,7 +267,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       logger,
       lifecycle: ctl,
       sandbox: orchestrator,
-      messaging: options.messaging ?? busMessaging(messages, ctl),
+      messaging: options.messaging ?? busMessaging(messages),
     });
     executor = exec;
     ctl.addHooks(exec);
@@ -385,24 +385,13 @@ function ignoreNotRegistered(err: unknown): void {
  * The executor's view of the bus. Messages are pushed to the executor only for agents that consume them there
  * (a program entrypoint, or EventDriven mode); other agents keep their queue for `receiveMessages` to drain.
  */
-function busMessaging(bus: CommunicationBus, lifecycle: LifecycleController): AgentMessaging {
+function busMessaging(bus: CommunicationBus): AgentMessaging {
   return {
     send: (m) => bus.sendMessage(m),
     subscribe: (id, topic) => bus.subscribeToTopic(id, topic),
-    listen(id, deliver) {
-      let stop: (() => void) | undefined;
-      let cancelled = false;
-      void lifecycle.getAgent(id).then(
-        (agent) => {
-          const consumes = agent.config.entrypoint !== undefined || agent.config.execution_mode.type === "EventDriven";
-          if (consumes && !cancelled) stop = bus.onMessage(id, (sm) => deliver(sm.message));
-        },
-        () => undefined,
-      );
-      return () => {
-        cancelled = true;
-        stop?.();
-      };
+    listen(agent, deliver) {
+      const consumes = agent.config.entrypoint !== undefined || agent.config.execution_mode.type === "EventDriven";
+      return consumes ? bus.onMessage(agent.id, (sm) => deliver(sm.message)) : () => undefined;
     },
   };
 }

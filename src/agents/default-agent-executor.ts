@@ -179,7 +179,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
    */
   async onInitialize(agent: AgentInstance): Promise<void> {
     if (this.#messaging && !this.#listening.has(agent.id)) {
-      this.#listening.set(agent.id, this.#messaging.listen(agent.id, (m) => this.#deliverLogged(m)));
+      this.#listening.set(agent.id, this.#messaging.listen(agent, (m) => this.#deliverLogged(m)));
     }
     const programs = this.#programs;
     if (!programs || !programs.wasStarted(agent.id)) return;
@@ -197,7 +197,7 @@ export class DefaultAgentExecutor implements AgentExecutor, LifecycleHooks, Usag
     this.#states.set(agent.id, agent.state);
     if (!INITIALIZED_STATES.has(agent.state)) return;
     if (this.#messaging && !this.#listening.has(agent.id)) {
-      this.#listening.set(agent.id, this.#messaging.listen(agent.id, (m) => this.#deliverLogged(m)));
+      this.#listening.set(agent.id, this.#messaging.listen(agent, (m) => this.#deliverLogged(m)));
     }
     const atWork = agent.state === "Running" || agent.state === "Waiting";
     if (atWork && agent.config.execution_mode.type === "Persistent" && agent.config.entrypoint && !this.#handlers.has(agent.id)) {

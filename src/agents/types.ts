@@ -10,7 +10,7 @@
  * processes; it does not own the sandbox orchestrator or the message bus it is handed.
  */
 import type { AgentId, MessageId, SandboxId } from "../core/ids.js";
-import type { AgentConfig, Message } from "../core/types.js";
+import type { AgentConfig, AgentInstance, Message } from "../core/types.js";
 import type { AgentSandboxCleanup } from "../errors/types.js";
 import type { TaskRunner, UsageProbe } from "../scheduler/types.js";
 import type { AgentContext, IncomingMessage } from "./agent-sdk.js";
@@ -51,7 +51,7 @@ export interface AgentMessaging {
    * called. `deliver` rejects when the agent could not take the message (its inbox is full, it has no way to
    * run), so the bus can redeliver or dead-letter it rather than count it delivered.
    */
-  listen(agentId: AgentId, deliver: (message: Message) => Promise<void>): () => void;
+  listen(agent: Pick<AgentInstance, "id" | "config">, deliver: (message: Message) => Promise<void>): () => void;
 }
 
 /** Also a UsageProbe: the measured usage of each agent's sandbox, sampled at every health check. */

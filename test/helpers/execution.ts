@@ -62,7 +62,9 @@ export class LocalMessaging implements AgentMessaging {
     set.add(agentId);
   }
 
-  listen(agentId: AgentId, deliver: (message: Message) => Promise<void>): () => void {
+  /** Takes the agent (as the executor passes it) or, in tests, just its id. */
+  listen(agent: AgentId | { readonly id: AgentId }, deliver: (message: Message) => Promise<void>): () => void {
+    const agentId = typeof agent === "string" ? agent : agent.id;
     this.#listeners.set(agentId, deliver);
     return () => this.#listeners.delete(agentId);
   }
