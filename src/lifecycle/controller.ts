@@ -15,7 +15,7 @@ import { parseAgentConfig } from "../core/schemas.js";
 import { AGENT_STATES, type AgentConfig, type AgentInstance, type AgentState } from "../core/types.js";
 import { canTransition, RESTARTABLE_STATES } from "./state-machine.js";
 import type { AgentRepository } from "../store/types.js";
-import { recoverAgents } from "./recovery.js";
+import { recoverAgents, RESTORE_CONCURRENCY } from "./recovery.js";
 import type { AgentConfigValidator, LifecycleController, LifecycleHooks, RecoveryReport, SystemStatus } from "./types.js";
 
 interface AgentRecord {
@@ -49,8 +49,7 @@ export interface LifecycleControllerDeps {
   readonly configValidator?: AgentConfigValidator;
 }
 
-type HookPhase = "onInitialize" | "onTerminate" | "onRecover";
-const PHASE_NAMES: Readonly<Record<HookPhase, string>> = { onInitialize: "initialization", onTerminate: "termination", onRecover: "recovery" };
+type HookPhase = "onInitialize" | "onTerminate";
 
 export class DefaultLifecycleController implements LifecycleController {
   readonly #config: LifecycleConfig;
@@ -261,19 +260,40 @@ export class DefaultLifecycleController implements LifecycleController {
   async recover(): Promise<RecoveryReport> {
     if (!this.#store) return { restored: 0, relaunch: [], interrupted: [], terminated: [], unrecovered: [] };
     this.#assertOpen();
-    return recoverAgents({
-      rows: await this.#store.list(),
-      adopt: (row) => {
+    const rows = await this.#store.list();
+    // One deadline for the whole phase instead of a timer per agent (a restart may bring back 100,000): each
+    // lane of RESTORE_CONCURRENCY agents gets initialization_timeout per agent it works through.
+    const budget = this.#config.initialization_timeout * Math.max(1, Math.ceil(rows.length / RESTORE_CONCURRENCY));
+    const deadline = new AbortController();
+    const expired = new Promise<never>((_, reject) => deadline.signal.addEventListener("abort", () => reject(deadline.signal.reason as Error), { once: true }));
+    expired.catch(noop);
+    const timer = this.#clock.setTimeout(() => deadline.abort(new Error(`recovery exceeded ${budget} ms`)), budget);
+    const hooks = this.#hooks.filter((h) => h.onRecover);
+    const restore = async (id: AgentId): Promise<void> => {
+      if (hooks.length === 0) return;
+      const agent = snapshot(this.#get(id));
+      const run = async (): Promise<void> => {
+        for (const h of hooks) await h.onRecover!(agent, deadline.signal);
+      };
+      await Promise.race([run(), expired]);
+    };
+    try {
+      return await recoverAgents({
+        rows,
+        adopt: (row) => {
         if (this.#agents.has(row.id)) return false;
         this.#agents.set(row.id, { ...row, failed_at: this.#clock.monotonic(), recovering: false, writes: [] });
         return true;
       },
-      markInterrupted: (id, reason) => this.#serial(id, async (rec) => this.#set(rec, "Failed", reason)),
-      terminate: (id) => this.terminateAgent(id),
-      restore: (id) => this.#runHooks(this.#get(id), "onRecover", this.#config.initialization_timeout),
-      events: this.#events,
-      logger: this.#logger,
-    });
+        markInterrupted: (id, reason) => this.#serial(id, async (rec) => this.#set(rec, "Failed", reason)),
+        terminate: (id) => this.terminateAgent(id),
+        restore,
+        events: this.#events,
+        logger: this.#logger,
+      });
+    } finally {
+      this.#clock.clearTimeout(timer);
+    }
   }
 
   // ---- internals ----
@@ -444,7 +464,7 @@ export class DefaultLifecycleController implements LifecycleController {
     let timer: TimerHandle | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = this.#clock.setTimeout(() => {
-        const err = new Error(`${PHASE_NAMES[phase]} exceeded ${timeoutMs} ms`);
+        const err = new Error(`${phase === "onInitialize" ? "initialization" : "termination"} exceeded ${timeoutMs} ms`);
         controller.abort(err);
         reject(err);
       }, timeoutMs);

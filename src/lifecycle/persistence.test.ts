@@ -29,7 +29,7 @@ function controller(store: AgentRepository, hooks: LifecycleHooks[] = []) {
   const seen: RuntimeEvent[] = [];
   events.onAny((e) => seen.push(e));
   const config = resolveConfig({ lifecycle: { enable_auto_recovery: false } }).lifecycle;
-  return { ctl: new DefaultLifecycleController({ config, clock, events, logger, hooks, store }), seen };
+  return { ctl: new DefaultLifecycleController({ config, clock, events, logger, hooks, store }), seen, clock };
 }
 
 describe("lifecycle persistence - every change is committed before the call resolves", () => {
@@ -161,5 +161,21 @@ describe("lifecycle recovery - agents come back in their last state", () => {
     expect(await after.getAgentState(running.id)).toBe("Running");
     expect(await after.getAgentState(created.id)).toBe("Created");
     expect(seen.find((e) => e.type === "lifecycle.recovered")).toMatchObject({ restored: 4, unrecovered: 1, interrupted: 1 });
+  });
+
+  it("a recovery hook that never returns is cut off at the phase's deadline; the agent is parked in Failed", async () => {
+    const store = await memoryStore();
+    const before = controller(store.agents).ctl;
+    const stuck = await before.createAgent(agentConfig({ name: "stuck" }));
+    const fine = await before.createAgent(agentConfig({ name: "fine" }));
+    for (const a of [stuck, fine]) await before.initializeAgent(a.id);
+    const hooks: LifecycleHooks[] = [{ name: "r", onRecover: (agent) => (agent.id === stuck.id ? new Promise<void>(() => undefined) : Promise.resolve()) }];
+    const { ctl: after, clock } = controller(store.agents, hooks);
+    const recovering = after.recover();
+    await clock.advance(30_000);
+    const report = await recovering;
+    expect(report.unrecovered).toEqual([stuck.id]);
+    expect(await after.getAgentState(stuck.id)).toBe("Failed");
+    expect(await after.getAgentState(fine.id)).toBe("Ready");
   });
 });

@@ -36,7 +36,7 @@ export interface RecoverAgentsDeps {
 }
 
 /** Hooks of this many agents run at once: enough to overlap their I/O, few enough to bound memory at 100k agents. */
-const RESTORE_CONCURRENCY = 256;
+export const RESTORE_CONCURRENCY = 256;
 
 export async function recoverAgents(deps: RecoverAgentsDeps): Promise<RecoveryReport> {
   const relaunch: RelaunchRequest[] = [];

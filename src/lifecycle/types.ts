@@ -57,7 +57,8 @@ export interface LifecycleHooks {
    * Start-up recovery brought the agent back from the store in `agent.state` (never Initializing or
    * Terminating: recovery settles those itself). Rebuilds what lived only in the dead process — for an agent
    * in an INITIALIZED_STATES state, what `onInitialize` had set up. A throw parks the agent in Failed, from
-   * where auto-recovery re-initializes it.
+   * where auto-recovery re-initializes it. The hooks of all agents share one deadline (initialization_timeout
+   * for each agent a recovery lane works through); a hook still running then fails its agent the same way.
    */
   onRecover?(agent: AgentInstance, signal: AbortSignal): Promise<void>;
 }
