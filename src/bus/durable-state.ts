@@ -33,6 +33,8 @@ export class DurableBusState {
    */
   #stored: Map<AgentId, Uint8Array> | undefined;
   #storedRead = false;
+  /** Whether one stored record has been opened: a wrong key-encryption key shows on the first. */
+  #kekChecked = false;
 
   constructor(store: Pick<StateStore, "busKeys" | "deadLetters" | "messages">, cipher: AtRestCipher) {
     this.#store = store;
@@ -44,14 +46,17 @@ export class DurableBusState {
   }
 
   /**
-   * Adopts the agent's stored keys (opened now, so a wrong key-encryption key or an edited record is found at
-   * once; imported on first use), or creates keys and commits them before returning. True when it created them.
+   * Adopts the agent's stored keys, or creates keys and commits them before returning; true when it created
+   * them. The first stored record is opened at once, so a wrong key-encryption key stops start-up; the others
+   * are opened (and an edited one refused, naming it) when the agent's keys are first needed.
    */
   async obtainKeys(keys: KeyStore, agentId: AgentId): Promise<boolean> {
     if (keys.has(agentId)) return false;
     const sealed = await this.#sealedKeys(agentId);
     if (sealed) {
-      keys.adoptPrivate(agentId, this.#cipher.open(sealed, `bus-keys:${agentId}`));
+      const open = (): Buffer => this.#cipher.open(sealed, `bus-keys:${agentId}`);
+      keys.adoptPrivate(agentId, this.#kekChecked ? open : open());
+      this.#kekChecked = true;
       return false;
     }
     keys.create(agentId);

@@ -31,4 +31,27 @@ describe("bus key store - keys adopted from storage", () => {
     expect(() => store.adoptPrivate(id, a.exportPrivate(other).subarray(0, 40))).toThrow(/not an Ed25519 and an X25519 key/);
     expect(store.has(id)).toBe(false);
   });
+
+  it("from a loader are opened on first use; a loader that fails fails that use, and the next", () => {
+    const original = new KeyStore();
+    const id = AgentId.new();
+    const publicKeys = original.create(id);
+    const bytes = original.exportPrivate(id);
+    let opened = 0;
+    const lazy = new KeyStore();
+    lazy.adoptPrivate(id, () => {
+      opened++;
+      return bytes;
+    });
+    expect(opened).toBe(0);
+    expect(lazy.publicKeys(id)).toEqual(publicKeys);
+    expect(lazy.publicKeys(id)).toEqual(publicKeys);
+    expect(opened).toBe(1);
+    const broken = new KeyStore();
+    broken.adoptPrivate(id, () => {
+      throw new Error("Stored bus record cannot be opened");
+    });
+    expect(() => broken.sign(id, new Uint8Array(1))).toThrow(/cannot be opened/);
+    expect(() => broken.publicKeys(id)).toThrow(/cannot be opened/);
+  });
 });

@@ -76,7 +76,7 @@ export class KeyStore {
    * Keys adopted from storage but not yet turned into key objects: importing a pair costs four key-object
    * operations, which a restart with many agents should not pay up front for agents that stay quiet.
    */
-  readonly #adopted = new Map<AgentId, Uint8Array>();
+  readonly #adopted = new Map<AgentId, Uint8Array | (() => Uint8Array)>();
 
   /** Creates the agent's key pairs unless it has them already; returns its public keys. */
   create(agentId: AgentId): AgentPublicKeys {
@@ -95,11 +95,11 @@ export class KeyStore {
 
   /**
    * Takes keys written by `exportPrivate` without importing them yet (replacing none: an agent that has keys
-   * keeps them); they are imported, and checked, the first time anything needs them.
+   * keeps them); they are imported the first time anything needs them. Bytes are checked now (any 32 bytes
+   * are a key of either curve, so the format is all there is to check); a loader's bytes when it runs.
    */
-  adoptPrivate(agentId: AgentId, bytes: Uint8Array): void {
-    // Any 32 bytes are a key of either curve, so the format is all there is to check, and it is checked now.
-    checkPrivateFormat(agentId, bytes);
+  adoptPrivate(agentId: AgentId, bytes: Uint8Array | (() => Uint8Array)): void {
+    if (typeof bytes !== "function") checkPrivateFormat(agentId, bytes);
     if (!this.has(agentId)) this.#adopted.set(agentId, bytes);
   }
 
@@ -164,7 +164,7 @@ export class KeyStore {
     if (keys) return keys;
     const adopted = this.#adopted.get(agentId);
     if (!adopted) return undefined;
-    this.importPrivate(agentId, adopted);
+    this.importPrivate(agentId, typeof adopted === "function" ? adopted() : adopted);
     this.#adopted.delete(agentId);
     return this.#agents.get(agentId);
   }

@@ -1,22 +1,19 @@
 /**
  * Recovery at start: agents read back from the store are adopted in their last state. What a dead process
  * left half-done is settled here: an agent caught initializing is marked Failed (auto-recovery restarts it
- * with backoff), one caught terminating is terminated, and agents that were Running or Waiting are announced
- * for relaunch so the executor can bring their work back per execution mode. Every other agent is handed to
- * the components' `onRecover` hooks, which rebuild what lived only in the dead process (bus queue, message
- * listener, schedule, a Persistent agent's process).
+ * with backoff), one caught terminating is terminated. Every other agent is handed to the components'
+ * `onRecover` hooks, which rebuild what lived only in the dead process (bus queue, message listener,
+ * schedule, and for a Persistent program agent that was at work, its process); the report lists the agents
+ * that were Running or Waiting and what their recovery meant per execution mode.
  */
 import type { EventStream } from "../core/events.js";
 import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import type { ExecutionModeType } from "../core/types.js";
 import type { StoredAgent } from "../store/types.js";
 import type { RecoveryReport, RelaunchRequest } from "./types.js";
 
 declare module "../core/events.js" {
   interface RuntimeEventMap {
-    /** An agent was Running or Waiting when the runtime stopped: its work has to be brought back. */
-    "agent.relaunch_requested": { agent_id: AgentId; execution_mode: ExecutionModeType; action: RelaunchRequest["action"] };
     /** Start-up recovery finished: how many agents came back and what was done with them. */
     "lifecycle.recovered": { restored: number; relaunch: number; interrupted: number; terminated: number; unrecovered: number };
   }
@@ -85,9 +82,6 @@ export async function recoverAgents(deps: RecoverAgentsDeps): Promise<RecoveryRe
       }
     }),
   );
-  for (const r of relaunch) {
-    deps.events.emit("agent.relaunch_requested", { agent_id: r.agent_id, execution_mode: r.execution_mode, action: r.action });
-  }
   const report = { restored, relaunch, interrupted, terminated, unrecovered };
   const counts = { restored, relaunch: relaunch.length, interrupted: interrupted.length, terminated: terminated.length, unrecovered: unrecovered.length };
   deps.events.emit("lifecycle.recovered", counts);

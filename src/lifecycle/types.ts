@@ -98,7 +98,7 @@ export interface LifecycleController {
   close(): Promise<void>;
   /**
    * Loads the agents persisted in the store (call once at start, after every component added its hooks).
-   * Emits `agent.relaunch_requested` per agent that was Running or Waiting, then `lifecycle.recovered`.
+   * Runs every agent through the `onRecover` hooks, then emits `lifecycle.recovered`.
    */
   recover(): Promise<RecoveryReport>;
 
