@@ -3,14 +3,18 @@
  * group commit) against the in-memory path measured in the same run: the same store code on an in-memory
  * SQLite database, which does no I/O. Also shown: the same durable accepts without group commit (one
  * commit per accept, awaited in turn) and a bare Map insert, for scale. Restart-to-ready is the time
- * `createRuntime` takes on a data dir holding 100,000 agents (open + integrity check + recovery) against
- * the same start on an empty data dir.
+ * `createRuntime` takes on a data dir holding 100,000 initialized agents with their sealed bus keys (open +
+ * integrity check + recovery: agents adopted, bus identities and executor state rebuilt) against the same
+ * start on an empty data dir.
  *
  * Run: `npm run bench -- store`
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { AtRestCipher } from "../../src/bus/at-rest.js";
+import { busKekFile } from "../../src/bus/create-bus.js";
+import { KeyStore } from "../../src/bus/key-store.js";
 import { AgentId, MessageId, TaskId } from "../../src/core/ids.js";
 import { parseAgentConfig } from "../../src/core/schemas.js";
 import { execFile } from "node:child_process";
@@ -98,14 +102,19 @@ export async function run(): Promise<Metric[]> {
     const full = tmp();
     const empty = tmp();
     dirs.push(full, empty);
+    // What a runtime leaves behind for initialized agents: each one's row and its sealed bus key pairs.
+    const cipher = AtRestCipher.open(busKekFile(full));
     await withStore(join(full, "state.db"), async (s) => {
       const base = parseAgentConfig({ name: "bench", execution_mode: { type: "Persistent" } });
       const now = Date.now();
       for (let i = 0; i < AGENTS; i += 5_000) {
+        const keys = new KeyStore();
         await Promise.all(
-          Array.from({ length: 5_000 }, (_, j) => {
+          Array.from({ length: 5_000 }, async (_, j) => {
             const id = AgentId.new();
-            return s.agents.put({ id, config: { ...base, id, name: `bench-${i + j}` }, state: j % 2 ? "Running" : "Ready", created_at: now, last_updated: now, execution_count: j % 2, error_count: 0, restart_count: 0 });
+            keys.create(id);
+            await s.agents.put({ id, config: { ...base, id, name: `bench-${i + j}` }, state: j % 2 ? "Running" : "Ready", created_at: now, last_updated: now, execution_count: j % 2, error_count: 0, restart_count: 0 });
+            await s.busKeys.put(id, cipher.seal(keys.exportPrivate(id), `bus-keys:${id}`));
           }),
         );
       }
