@@ -109,6 +109,8 @@ export interface RuntimeRecovery extends StoreRecovery {
   readonly bus: BusRestoreReport;
   /** Stored pending tasks put back in the scheduler's queue (re-queued interrupted ones included). */
   readonly tasks_restored: number;
+  /** Resource allocations booked again from the store. */
+  readonly allocations_restored: number;
 }
 
 interface Closer {
@@ -214,6 +216,7 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
       events,
       authorizer,
       sandboxes: orchestrator,
+      store: store.allocations,
     });
     resources = manager;
     closers.push({ name: "resources", close: () => manager.shutdown() });
@@ -312,11 +315,13 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     closers.push({ name: "workflows", close: () => wf.shutdown() });
 
     // Components that add lifecycle hooks are constructed above this line, so recovery runs with them.
+    // Booked before agents come back, so a sandbox a relaunch creates gets its allocation's limits.
+    const allocations_restored = await manager.restore();
     const agents = await lifecycle.recover();
     const stored = await recoverStoredWork(store, config.store.node_id, clock, events, logger);
     // After the store re-queued in-flight messages: stored bus agents and their undelivered messages come back;
     // after it re-queued interrupted tasks: the scheduler takes back every pending one.
-    recovery = { agents, ...stored, bus: await messages.restore(), tasks_restored: await sched.restore() };
+    recovery = { agents, allocations_restored, ...stored, bus: await messages.restore(), tasks_restored: await sched.restore() };
     // Opened after recovery so that a job whose fire time passed while down finds its agent back.
     const jobs = await ScheduleJobs.open({ config: config.scheduler, clock, events, logger, tasks: sched, store: store.schedules, agents: ctl, policies: engine });
     scheduleJobs = jobs;

@@ -14,6 +14,7 @@ import type { AgentId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import type { ResourceAllocation, ResourceLimits } from "../core/types.js";
 import type { SandboxStatus, SandboxUsage } from "../sandbox/types.js";
+import type { AllocationRepository } from "../store/types.js";
 import { demandOf, Ledger, reservedOf, shortfallOf } from "./admission.js";
 import "./events.js";
 import { Allocation, checkLimits, NO_USAGE } from "./allocation.js";
@@ -45,6 +46,8 @@ export interface ResourceManagerDeps {
   /** Without it every agent reads as "no sandbox" and limits are booked only. */
   readonly sandboxes?: ResourceSandboxes;
   readonly errorReporter?: ResourceErrorReporter;
+  /** With a durable state store: allocations are committed before they are acknowledged and restored at start. */
+  readonly store?: AllocationRepository;
 }
 
 /** Agents measured at once in a monitoring pass. */
@@ -92,7 +95,32 @@ export class DefaultResourceManager implements ResourceManager {
         this.deps.logger.error({ err, agent_id: e.agent_id, sandbox_id: e.sandbox_id }, "cannot apply the allocation's limits to a new sandbox");
       });
     });
-    this.#unsubscribe = [onKill, onCreate];
+    // A terminated agent's allocation goes with it (from the store too), whoever terminated it.
+    const onRemoved = deps.events.on("agent.removed", (e) => {
+      if (!this.#allocations.has(e.agent_id) || this.#closed) return;
+      void this.deallocateResources(e.agent_id).catch((err: unknown) => {
+        this.deps.logger.error({ err, agent_id: e.agent_id }, "cannot release a terminated agent's allocation");
+      });
+    });
+    this.#unsubscribe = [onKill, onCreate, onRemoved];
+  }
+
+  /**
+   * Books the allocations stored before a restart (their limits reach each agent's sandbox when it is made).
+   * No admission: they were admitted once, and refusing one now would strand a running agent; on a machine
+   * that shrank meanwhile, later admissions see the difference. Returns how many came back.
+   */
+  async restore(): Promise<number> {
+    const stored = (await this.deps.store?.list()) ?? [];
+    const { config } = this.deps;
+    let restored = 0;
+    for (const s of stored) {
+      if (this.#allocations.has(s.agent_id)) continue;
+      this.#allocations.set(s.agent_id, new Allocation(s.agent_id, s.allocated_at, s.limits, s.limits, config.history_size, config.rate_window));
+      this.#ledger.add(demandOf(s.limits), 1);
+      restored++;
+    }
+    return restored;
   }
 
   attachErrorReporter(reporter: ResourceErrorReporter): void {
@@ -167,10 +195,18 @@ export class DefaultResourceManager implements ResourceManager {
     this.#allocations.set(agentId, a);
     this.#ledger.add(demandOf(checked), 1);
     try {
+      await this.deps.store?.put(this.#allocation(a));
+    } catch (err) {
+      this.#allocations.delete(agentId);
+      this.#ledger.add(demandOf(checked), -1);
+      throw err;
+    }
+    try {
       await this.#push(a, checked, "allocation", true);
     } catch (err) {
       this.#allocations.delete(agentId);
       this.#ledger.add(demandOf(checked), -1);
+      await this.deps.store?.remove(agentId).catch((e: unknown) => this.deps.logger.error({ err: e, agent_id: agentId }, "a refused allocation stays stored"));
       throw new ResourceError("ALLOCATION_FAILED", `Cannot apply resource limits to agent ${agentId}'s sandbox: ${(err as Error).message}`, {
         details: { agent_id: agentId },
         cause: err,
@@ -230,6 +266,12 @@ export class DefaultResourceManager implements ResourceManager {
   }
 
   async deallocateResources(agentId: AgentId): Promise<void> {
+    this.#get(agentId);
+    await this.deps.store?.remove(agentId);
+    this.#release(agentId);
+  }
+
+  #release(agentId: AgentId): void {
     const a = this.#get(agentId);
     this.#allocations.delete(agentId);
     this.#ledger.add(demandOf(a.limits), -1);
@@ -244,13 +286,23 @@ export class DefaultResourceManager implements ResourceManager {
     const a = this.#get(agentId);
     const from = a.limits;
     this.#admit(agentId, checked, from);
+    const requested = a.requested;
     this.#setLimits(a, checked);
     a.requested = checked;
+    try {
+      await this.deps.store?.put(this.#allocation(a));
+    } catch (err) {
+      this.#setLimits(a, from);
+      a.requested = requested;
+      throw err;
+    }
     let killed: boolean;
     try {
       killed = await this.#push(a, checked, "update", checked.memory_mb < from.memory_mb);
     } catch (err) {
       this.#setLimits(a, from);
+      a.requested = requested;
+      await this.deps.store?.put(this.#allocation(a)).catch((e: unknown) => this.deps.logger.error({ err: e, agent_id: agentId }, "the stored limits could not be put back"));
       throw new ResourceError("ALLOCATION_FAILED", `Cannot apply new limits to agent ${agentId}'s sandbox: ${(err as Error).message}`, {
         details: { agent_id: agentId },
         cause: err,
@@ -463,6 +515,8 @@ export class DefaultResourceManager implements ResourceManager {
     }
     if (steps.length === 0) return;
     this.#setLimits(a, next);
+    // Scaling is the manager's own decision, acknowledged to nobody: stored behind it.
+    void this.deps.store?.put(this.#allocation(a)).catch((err: unknown) => this.deps.logger.error({ err, agent_id: a.agent_id }, "scaled limits not stored"));
     try {
       await this.#push(a, next, "auto-scaling", false);
     } catch (err) {
@@ -504,7 +558,8 @@ export class DefaultResourceManager implements ResourceManager {
     this.#timer = undefined;
     await this.#pass?.catch(() => undefined);
     for (const off of this.#unsubscribe) off();
-    for (const id of [...this.#allocations.keys()]) await this.deallocateResources(id);
+    // Released here, kept in the store: the next start on a durable store books them again.
+    for (const id of [...this.#allocations.keys()]) this.#release(id);
   }
 }
 
