@@ -88,10 +88,10 @@ export async function main(log: (line: string) => void = console.log): Promise<v
 
   // Terminating also unregisters the agent from the bus (a lifecycle hook wired in runtime.ts), so a later
   // explicit unregister reports AGENT_NOT_REGISTERED.
+  // Termination also releases the agent's resource allocation (another lifecycle hook).
   await lifecycle.terminateAgent(agent.id);
   log("Agent terminated");
-  await runtime.resources.deallocateResources(agent.id);
-  log("Resources released");
+  if (runtime.resources.getAllocation(agent.id) === undefined) log("Resources released");
   const registered = await runtime.bus.getAgentTopics(agent.id).then(
     () => true,
     () => false,

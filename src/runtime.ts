@@ -285,6 +285,8 @@ export async function createRuntime(options: CreateRuntimeOptions = {}): Promise
     const cron = new AgentSchedules({ config: config.scheduler, clock, events, logger, tasks: sched });
     schedules = cron;
     ctl.addHooks(cron);
+    // Last, so an agent's allocation is released once its sandbox is gone.
+    ctl.addHooks({ name: "resources", onTerminate: (agent) => manager.onTerminate(agent) });
     closers.push({ name: "schedules", close: async () => cron.close() });
 
     dsl = createDslService({

@@ -95,14 +95,7 @@ export class DefaultResourceManager implements ResourceManager {
         this.deps.logger.error({ err, agent_id: e.agent_id, sandbox_id: e.sandbox_id }, "cannot apply the allocation's limits to a new sandbox");
       });
     });
-    // A terminated agent's allocation goes with it (from the store too), whoever terminated it.
-    const onRemoved = deps.events.on("agent.removed", (e) => {
-      if (!this.#allocations.has(e.agent_id) || this.#closed) return;
-      void this.deallocateResources(e.agent_id).catch((err: unknown) => {
-        this.deps.logger.error({ err, agent_id: e.agent_id }, "cannot release a terminated agent's allocation");
-      });
-    });
-    this.#unsubscribe = [onKill, onCreate, onRemoved];
+    this.#unsubscribe = [onKill, onCreate];
   }
 
   /**
@@ -263,6 +256,11 @@ export class DefaultResourceManager implements ResourceManager {
       a.updating--;
     }
     return killed;
+  }
+
+  /** Lifecycle hook: a terminated agent's allocation goes with it (from the store too), whoever terminated it. */
+  async onTerminate(agent: { readonly id: AgentId }): Promise<void> {
+    if (this.#allocations.has(agent.id)) await this.deallocateResources(agent.id);
   }
 
   async deallocateResources(agentId: AgentId): Promise<void> {

@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../src/core/logger.js";
 import { parseAgentConfig } from "../../src/core/schemas.js";
 import { createRuntime } from "../../src/runtime.js";
-import { until } from "../helpers/wait.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "symbiont-rt-alloc-"));
 const start = () =>
@@ -43,8 +42,8 @@ describe("runtime - resource allocations across restarts", () => {
       // Terminating the agent frees its allocation, in the store as well.
       await second.lifecycle.initializeAgent(agent.id);
       await second.lifecycle.terminateAgent(agent.id);
-      await until(() => second.resources.getAllocation(agent.id) === undefined);
-      await until(async () => (await second.store.allocations.get(agent.id)) === undefined);
+      expect(second.resources.getAllocation(agent.id)).toBeUndefined();
+      expect(await second.store.allocations.get(agent.id)).toBeUndefined();
     } finally {
       await second.shutdown();
     }
