@@ -5,7 +5,7 @@ import { makeApi, type TestApi } from "../../test/helpers/api.js";
 import { tier0Requirement } from "../../test/helpers/requirements.js";
 import { AgentId } from "../core/ids.js";
 import { parseAgentConfig } from "../core/schemas.js";
-import { run } from "./main.js";
+import { runCli } from "../../test/helpers/cli.js";
 
 let api: TestApi;
 let url: string;
@@ -25,15 +25,7 @@ afterAll(async () => {
   await api.close();
 });
 
-async function cliAs(key: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(["node", "symbiont", "--url", url, "--key", key, ...args], {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-  });
-  return { code, out, err };
-}
+const cliAs = (key: string, ...args: string[]) => runCli(url, key, ...args);
 
 const cli = (...args: string[]) => cliAs(api.admin.slice("Bearer ".length), ...args);
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../test/helpers/api.js";
 import type { AgentId } from "../core/ids.js";
 import { untilRead } from "../../test/helpers/wait.js";
-import { run } from "./main.js";
+import { runCli } from "../../test/helpers/cli.js";
 
 let api: TestApi;
 let url: string;
@@ -15,15 +15,7 @@ afterAll(async () => {
   await api.close();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(["node", "symbiont", "--url", url, "--key", api.admin.slice("Bearer ".length), ...args], {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-  });
-  return { code, out, err };
-}
+const cli = (...args: string[]) => runCli(url, api.admin.slice("Bearer ".length), ...args);
 
 async function agent(name: string, onTask?: (input: unknown) => unknown): Promise<AgentId> {
   const created = await cli("agents", "create", "--name", name);

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../test/helpers/api.js";
 import type { InProcessTaskRunner } from "../workflows/index.js";
 import type { AgentId } from "../core/ids.js";
+import { runCli } from "../../test/helpers/cli.js";
 import { run } from "./main.js";
 
 let api: TestApi;
@@ -17,15 +18,7 @@ afterAll(async () => {
   await api.close();
 });
 
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const code = await run(["node", "symbiont", "--url", url, "--key", api.admin.slice("Bearer ".length), ...args], {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-  });
-  return { code, out, err };
-}
+const cli = (...args: string[]) => runCli(url, api.admin.slice("Bearer ".length), ...args);
 
 describe("cli - client commands", () => {
   it("agents create|list|status|suspend|resume|stop|start|terminate over the API", async () => {
