@@ -32,6 +32,8 @@ export class DurableBusState {
    * registers at once); each entry is taken when used, and the rest dropped once `restore` is done.
    */
   #stored: Map<AgentId, Uint8Array> | undefined;
+  /** The agents of that read (entries taken from `#stored` stay here, for `storedAgents`). */
+  #storedIds: Set<AgentId> | undefined;
   #storedRead = false;
   /** Whether one stored record has been opened: a wrong key-encryption key shows on the first. */
   #kekChecked = false;
@@ -71,25 +73,33 @@ export class DurableBusState {
 
   async forgetKeys(agentId: AgentId): Promise<void> {
     this.#stored?.delete(agentId);
+    this.#storedIds?.delete(agentId);
     await this.#store.busKeys.remove(agentId);
   }
 
-  /** Agents that were registered when the runtime last stopped (their keys are stored). */
+  /** Agents that were registered when the runtime last stopped (their keys are stored), from the one read. */
   async storedAgents(): Promise<AgentId[]> {
-    return (await this.#store.busKeys.list()).map((k) => k.agent_id);
+    await this.#readStored();
+    return [...(this.#storedIds ?? (await this.#store.busKeys.list()).map((k) => k.agent_id))];
   }
 
   /** Start-up registration is over: later registrations read their agent's keys alone. */
   restored(): void {
     this.#storedRead = true;
     this.#stored = undefined;
+    this.#storedIds = undefined;
+  }
+
+  async #readStored(): Promise<void> {
+    if (this.#storedRead) return;
+    this.#storedRead = true;
+    const rows = await this.#store.busKeys.list();
+    this.#stored = new Map(rows.map((k) => [k.agent_id, k.sealed]));
+    this.#storedIds = new Set(this.#stored.keys());
   }
 
   async #sealedKeys(agentId: AgentId): Promise<Uint8Array | undefined> {
-    if (!this.#storedRead) {
-      this.#storedRead = true;
-      this.#stored = new Map((await this.#store.busKeys.list()).map((k) => [k.agent_id, k.sealed]));
-    }
+    await this.#readStored();
     const prefetched = this.#stored?.get(agentId);
     if (prefetched) {
       this.#stored?.delete(agentId);
