@@ -5,9 +5,8 @@
  */
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from "node:crypto";
 import { generateOkpKeyPair } from "../core/keypair.js";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { AuditError } from "../core/errors.js";
+import { loadOrCreateSecretFile } from "../core/secret-file.js";
 import { checkpointBytes } from "./chain.js";
 import type { Checkpoint } from "./types.js";
 
@@ -78,42 +77,15 @@ export function generateSigner(): CheckpointSigner {
 
 /** Loads the key file, creating it (0600, exclusive create) when it does not exist. */
 export function loadOrCreateKeyFile(file: string): CheckpointSigner {
-  let stat;
-  try {
-    stat = statSync(file);
-  } catch {
-    stat = undefined;
-  }
-  if (!stat) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const { privateKey } = generateOkpKeyPair("Ed25519");
-    const pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
-    try {
-      writeFileSync(file, pem, { mode: 0o600, flag: "wx" });
-    } catch (err) {
-      // Another process created it between stat and write: use theirs.
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new AuditError("AUDIT_SIGNING_KEY_INVALID", `Cannot create the audit signing key file ${file}`, { cause: err, details: { file } });
-      }
-      return loadOrCreateKeyFile(file);
-    }
-    return signerFrom(privateKey);
-  }
-  if ((stat.mode & 0o077) !== 0) {
-    throw new AuditError(
-      "AUDIT_SIGNING_KEY_INVALID",
-      `The audit signing key file ${file} is accessible by group or others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600 on it`,
-      { details: { file } },
-    );
-  }
-  let pem: string;
-  try {
-    pem = readFileSync(file, "utf8");
-  } catch (err) {
-    throw new AuditError("AUDIT_SIGNING_KEY_INVALID", `Cannot read the audit signing key file ${file}`, { cause: err, details: { file } });
-  }
-  return signerFrom(parsePrivateKey(pem, file));
+  const { bytes } = loadOrCreateSecretFile(
+    file,
+    "audit signing key",
+    () => Buffer.from(generateOkpKeyPair("Ed25519").privateKey.export({ type: "pkcs8", format: "pem" })),
+    (_problem, message, cause) => new AuditError("AUDIT_SIGNING_KEY_INVALID", message, { details: { file }, ...(cause ? { cause } : {}) }),
+  );
+  return signerFrom(parsePrivateKey(bytes.toString("utf8"), file));
 }
+
 
 /** True when `cp.signature` is a valid Ed25519 signature by `publicKey`. */
 export function checkpointSignatureValid(cp: Checkpoint, publicKey: KeyObject): boolean {

@@ -6,10 +6,9 @@
  * a sealed blob cannot be moved to another record. The KEK is never logged or returned.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { dirname } from "node:path";
 import { inspect } from "node:util";
 import { StoreError } from "../core/errors.js";
+import { loadOrCreateSecretFile } from "../core/secret-file.js";
 
 const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
@@ -30,37 +29,13 @@ export class AtRestCipher {
    * KEK or is readable by group or others; STORE_UNAVAILABLE when it cannot be read or written.
    */
   static open(file: string): AtRestCipher {
-    let stat;
-    try {
-      stat = statSync(file);
-    } catch {
-      stat = undefined;
-    }
-    if (!stat) {
-      const key = randomBytes(KEY_BYTES);
-      try {
-        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-        writeFileSync(file, key, { mode: 0o600, flag: "wx" });
-      } catch (err) {
-        // Another process created it between stat and write: use theirs.
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") return AtRestCipher.open(file);
-        throw new StoreError("STORE_UNAVAILABLE", `Cannot create the bus key-encryption key file ${file}`, { details: { file }, cause: err });
-      }
-      return new AtRestCipher(key, file);
-    }
-    if ((stat.mode & 0o077) !== 0) {
-      throw new StoreError(
-        "STORE_CORRUPT",
-        `The bus key-encryption key file ${file} is accessible by group or others (mode ${(stat.mode & 0o777).toString(8)}); run chmod 600 on it`,
-        { details: { file } },
-      );
-    }
-    let key: Buffer;
-    try {
-      key = readFileSync(file);
-    } catch (err) {
-      throw new StoreError("STORE_UNAVAILABLE", `Cannot read the bus key-encryption key file ${file}`, { details: { file }, cause: err });
-    }
+    const { bytes: key } = loadOrCreateSecretFile(
+      file,
+      "bus key-encryption key",
+      () => randomBytes(KEY_BYTES),
+      (problem, message, cause) =>
+        new StoreError(problem === "exposed" ? "STORE_CORRUPT" : "STORE_UNAVAILABLE", message, { details: { file }, ...(cause ? { cause } : {}) }),
+    );
     if (key.length !== KEY_BYTES) {
       throw new StoreError("STORE_CORRUPT", `The bus key-encryption key file ${file} is not a ${KEY_BYTES}-byte key`, { details: { file } });
     }
