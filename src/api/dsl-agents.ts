@@ -22,11 +22,11 @@ function overrides(body: UpdateAgentBody, now: number): Record<string, unknown> 
 /** Creates and starts the file's agents; the one `body.name` names (or the only one) comes first. */
 export async function createFromDsl(runtime: Runtime, body: CreateAgentBody & { dsl: string }): Promise<AgentInstance[]> {
   const file = runtime.dsl.compile(body.dsl, SOURCE_NAME);
-  return deployDsl(runtime.lifecycle, file, { name: body.name, overrides: overrides(body, runtime.clock.now()) });
+  return deployDsl(runtime, file, { name: body.name, overrides: overrides(body, runtime.clock.now()) });
 }
 
 /** Re-extracts the agent's definition from `body.dsl` and applies it (with the other body fields). */
 export async function updateFromDsl(runtime: Runtime, id: AgentId, body: UpdateAgentBody & { dsl: string }): Promise<void> {
   const file = runtime.dsl.compile(body.dsl, SOURCE_NAME);
-  await redeployDsl(runtime.lifecycle, id, file, { ...overrides(body, runtime.clock.now()), ...(body.name !== undefined ? { name: body.name } : {}) });
+  await redeployDsl(runtime, id, file, { ...overrides(body, runtime.clock.now()), ...(body.name !== undefined ? { name: body.name } : {}) });
 }

@@ -62,7 +62,7 @@ export async function up(options: UpOptions): Promise<void> {
   let server;
   try {
     if (options.agents !== undefined) {
-      const loaded = await loadAgentDir(options.agents, runtime.lifecycle);
+      const loaded = await loadAgentDir(options.agents, runtime);
       logger.info({ dir: options.agents, ...loaded }, `loaded ${loaded.files.length} DSL file(s) from ${options.agents}`);
     }
     server = await createApiServer(runtime);

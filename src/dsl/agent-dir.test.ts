@@ -33,7 +33,7 @@ describe("dsl - symbiont up --agents DIR", () => {
   it("creates and starts the agents of every .symbi file; their tasks run their bodies", async () => {
     const dir = dirWith({ "team.symbi": corpus("multi-agent.symbi"), "sum.symbi": "agent summer(xs: List<int>) {\n with { xs.sum() }\n}\n", "notes.txt": "ignored" });
     await withRuntime(async (r) => {
-      const report = await loadAgentDir(dir, r.lifecycle);
+      const report = await loadAgentDir(dir, r);
       expect(report.files.map((f) => f.slice(dir.length + 1))).toEqual(["sum.symbi", "team.symbi"]);
       expect(report.created).toEqual(["summer", "worker", "planner"]);
       expect(await names(r)).toEqual([
@@ -54,7 +54,7 @@ describe("dsl - symbiont up --agents DIR", () => {
       "c-extract.symbi": 'agent odd {\n with sandbox = "vmware" { 1 }\n}\n',
     });
     await withRuntime(async (r) => {
-      const err = (await loadAgentDir(dir, r.lifecycle).catch((e: unknown) => e)) as DslError;
+      const err = (await loadAgentDir(dir, r).catch((e: unknown) => e)) as DslError;
       expect(err.code).toBe("DSL_PARSE_ERROR");
       const lines = err.message.split("\n").slice(1).map((l) => l.trim().slice(dir.length + 1));
       expect(lines).toHaveLength(2);
@@ -67,10 +67,10 @@ describe("dsl - symbiont up --agents DIR", () => {
   it("an agent name defined twice, or taken by an agent not loaded from DSL, is an error", async () => {
     const dir = dirWith({ "one.symbi": "agent same {\n with { 1 }\n}\n", "two.symbi": "\nagent same {\n with { 2 }\n}\n" });
     await withRuntime(async (r) => {
-      const err = (await loadAgentDir(dir, r.lifecycle).catch((e: unknown) => e)) as DslError;
+      const err = (await loadAgentDir(dir, r).catch((e: unknown) => e)) as DslError;
       expect(err.message).toContain(`${join(dir, "two.symbi")}:2:1: agent 'same' is also defined at ${join(dir, "one.symbi")}:1:1`);
       await r.lifecycle.createAgent((await import("../core/schemas.js")).parseAgentConfig({ name: "taken" }));
-      const taken = (await loadAgentDir(dirWith({ "t.symbi": "agent taken {\n with { 1 }\n}\n" }), r.lifecycle).catch((e: unknown) => e)) as DslError;
+      const taken = (await loadAgentDir(dirWith({ "t.symbi": "agent taken {\n with { 1 }\n}\n" }), r).catch((e: unknown) => e)) as DslError;
       expect(taken.message).toMatch(/t\.symbi:1:1: an agent named 'taken' already exists \(.+\) and was not loaded from DSL/);
       expect(await names(r)).toEqual([["taken", "Created"]]);
     });
@@ -78,7 +78,7 @@ describe("dsl - symbiont up --agents DIR", () => {
 
   it("a directory that does not exist is an error naming it", async () => {
     await withRuntime(async (r) => {
-      await expect(loadAgentDir("/nonexistent/agents", r.lifecycle)).rejects.toMatchObject({ code: "DSL_EXTRACTION_ERROR", message: expect.stringContaining("/nonexistent/agents") });
+      await expect(loadAgentDir("/nonexistent/agents", r)).rejects.toMatchObject({ code: "DSL_EXTRACTION_ERROR", message: expect.stringContaining("/nonexistent/agents") });
     });
   });
 
@@ -88,11 +88,11 @@ describe("dsl - symbiont up --agents DIR", () => {
     mkdirSync(dir);
     writeFileSync(join(dir, "a.symbi"), "agent keep {\n with { 1 }\n}\n");
     writeFileSync(join(dir, "b.symbi"), "agent change {\n with { 1 }\n}\n");
-    const first = await withRuntime((r) => loadAgentDir(dir, r.lifecycle), data);
+    const first = await withRuntime((r) => loadAgentDir(dir, r), data);
     expect(first.created).toEqual(["keep", "change"]);
     writeFileSync(join(dir, "b.symbi"), "agent change {\n with timeout = 7s { 2 }\n}\n");
     await withRuntime(async (r) => {
-      const again = await loadAgentDir(dir, r.lifecycle);
+      const again = await loadAgentDir(dir, r);
       expect(again).toMatchObject({ created: [], updated: ["change"], unchanged: ["keep"] });
       const change = (await r.lifecycle.listAgents()).find((a) => a.config.name === "change");
       expect(change?.config.resource_limits.execution_timeout).toBe(7000);

@@ -2,17 +2,18 @@
  * `symbiont up --agents DIR`: every `.symbi` file of DIR becomes running agents through the same path as
  * `POST /agents` with `dsl`. Everything is checked before anything is created — every file parses and
  * extracts, agent names are unique across the files, no name is taken by an agent that was not loaded from
- * DSL — and a failed create terminates the agents this load created, so start-up never goes on half-loaded.
- * On a durable store a restart finds the agents already there: unchanged ones are left alone, changed
- * ones re-extracted.
+ * DSL, no `at` schedule is already past — and a failed create terminates the agents this load created, so
+ * start-up never goes on half-loaded. On a durable store a restart finds the agents already there (with
+ * their schedule jobs): unchanged ones are left alone, changed ones re-extracted.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DslError, isRuntimeError } from "../core/errors.js";
 import type { AgentConfig } from "../core/types.js";
 import type { LifecycleController } from "../lifecycle/types.js";
-import { deployConfigs, instanceConfig } from "./deploy.js";
-import { compileDsl, DSL_AGENT_KEY, type DslAgent } from "./extract.js";
+import { applyDefinition, deployConfigs, instanceConfig, type DslTarget } from "./deploy.js";
+import { compileDsl, DSL_AGENT_KEY, type DslAgent, type DslSchedule } from "./extract.js";
+import { jobSpecs, pastTimes, type DslJobSpec } from "./schedules.js";
 
 export interface AgentDirReport {
   readonly files: readonly string[];
@@ -21,7 +22,13 @@ export interface AgentDirReport {
   readonly unchanged: readonly string[];
 }
 
-type Lifecycle = Pick<LifecycleController, "createAgent" | "initializeAgent" | "startAgent" | "terminateAgent" | "getAgent" | "updateAgentConfig" | "listAgents">;
+type Target = DslTarget & { readonly lifecycle: DslTarget["lifecycle"] & Pick<LifecycleController, "listAgents"> };
+
+interface Loaded {
+  readonly file: string;
+  readonly agent: DslAgent;
+  readonly schedules: readonly DslSchedule[];
+}
 
 function where(file: string, agent: DslAgent): string {
   return `${file}:${agent.span.start.line}:${agent.span.start.col}`;
@@ -43,14 +50,15 @@ function symbiFiles(dir: string): string[] {
 }
 
 /** Reads, checks and deploys every `.symbi` file of `dir`; throws a DslError listing every problem. */
-export async function loadAgentDir(dir: string, lifecycle: Lifecycle): Promise<AgentDirReport> {
+export async function loadAgentDir(dir: string, target: Target): Promise<AgentDirReport> {
   const files = symbiFiles(dir);
   const problems: string[] = [];
   let code: "DSL_PARSE_ERROR" | "DSL_EXTRACTION_ERROR" = "DSL_EXTRACTION_ERROR";
-  const agents: { file: string; agent: DslAgent }[] = [];
+  const agents: Loaded[] = [];
   for (const file of files) {
     try {
-      for (const agent of compileDsl(readFileSync(file, "utf8"), file).agents) agents.push({ file, agent });
+      const compiled = compileDsl(readFileSync(file, "utf8"), file);
+      for (const agent of compiled.agents) agents.push({ file, agent, schedules: compiled.schedules });
     } catch (e) {
       if (!isRuntimeError(e) || (e.code !== "DSL_PARSE_ERROR" && e.code !== "DSL_EXTRACTION_ERROR")) throw e;
       if (e.code === "DSL_PARSE_ERROR") code = e.code;
@@ -58,27 +66,32 @@ export async function loadAgentDir(dir: string, lifecycle: Lifecycle): Promise<A
     }
   }
 
-  const seen = new Map<string, { file: string; agent: DslAgent }>();
+  const seen = new Map<string, Loaded>();
   for (const entry of agents) {
     const prev = seen.get(entry.agent.name);
     if (prev) problems.push(problem(entry.file, entry.agent, `agent '${entry.agent.name}' is also defined at ${where(prev.file, prev.agent)}`));
     else seen.set(entry.agent.name, entry);
   }
 
-  const existing = new Map((await lifecycle.listAgents()).map((a) => [a.config.name, a]));
+  const existing = new Map((await target.lifecycle.listAgents()).map((a) => [a.config.name, a]));
   const create: AgentConfig[] = [];
-  const update: AgentConfig[] = [];
+  const createJobs: DslJobSpec[] = [];
+  const update: { previous: AgentConfig; next: AgentConfig; jobs: DslJobSpec[] }[] = [];
   const unchanged: string[] = [];
-  for (const { file, agent } of seen.values()) {
+  for (const { file, agent, schedules } of seen.values()) {
     const current = existing.get(agent.name);
     if (!current) {
-      create.push(instanceConfig(agent, agent.name));
+      const config = instanceConfig(agent, agent.name);
+      const jobs = jobSpecs(schedules, agent.name, config.id);
+      for (const { spec, message } of pastTimes(jobs, target.clock)) problems.push(`${file}:${spec.span.start.line}:${spec.span.start.col}: ${message}`);
+      create.push(config);
+      createJobs.push(...jobs);
     } else if (current.config.metadata[DSL_AGENT_KEY] === undefined) {
       problems.push(problem(file, agent, `an agent named '${agent.name}' already exists (${current.id}) and was not loaded from DSL`));
     } else if (current.config.dsl_source === agent.config.dsl_source) {
       unchanged.push(agent.name);
     } else {
-      update.push(instanceConfig(agent, agent.name, {}, current.id));
+      update.push({ previous: current.config, next: instanceConfig(agent, agent.name, {}, current.id), jobs: jobSpecs(schedules, agent.name, current.id) });
     }
   }
 
@@ -86,7 +99,7 @@ export async function loadAgentDir(dir: string, lifecycle: Lifecycle): Promise<A
     throw new DslError(code, `cannot load agents from ${dir}:\n  ${problems.join("\n  ")}`, { details: { dir, problems } });
   }
   // New agents first (all or nothing); changed definitions only once they all stand.
-  await deployConfigs(lifecycle, create);
-  for (const config of update) await lifecycle.updateAgentConfig(config.id, config);
-  return { files, created: create.map((c) => c.name), updated: update.map((c) => c.name), unchanged };
+  await deployConfigs(target, create, createJobs);
+  for (const u of update) await applyDefinition(target, u.previous, u.next, u.jobs);
+  return { files, created: create.map((c) => c.name), updated: update.map((u) => u.next.name), unchanged };
 }

@@ -2,21 +2,31 @@
  * A compiled `.symbi` file into running agents: every agent of the file is created, initialized and started
  * through the lifecycle controller (whose policy validation applies), all or nothing — when one fails, the
  * ones already created are terminated again. The policies in each config are enforced by the policy engine
- * from then on; a cron schedule is the agent's Scheduled execution mode, which the scheduler's cron fires.
+ * from then on; a recurring cron schedule is the agent's Scheduled execution mode, which the scheduler's cron
+ * fires, and the file's other schedules (one-shot, policy-governed) become schedule jobs (`schedules.ts`).
  * Used by `POST /agents` with `dsl` and by `symbiont up --agents DIR`.
  *
  * @example
  * const file = runtime.dsl.compile(body.dsl, "dsl");
- * const [primary] = await deployDsl(runtime.lifecycle, file, { primary: "validator", overrides: { priority: "High" } });
+ * const [primary] = await deployDsl(runtime, file, { name: "validator", overrides: { priority: "High" } });
  */
+import type { Clock } from "../core/clock.js";
 import { DslError } from "../core/errors.js";
 import { AgentId } from "../core/ids.js";
 import { parseAgentConfig } from "../core/schemas.js";
 import type { AgentConfig, AgentInstance } from "../core/types.js";
 import type { LifecycleController } from "../lifecycle/types.js";
 import { DSL_AGENT_KEY, type DslAgent, type DslFile } from "./extract.js";
+import { checkTimes, createJobs, jobSpecs, syncJobs, type DslJobSpec, type DslScheduleJobs } from "./schedules.js";
 
 export type DslLifecycle = Pick<LifecycleController, "createAgent" | "initializeAgent" | "startAgent" | "terminateAgent" | "getAgent" | "updateAgentConfig">;
+
+/** What a deployment acts through (the runtime has each). */
+export interface DslTarget {
+  readonly lifecycle: DslLifecycle;
+  readonly scheduleJobs: DslScheduleJobs;
+  readonly clock: Pick<Clock, "now">;
+}
 
 export interface DeployOptions {
   /**
@@ -50,21 +60,24 @@ export function instanceConfig(agent: DslAgent, instanceName: string, overrides:
 }
 
 /**
- * Creates, initializes and starts every agent of `file`; the named one first, with the overrides. Resolves
- * to the instances in that order. On any failure the agents created so far are terminated and the error
- * is rethrown.
+ * Creates, initializes and starts every agent of `file`, the named one first with the overrides, then the
+ * file's schedule jobs. Resolves to the instances in that order. On any failure the agents and jobs created
+ * so far are removed again and the error is rethrown.
  */
-export async function deployDsl(lifecycle: DslLifecycle, file: DslFile, options: DeployOptions = {}): Promise<AgentInstance[]> {
+export async function deployDsl(target: DslTarget, file: DslFile, options: DeployOptions = {}): Promise<AgentInstance[]> {
   const { agent: primary, instanceName } = selectAgent(file, options.name);
-  const configs = [
-    instanceConfig(primary, instanceName, options.overrides),
-    ...file.agents.filter((a) => a !== primary).map((a) => instanceConfig(a, a.name)),
+  const entries = [
+    { agent: primary, config: instanceConfig(primary, instanceName, options.overrides) },
+    ...file.agents.filter((a) => a !== primary).map((a) => ({ agent: a, config: instanceConfig(a, a.name) })),
   ];
-  return deployConfigs(lifecycle, configs);
+  const jobs = entries.flatMap((e) => jobSpecs(file.schedules, e.agent.name, e.config.id));
+  return deployConfigs(target, entries.map((e) => e.config), jobs);
 }
 
-/** Creates, initializes and starts each config in order; all or nothing. */
-export async function deployConfigs(lifecycle: DslLifecycle, configs: readonly AgentConfig[]): Promise<AgentInstance[]> {
+/** Creates, initializes and starts each config in order, then creates `jobs` for them; all or nothing. */
+export async function deployConfigs(target: DslTarget, configs: readonly AgentConfig[], jobs: readonly DslJobSpec[] = []): Promise<AgentInstance[]> {
+  checkTimes(jobs, target.clock);
+  const { lifecycle } = target;
   const created: AgentInstance[] = [];
   try {
     for (const config of configs) {
@@ -73,6 +86,7 @@ export async function deployConfigs(lifecycle: DslLifecycle, configs: readonly A
       await lifecycle.initializeAgent(instance.id);
       await lifecycle.startAgent(instance.id);
     }
+    await createJobs(target.scheduleJobs, jobs, target.clock);
     return Promise.all(created.map((a) => lifecycle.getAgent(a.id)));
   } catch (err) {
     for (const a of created.reverse()) await lifecycle.terminateAgent(a.id).catch(() => undefined);
@@ -84,12 +98,26 @@ export async function deployConfigs(lifecycle: DslLifecycle, configs: readonly A
  * Re-extracts an existing agent's definition from `file`: the agent of the file it ran before (by its
  * `dsl.agent` metadata or its name), or the only one. Keeps the instance's id and (unless overridden) name.
  */
-export async function redeployDsl(lifecycle: DslLifecycle, id: AgentId, file: DslFile, overrides: Readonly<Record<string, unknown>> = {}): Promise<AgentConfig> {
-  const current = await lifecycle.getAgent(id);
+export async function redeployDsl(target: DslTarget, id: AgentId, file: DslFile, overrides: Readonly<Record<string, unknown>> = {}): Promise<AgentConfig> {
+  const current = await target.lifecycle.getAgent(id);
   const ran = current.config.metadata[DSL_AGENT_KEY] ?? current.config.name;
   const agent = file.agents.find((a) => a.name === ran) ?? selectAgent(file, ran).agent;
   const name = typeof overrides.name === "string" ? overrides.name : current.config.name;
   const next = instanceConfig(agent, name, overrides, id);
-  await lifecycle.updateAgentConfig(id, next);
+  await applyDefinition(target, current.config, next, jobSpecs(file.schedules, agent.name, id));
   return next;
+}
+
+/**
+ * Replaces an agent's config with `next` and its schedule jobs with `jobs`; when the jobs cannot be made
+ * (an unknown policy, an `at` already past) the previous config is put back.
+ */
+export async function applyDefinition(target: DslTarget, previous: AgentConfig, next: AgentConfig, jobs: readonly DslJobSpec[]): Promise<void> {
+  await target.lifecycle.updateAgentConfig(next.id, next);
+  try {
+    await syncJobs(target.scheduleJobs, target.clock, next.id, previous.dsl_source, jobs);
+  } catch (err) {
+    await target.lifecycle.updateAgentConfig(previous.id, previous).catch(() => undefined);
+    throw err;
+  }
 }

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DslError } from "../core/errors.js";
-import { compileDsl, extract } from "./extract.js";
+import { compileDsl, extract, isExecutionMode } from "./extract.js";
 import { parse } from "./parser.js";
 import { CORPUS, corpusFiles } from "./test-helpers.js";
 
@@ -183,12 +183,39 @@ describe("dsl extraction - schedules, channels, memory, webhooks", () => {
     expect(file.agents[0]?.config.resource_limits.execution_timeout).toBe(300_000);
   });
 
-  it("a cron schedule must name an agent of the file, and an agent has one cron schedule", () => {
+  it("a schedule must name an agent of the file, and an agent has one recurring cron schedule", () => {
     const agent = "agent a {\n with { 1 }\n}\n";
-    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n}\n${agent}`)).toEqual(["1:1 schedule 's': a cron schedule names the agent it runs (agent = NAME)"]);
+    expect(problems(`schedule s {\n cron = "0 0 * * * *"\n}\n${agent}`)).toEqual(["1:1 schedule 's' must name the agent it runs (agent = NAME)"]);
+    expect(problems(`schedule s {\n at = "2030-01-01T00:00:00Z"\n}\n${agent}`)).toEqual(["1:1 schedule 's' must name the agent it runs (agent = NAME)"]);
     expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = ghost\n}\n${agent}`)).toEqual(["1:1 schedule 's' runs agent 'ghost', which this file does not define"]);
     expect(problems(`schedule s {\n cron = "0 0 * * * *"\n agent = a\n}\nschedule t {\n cron = "0 5 * * * *"\n agent = a\n}\n${agent}`)).toEqual([
-      "5:1 agent 'a' already runs on schedule 's'; an agent has one cron schedule",
+      "5:1 agent 'a' already runs on schedule 's'; an agent has one recurring cron schedule without a policy",
+    ]);
+  });
+
+  it("one-shot and policy-governed schedules are jobs beside the agent's own execution mode", () => {
+    const file = compileDsl(
+      [
+        'schedule every_hour {\n cron = "0 0 * * * *"\n agent = a\n}',
+        'schedule once {\n at = "2030-01-01T00:00:00Z"\n agent = a\n}',
+        'schedule first_monday {\n cron = "0 0 9 * * 1"\n one_shot = true\n agent = a\n}',
+        'schedule guarded {\n cron = "0 30 * * * *"\n policy = window\n agent = a\n}',
+        "policy window {\n deny: schedule.run if time.hour > 5\n}",
+        "agent a {\n with { 1 }\n}\n",
+      ].join("\n"),
+    );
+    expect(file.schedules.filter(isExecutionMode).map((s) => s.name)).toEqual(["every_hour"]);
+    expect(file.agents[0]?.config.execution_mode).toMatchObject({ type: "Scheduled", cron: "0 0 * * * *" });
+    expect(file.schedules.find((s) => s.name === "first_monday")).toMatchObject({ cron: "0 0 9 * * 1", one_shot: true });
+  });
+
+  it("an at schedule cannot be one_shot = false; a schedule's file policy must be able to stop a run", () => {
+    const agent = "agent a {\n with { 1 }\n}\n";
+    expect(problems(`schedule s {\n at = "2030-01-01T00:00:00Z"\n one_shot = false\n agent = a\n}\n${agent}`)).toEqual([
+      "3:13 schedule 's': an 'at' schedule runs once; 'one_shot = false' contradicts it",
+    ]);
+    expect(problems(`schedule s {\n at = "2030-01-01T00:00:00Z"\n policy = p\n agent = a\n}\npolicy p {\n allow: schedule.run\n}\n${agent}`)).toEqual([
+      "1:1 schedule 's': policy 'p' has no deny or require rule, so it can never stop a run",
     ]);
   });
 

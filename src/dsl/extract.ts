@@ -42,9 +42,19 @@ export interface DslSchedule {
   readonly at?: number;
   readonly timezone: string;
   readonly agent?: string;
+  /** A policy id — one of the file's policies or one installed in the runtime — asked before each run. */
   readonly policy?: string;
   readonly one_shot: boolean;
   readonly span: Span;
+}
+
+/**
+ * A plain recurring cron schedule is its agent's Scheduled execution mode. One that runs once (`at`, or
+ * `one_shot = true`) or is governed by a policy becomes a schedule job for the agent instead, which knows
+ * both (see `deploy.ts`).
+ */
+export function isExecutionMode(s: DslSchedule): boolean {
+  return s.cron !== undefined && !s.one_shot && s.policy === undefined;
 }
 
 export interface DslBlockInfo {
@@ -175,13 +185,16 @@ export function extract(program: Program, source: string): ExtractResult {
     }
   }
 
-  // A cron schedule is its agent's execution mode: it must name an agent of this file, one schedule each.
+  // Every schedule runs an agent of this file; a recurring cron one is that agent's execution mode, so one each.
   const cronOf = new Map<string, DslSchedule>();
   for (const sc of schedules) {
-    if (sc.cron === undefined) continue;
-    if (sc.agent === undefined) err(sc.span, `schedule '${sc.name}': a cron schedule names the agent it runs (agent = NAME)`);
+    if (sc.agent === undefined) err(sc.span, `schedule '${sc.name}' must name the agent it runs (agent = NAME)`);
     else if (!agentDecls.some((a) => a.name === sc.agent)) err(sc.span, `schedule '${sc.name}' runs agent '${sc.agent}', which this file does not define`);
-    else if (cronOf.has(sc.agent)) err(sc.span, `agent '${sc.agent}' already runs on schedule '${(cronOf.get(sc.agent) as DslSchedule).name}'; an agent has one cron schedule`);
+    else if (!isExecutionMode(sc)) {
+      const own = policies.find((p) => p.id === sc.policy);
+      if (own && !restrictions(own)) err(sc.span, `schedule '${sc.name}': policy '${own.id}' has no deny or require rule, so it can never stop a run`);
+    }
+    else if (cronOf.has(sc.agent)) err(sc.span, `agent '${sc.agent}' already runs on schedule '${(cronOf.get(sc.agent) as DslSchedule).name}'; an agent has one recurring cron schedule without a policy`);
     else cronOf.set(sc.agent, sc);
   }
   const agents: DslAgent[] = [];
@@ -242,8 +255,9 @@ function extractSchedule(name: string, attrs: readonly Attr[], span: Span, err: 
   if (policy !== undefined) out.policy = policy;
   const oneShot = byKey.get("one_shot");
   if (oneShot) {
-    if (oneShot.value.kind === "Literal" && oneShot.value.type === "bool") out.one_shot = oneShot.value.value;
-    else err(oneShot.value.span, `schedule '${name}': 'one_shot' must be true or false`);
+    if (oneShot.value.kind !== "Literal" || oneShot.value.type !== "bool") err(oneShot.value.span, `schedule '${name}': 'one_shot' must be true or false`);
+    else if (at && !oneShot.value.value) err(oneShot.value.span, `schedule '${name}': an 'at' schedule runs once; 'one_shot = false' contradicts it`);
+    else out.one_shot = oneShot.value.value;
   }
   for (const a of attrs) {
     if (!["cron", "at", "timezone", "agent", "policy", "one_shot"].includes(a.key)) {
@@ -341,7 +355,7 @@ function extractAgent(
     }
   }
 
-  const schedule = schedules.find((s) => s.agent === decl.name && s.cron);
+  const schedule = schedules.find((s) => s.agent === decl.name && isExecutionMode(s));
   let execution_mode: ExecutionMode = { type: body ? "Ephemeral" : "Persistent" };
   if (schedule?.cron) {
     const runs = new Cron(schedule.cron, { paused: true, timezone: schedule.timezone }).nextRuns(2);

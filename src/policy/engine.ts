@@ -154,9 +154,9 @@ export class DefaultPolicyEngine implements PolicyEngine {
     });
   }
 
+  /** One policy's decision: an installed policy, or else one of `context.agent_id`'s own. */
   async evaluatePolicy(policyId: string, context: PolicyContext): Promise<PolicyDecision> {
-    const set = this.#set;
-    if (!set.get(policyId)) throw policyNotFound(policyId);
+    const set = (await this.#holder(policyId, context.agent_id)).set;
     const input = await this.#contextInput(context.agent_id, context.operation, context);
     const v = newVerdict();
     set.evaluateOne(policyId, input, v);
@@ -167,10 +167,20 @@ export class DefaultPolicyEngine implements PolicyEngine {
     return this.#set.all().map((p) => p.policy);
   }
 
-  async getPolicy(policyId: string): Promise<Policy> {
-    const p = this.#set.get(policyId);
-    if (!p) throw policyNotFound(policyId);
-    return p.policy;
+  /** An installed policy, or else (given an agent) one of the agent's own. */
+  async getPolicy(policyId: string, agentId?: AgentId): Promise<Policy> {
+    return (await this.#holder(policyId, agentId)).policy;
+  }
+
+  /** The rule set holding `policyId`: the installed one, else the agent's own; POLICY_NOT_FOUND otherwise. */
+  async #holder(policyId: string, agentId: AgentId | undefined): Promise<{ set: RuleSet; policy: Policy }> {
+    const installed = this.#set.get(policyId);
+    if (installed) return { set: this.#set, policy: installed.policy };
+    const agent = agentId === undefined ? undefined : await this.#agents?.getAgentConfig(agentId);
+    const own = agent && agent.policies.length > 0 ? this.#ownRules(agent) : undefined;
+    const found = own instanceof RuleSet ? own.get(policyId) : undefined;
+    if (!found) throw policyNotFound(policyId);
+    return { set: own as RuleSet, policy: found.policy };
   }
 
   /** The full decision of every applicable policy (for the API and for explaining a denial). */

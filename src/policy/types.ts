@@ -70,13 +70,14 @@ export interface PolicyEngine extends Authorizer {
   /** Validates, persists and installs a policy (create or replace). A bad policy leaves the old one in force. */
   updatePolicy(policy: Policy): Promise<void>;
   deletePolicy(policyId: string): Promise<void>;
-  /** Evaluates one policy on its own against a context. */
+  /** Evaluates one policy on its own against a context: an installed one, or else one of the agent's own. */
   evaluatePolicy(policyId: string, context: PolicyContext): Promise<PolicyDecision>;
   /** The full decision of every policy that applies to the agent (runtime-wide, its own, then defaults). */
   explain(agentId: AgentId, operation: string, context: PolicyContext): Promise<PolicyDecision>;
   /** Every runtime-wide policy, highest priority first. */
   listPolicies(): Promise<Policy[]>;
-  getPolicy(policyId: string): Promise<Policy>;
+  /** An installed policy, or else (given an agent) one of the agent's own; POLICY_NOT_FOUND otherwise. */
+  getPolicy(policyId: string, agentId?: AgentId): Promise<Policy>;
   close(): Promise<void>;
 }
 

@@ -36,8 +36,8 @@ export interface JobAgents {
 
 /** How the jobs see policies: the policy engine. */
 export interface JobPolicies {
-  /** Throws POLICY_NOT_FOUND for an unknown policy. */
-  getPolicy(policyId: string): Promise<unknown>;
+  /** Throws POLICY_NOT_FOUND for a policy that is neither installed nor one of the agent's own. */
+  getPolicy(policyId: string, agentId: AgentId): Promise<unknown>;
   evaluatePolicy(policyId: string, context: { agent_id: AgentId; operation: string; resource?: string }): Promise<{ allowed: boolean; reasons: readonly string[] }>;
 }
 
@@ -117,7 +117,7 @@ export class ScheduleJobs {
     if (first === undefined) throw neverFires(input.cron);
     await this.#deps.agents.getAgentState(input.agent_id);
     const policy_ids = [...new Set(input.policy_ids ?? [])];
-    for (const p of policy_ids) await this.#deps.policies.getPolicy(p);
+    for (const p of policy_ids) await this.#deps.policies.getPolicy(p, input.agent_id);
     const job: ScheduleJob = {
       id: randomUUID(),
       name: input.name,
@@ -154,7 +154,7 @@ export class ScheduleJobs {
     const timezone = patch.timezone ?? job.timezone;
     const schedule = cron !== job.cron || timezone !== job.timezone ? jobSchedule(cron, timezone) : entry.schedule;
     const policy_ids = patch.policy_ids ? [...new Set(patch.policy_ids)] : job.policy_ids;
-    for (const p of policy_ids) await this.#deps.policies.getPolicy(p);
+    for (const p of policy_ids) await this.#deps.policies.getPolicy(p, entry.job.agent_id);
     let { status, next_run } = job;
     if (status === "Active" || status === "Completed") {
       next_run = schedule.next(now) ?? null;
