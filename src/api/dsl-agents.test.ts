@@ -91,6 +91,20 @@ describe("api - agents from DSL", () => {
     expect((await api.runtime.lifecycle.listAgents()).length).toBe(before);
   });
 
+  it("an 'at' schedule in the file becomes a one-shot schedule job of the agent; one already past is a 400 at its line:col", async () => {
+    const at = (when: string): string => `schedule launch {\n  at = "${when}"\n  agent = launcher\n}\nagent launcher {\n  with { "launched" }\n}\n`;
+    const { id } = await create({ name: "launcher", dsl: at("2099-03-01T12:00:00Z") });
+    const list = (await api.call("GET", "/api/v1/schedules")).json() as { job_id: string; name: string; cron_expression: string; next_run: string }[];
+    const job = list.find((j) => j.name === "launch");
+    expect(job).toMatchObject({ cron_expression: "0 0 12 1 3 * 2099", next_run: "2099-03-01T12:00:00Z" });
+    expect((await api.call("GET", `/api/v1/schedules/${job?.job_id}`)).json()).toMatchObject({ agent_id: id, one_shot: true });
+
+    const late = await api.call("POST", "/api/v1/agents", { name: "late", dsl: at("2001-01-01T00:00:00Z").replaceAll("launcher", "late") });
+    expect(late.statusCode).toBe(400);
+    expect(late.json()).toMatchObject({ code: "DSL_EXTRACTION_ERROR", details: { diagnostics: [{ location: "dsl:1:1", message: expect.stringContaining("is in the past") }] } });
+    expect((await api.runtime.lifecycle.listAgents()).some((a) => a.config.name === "late")).toBe(false);
+  });
+
   it("a file with several agents creates them all; name picks the returned one; delegate runs through the scheduler", async () => {
     const res = await create({ name: "planner", dsl: corpus("multi-agent.symbi") });
     expect(res.agents?.map((a) => a.name)).toEqual(["planner", "worker"]);

@@ -11,8 +11,9 @@ import { join } from "node:path";
 import { DslError, isRuntimeError } from "../core/errors.js";
 import type { AgentConfig } from "../core/types.js";
 import type { LifecycleController } from "../lifecycle/types.js";
+import { formatDiagnostic } from "./diagnostics.js";
 import { applyDefinition, deployConfigs, instanceConfig, type DslTarget } from "./deploy.js";
-import { compileDsl, DSL_AGENT_KEY, type DslAgent, type DslSchedule } from "./extract.js";
+import { compileDsl, DSL_AGENT_KEY, type DslAgent, type DslFile } from "./extract.js";
 import { jobSpecs, pastTimes, type DslJobSpec } from "./schedules.js";
 
 export interface AgentDirReport {
@@ -27,7 +28,7 @@ type Target = DslTarget & { readonly lifecycle: DslTarget["lifecycle"] & Pick<Li
 interface Loaded {
   readonly file: string;
   readonly agent: DslAgent;
-  readonly schedules: readonly DslSchedule[];
+  readonly compiled: DslFile;
 }
 
 function where(file: string, agent: DslAgent): string {
@@ -58,7 +59,7 @@ export async function loadAgentDir(dir: string, target: Target): Promise<AgentDi
   for (const file of files) {
     try {
       const compiled = compileDsl(readFileSync(file, "utf8"), file);
-      for (const agent of compiled.agents) agents.push({ file, agent, schedules: compiled.schedules });
+      for (const agent of compiled.agents) agents.push({ file, agent, compiled });
     } catch (e) {
       if (!isRuntimeError(e) || (e.code !== "DSL_PARSE_ERROR" && e.code !== "DSL_EXTRACTION_ERROR")) throw e;
       if (e.code === "DSL_PARSE_ERROR") code = e.code;
@@ -78,12 +79,12 @@ export async function loadAgentDir(dir: string, target: Target): Promise<AgentDi
   const createJobs: DslJobSpec[] = [];
   const update: { previous: AgentConfig; next: AgentConfig; jobs: DslJobSpec[] }[] = [];
   const unchanged: string[] = [];
-  for (const { file, agent, schedules } of seen.values()) {
+  for (const { file, agent, compiled } of seen.values()) {
     const current = existing.get(agent.name);
     if (!current) {
       const config = instanceConfig(agent, agent.name);
-      const jobs = jobSpecs(schedules, agent.name, config.id);
-      for (const { spec, message } of pastTimes(jobs, target.clock)) problems.push(`${file}:${spec.span.start.line}:${spec.span.start.col}: ${message}`);
+      const jobs = jobSpecs(compiled, agent.name, config.id);
+      for (const d of pastTimes(jobs, target.clock)) problems.push(formatDiagnostic(file, d));
       create.push(config);
       createJobs.push(...jobs);
     } else if (current.config.metadata[DSL_AGENT_KEY] === undefined) {
@@ -91,7 +92,7 @@ export async function loadAgentDir(dir: string, target: Target): Promise<AgentDi
     } else if (current.config.dsl_source === agent.config.dsl_source) {
       unchanged.push(agent.name);
     } else {
-      update.push({ previous: current.config, next: instanceConfig(agent, agent.name, {}, current.id), jobs: jobSpecs(schedules, agent.name, current.id) });
+      update.push({ previous: current.config, next: instanceConfig(agent, agent.name, {}, current.id), jobs: jobSpecs(compiled, agent.name, current.id) });
     }
   }
 

@@ -70,7 +70,7 @@ export async function deployDsl(target: DslTarget, file: DslFile, options: Deplo
     { agent: primary, config: instanceConfig(primary, instanceName, options.overrides) },
     ...file.agents.filter((a) => a !== primary).map((a) => ({ agent: a, config: instanceConfig(a, a.name) })),
   ];
-  const jobs = entries.flatMap((e) => jobSpecs(file.schedules, e.agent.name, e.config.id));
+  const jobs = entries.flatMap((e) => jobSpecs(file, e.agent.name, e.config.id));
   return deployConfigs(target, entries.map((e) => e.config), jobs);
 }
 
@@ -104,7 +104,7 @@ export async function redeployDsl(target: DslTarget, id: AgentId, file: DslFile,
   const agent = file.agents.find((a) => a.name === ran) ?? selectAgent(file, ran).agent;
   const name = typeof overrides.name === "string" ? overrides.name : current.config.name;
   const next = instanceConfig(agent, name, overrides, id);
-  await applyDefinition(target, current.config, next, jobSpecs(file.schedules, agent.name, id));
+  await applyDefinition(target, current.config, next, jobSpecs(file, agent.name, id));
   return next;
 }
 

@@ -70,6 +70,8 @@ export interface DslChannel extends DslBlockInfo {
 }
 
 export interface DslFile {
+  /** The name its diagnostics carry (`compileDsl`'s `file`; `<dsl>` when not given). */
+  readonly source: string;
   readonly program: Program;
   readonly metadata: Readonly<Record<string, AttrData>>;
   readonly agents: readonly DslAgent[];
@@ -111,7 +113,7 @@ export interface ExtractResult {
 }
 
 /** Extracts runtime configuration from a parsed program; `source` becomes each agent's `dsl_source`. */
-export function extract(program: Program, source: string): ExtractResult {
+export function extract(program: Program, source: string, sourceName = "<dsl>"): ExtractResult {
   const diagnostics: Diagnostic[] = [];
   const err = (span: Span, message: string): void => {
     diagnostics.push({ span, message });
@@ -203,7 +205,7 @@ export function extract(program: Program, source: string): ExtractResult {
     if (agent) agents.push(agent);
   }
   diagnostics.sort((a, b) => a.span.start.offset - b.span.start.offset);
-  return { file: { program, metadata, agents, schedules, channels, memories, webhooks, types, functions, policies }, diagnostics };
+  return { file: { source: sourceName, program, metadata, agents, schedules, channels, memories, webhooks, types, functions, policies }, diagnostics };
 }
 
 function attrMap(attrs: readonly Attr[]): Record<string, AttrData> {
@@ -406,12 +408,12 @@ function extractAgent(
 export function compileDsl(source: string, file = "<dsl>"): DslFile {
   const parsed = parse(source);
   if (parsed.diagnostics.length) throw diagnosticsError("DSL_PARSE_ERROR", file, parsed.diagnostics);
-  const { file: out, diagnostics } = extract(parsed.program, source);
+  const { file: out, diagnostics } = extract(parsed.program, source, file);
   if (diagnostics.length) throw diagnosticsError("DSL_EXTRACTION_ERROR", file, diagnostics);
   return out;
 }
 
-function diagnosticsError(code: "DSL_PARSE_ERROR" | "DSL_EXTRACTION_ERROR", file: string, ds: readonly Diagnostic[]): DslError {
+export function diagnosticsError(code: "DSL_PARSE_ERROR" | "DSL_EXTRACTION_ERROR", file: string, ds: readonly Diagnostic[]): DslError {
   const lines = ds.map((d) => formatDiagnostic(file, d));
   const what = code === "DSL_PARSE_ERROR" ? "does not parse" : "cannot be configured";
   return new DslError(code, `${file} ${what}: ${lines.join("; ")}`, {

@@ -90,7 +90,7 @@ describe("dsl - one-shot and policy-governed schedules become schedule jobs", ()
     const r = await start();
     const past = (await deployDsl(r, compileDsl(at("late", START - 1000) + agent("migrator", "x"))).catch((e: unknown) => e)) as Error;
     expect(isRuntimeError(past) && past.code).toBe("DSL_EXTRACTION_ERROR");
-    expect(past.message).toBe(`1:1 schedule 'late': 'at' ${iso(START - 1000)} is in the past`);
+    expect(past.message).toBe(`<dsl> cannot be configured: <dsl>:1:1: schedule 'late': 'at' ${iso(START - 1000)} is in the past`);
     expect(await r.lifecycle.listAgents()).toEqual([]);
 
     const unknown = await deployDsl(r, compileDsl(at("guarded", START + HOUR, "    policy = nobody_has_this\n") + agent("migrator", "x"))).catch((e: unknown) => e);

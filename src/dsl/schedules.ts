@@ -6,43 +6,43 @@
  * restart (jobs are persisted).
  */
 import type { Clock } from "../core/clock.js";
-import { DslError } from "../core/errors.js";
 import type { AgentId } from "../core/ids.js";
 import type { NewScheduleJob, ScheduleJob, ScheduleJobs } from "../scheduler/index.js";
-import { compileDsl, isExecutionMode, type DslSchedule } from "./extract.js";
+import type { Diagnostic } from "./diagnostics.js";
+import { compileDsl, diagnosticsError, isExecutionMode, type DslFile, type DslSchedule } from "./extract.js";
 
 export type DslScheduleJobs = Pick<ScheduleJobs, "create" | "remove" | "list">;
 
-/** A job a schedule of the file asks for; `at` and `span` let a time already past be reported where it is written. */
+/** A job a schedule of the file asks for; `at`, `source` and `span` let a time already past be reported where it is written. */
 export interface DslJobSpec extends NewScheduleJob {
   readonly at?: number;
+  readonly source: string;
   readonly span: DslSchedule["span"];
 }
 
 /** A file agent's job schedules, for the agent instance `agentId`. */
-export function jobSpecs(schedules: readonly DslSchedule[], fileAgent: string, agentId: AgentId): DslJobSpec[] {
-  return schedules.filter((s) => s.agent === fileAgent && !isExecutionMode(s)).map((s) => jobSpec(s, agentId));
+export function jobSpecs(file: Pick<DslFile, "schedules" | "source">, fileAgent: string, agentId: AgentId): DslJobSpec[] {
+  return file.schedules.filter((s) => s.agent === fileAgent && !isExecutionMode(s)).map((s) => jobSpec(s, file.source, agentId));
 }
 
-function jobSpec(s: DslSchedule, agent_id: AgentId): DslJobSpec {
-  const common = { name: s.name, agent_id, policy_ids: s.policy === undefined ? [] : [s.policy], span: s.span };
+function jobSpec(s: DslSchedule, source: string, agent_id: AgentId): DslJobSpec {
+  const common = { name: s.name, agent_id, policy_ids: s.policy === undefined ? [] : [s.policy], source, span: s.span };
   if (s.at === undefined) return { ...common, cron: s.cron as string, timezone: s.timezone, one_shot: s.one_shot };
   return { ...common, cron: atCron(s.at), timezone: "UTC", one_shot: true, at: s.at };
 }
 
-/** `schedule 'x': 'at' … is in the past` for each spec whose `at` time has passed. */
-export function pastTimes(specs: readonly DslJobSpec[], clock: Pick<Clock, "now">): { spec: DslJobSpec; message: string }[] {
+/** A diagnostic for each spec whose `at` time has passed. */
+export function pastTimes(specs: readonly DslJobSpec[], clock: Pick<Clock, "now">): Diagnostic[] {
   const now = clock.now();
   return specs
     .filter((s) => s.at !== undefined && s.at <= now)
-    .map((spec) => ({ spec, message: `schedule '${spec.name}': 'at' ${new Date(spec.at as number).toISOString()} is in the past` }));
+    .map((s) => ({ span: s.span, message: `schedule '${s.name}': 'at' ${new Date(s.at as number).toISOString()} is in the past` }));
 }
 
-/** Throws DSL_EXTRACTION_ERROR, at the schedule's line:col, for an `at` time that has passed. */
+/** Throws DSL_EXTRACTION_ERROR, with the usual `details.diagnostics`, when an `at` time has passed. */
 export function checkTimes(specs: readonly DslJobSpec[], clock: Pick<Clock, "now">): void {
-  const past = pastTimes(specs, clock).map(({ spec, message }) => ({ text: `${spec.span.start.line}:${spec.span.start.col} ${message}` }));
-  if (past.length === 0) return;
-  throw new DslError("DSL_EXTRACTION_ERROR", past.map((d) => d.text).join("\n"), { details: { diagnostics: past } });
+  const past = pastTimes(specs, clock);
+  if (past.length > 0) throw diagnosticsError("DSL_EXTRACTION_ERROR", (specs[0] as DslJobSpec).source, past);
 }
 
 /** The UTC cron naming exactly the second of `at` (rounded up, so it never fires early). */
@@ -56,7 +56,7 @@ export async function createJobs(jobs: DslScheduleJobs, specs: readonly DslJobSp
   checkTimes(specs, clock);
   const created: ScheduleJob[] = [];
   try {
-    for (const { at: _at, span: _span, ...spec } of specs) created.push(await jobs.create(spec));
+    for (const { at: _at, source: _source, span: _span, ...spec } of specs) created.push(await jobs.create(spec));
     return created;
   } catch (err) {
     await removeJobs(jobs, created);
