@@ -148,6 +148,7 @@ export class DefaultScheduler implements Scheduler {
   readonly #balancer: LoadBalancer;
   readonly #health: ExecutorHealth | undefined;
   #seq = 0;
+  #lastPending: Extract<TaskStatus, { state: "Pending" }> | undefined;
   #paused = false;
   #closing = false;
   #pumping = false;
@@ -199,9 +200,29 @@ export class DefaultScheduler implements Scheduler {
 
   // ---- the spec's methods ----
 
-  async scheduleTask(request: TaskRequest): Promise<ScheduledTask> {
-    this.#assertOpen();
+  /**
+   * Not an async function: without a journal a task is queued synchronously, and an async function would
+   * allocate its suspendable frame on every call (enqueueing 10,000 tasks is benchmarked). Errors still
+   * come back as a rejected promise.
+   */
+  scheduleTask(request: TaskRequest): Promise<ScheduledTask> {
     const now = this.#clock.now();
+    let rec: TaskRecord;
+    try {
+      rec = this.#admit(request, now);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.#journal) return this.#acceptDurably(rec, this.#journal);
+    this.#announceScheduled(rec.task);
+    this.#enqueue(rec, now);
+    this.#pump();
+    return Promise.resolve(rec.task);
+  }
+
+  /** Validates a new task against the queue's bounds and records it (not yet queued). */
+  #admit(request: TaskRequest, now: number): TaskRecord {
+    this.#assertOpen();
     const task = validateTaskRequest(request, now, this.#config.task_timeout);
     if (this.#records.has(task.id)) throw alreadyExists(task.id);
     const pending = this.#pendingCount();
@@ -213,26 +234,43 @@ export class DefaultScheduler implements Scheduler {
     this.#failures?.assertAccepting(task.agent_id);
     const rec: TaskRecord = {
       task,
-      status: { state: "Pending", since: now },
+      status: this.#pendingStatus(now),
       place: this.#journal ? "accepting" : "ready",
       seq: this.#seq,
       order: this.#seq++,
-      enqueued_mono: this.#clock.monotonic(),
+      enqueued_mono: 0,
       attempt: 0,
       queued: -1,
     };
     this.#records.set(task.id, rec);
-    if (this.#journal) {
-      await this.#accept(rec, this.#journal);
-      // Cancelled, or the scheduler shut down, while the task was being committed.
-      if (rec.place === "done") return rec.task;
-    }
-    if (this.#events.listening("task.scheduled")) {
-      this.#events.emit("task.scheduled", { task_id: task.id, agent_id: task.agent_id, priority: task.priority, scheduled_time: task.scheduled_time });
-    }
+    return rec;
+  }
+
+  /** Queues the task once the journal committed it: an acknowledged task survives a crash. */
+  async #acceptDurably(rec: TaskRecord, journal: TaskJournal): Promise<ScheduledTask> {
+    await this.#accept(rec, journal);
+    // Cancelled, or the scheduler shut down, while the task was being committed.
+    if (rec.place === "done") return rec.task;
+    this.#announceScheduled(rec.task);
     this.#enqueue(rec, this.#clock.now());
     this.#pump();
     return rec.task;
+  }
+
+  /**
+   * Statuses are immutable values, so tasks that became Pending in the same millisecond share one (frozen):
+   * a burst of enqueues keeps a few status objects alive rather than one per task.
+   */
+  #pendingStatus(since: number): TaskStatus {
+    let status = this.#lastPending;
+    if (status?.since !== since) this.#lastPending = status = Object.freeze({ state: "Pending", since } as const);
+    return status;
+  }
+
+  #announceScheduled(task: ScheduledTask): void {
+    if (this.#events.listening("task.scheduled")) {
+      this.#events.emit("task.scheduled", { task_id: task.id, agent_id: task.agent_id, priority: task.priority, scheduled_time: task.scheduled_time });
+    }
   }
 
   /**
@@ -249,7 +287,7 @@ export class DefaultScheduler implements Scheduler {
     let restored = 0;
     for (const { task, attempts } of stored) {
       if (this.#records.has(task.id)) continue;
-      const rec: TaskRecord = { task, status: { state: "Pending", since: now }, place: "ready", seq: this.#seq, order: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
+      const rec: TaskRecord = { task, status: this.#pendingStatus(now), place: "ready", seq: this.#seq, order: this.#seq++, enqueued_mono: mono, attempt: attempts, queued: -1 };
       this.#records.set(task.id, rec);
       this.#enqueue(rec, now);
       restored++;
@@ -803,7 +841,7 @@ export class DefaultScheduler implements Scheduler {
       this.#record(this.#journal?.retry(rec.task.id, now, taskError(error)), rec);
       this.#record(this.#journal?.reassign(rec.task.id, outcome.reassign_to), rec);
       this.#events.emit("task.reassigned", { task_id: rec.task.id, agent_id: outcome.reassign_to, from });
-      rec.status = { state: "Pending", since: now };
+      rec.status = this.#pendingStatus(now);
       rec.seq = this.#seq++;
       this.#pushReady(rec, this.#clock.monotonic());
       this.#pump();
@@ -832,7 +870,7 @@ export class DefaultScheduler implements Scheduler {
     const requeue = () => {
       rec.retryTimer = undefined;
       this.#retryingCount--;
-      rec.status = { state: "Pending", since: this.#clock.now() };
+      rec.status = this.#pendingStatus(this.#clock.now());
       rec.seq = this.#seq++;
       this.#pushReady(rec, this.#clock.monotonic());
       this.#pump();
