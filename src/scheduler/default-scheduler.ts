@@ -15,21 +15,20 @@
 import "./events.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { SchedulerConfig } from "../core/config/scheduler.js";
-import { LifecycleError, SchedulerError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
+import { LifecycleError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import type { AgentId, TaskId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
 import { PRIORITIES, type Priority } from "../core/types.js";
 import { ExecutorHealth } from "./executor-health.js";
 import { LoadBalancer, makeSlots, type ExecutorSlot } from "./load-balancer.js";
-import { RateWindow, SampleRing } from "./metrics.js";
-import { RunAbort } from "./run-abort.js";
-import { taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
+import { TaskStats } from "./metrics.js";
+import { alreadyExists, alreadyFinished, notFound, queueFull, taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
+import { QUEUED, Run, type Delayed, type TaskRecord } from "./task-record.js";
 import { validateTaskRequest } from "./task-request.js";
 import { DelayHeap, TaskQueue } from "./task-queue.js";
 import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
-  TaskContext,
   RunningTask,
   ScheduledTask,
   Scheduler,
@@ -42,68 +41,6 @@ import type {
   TaskView,
   UsageProbe,
 } from "./types.js";
-
-type Place = "accepting" | "ready" | "delayed" | "waiting" | "retrying" | "claiming" | "running" | "deciding" | "done";
-
-/**
- * A running task in one object (dispatch of small tasks is benchmarked): its abort plumbing, its entry in the
- * deadline heap (`at`, monotonic), and the TaskContext its runner gets.
- */
-class Run extends RunAbort implements TaskContext {
-  dead = false;
-  /** Why it was stopped. "shutdown": by the scheduler's shutdown, which leaves the task to the next start. */
-  stop: "timeout" | "cancel" | "shutdown" | undefined;
-  cancelReason: string | undefined;
-
-  constructor(
-    readonly rec: TaskRecord,
-    readonly slot: ExecutorSlot,
-    readonly started_at: number,
-    readonly started_mono: number,
-    readonly at: number,
-    readonly seq: number,
-    readonly attempt: number,
-  ) {
-    super();
-  }
-
-  get executor_id(): string {
-    return this.slot.id;
-  }
-
-  /** Epoch ms when the task will be killed. */
-  get deadline(): number {
-    return this.started_at + this.rec.task.timeout;
-  }
-}
-
-interface TaskRecord {
-  task: ScheduledTask;
-  status: TaskStatus;
-  place: Place;
-  seq: number;
-  /** Acceptance rank (never changes, unlike `seq`, which a retry renews). */
-  readonly order: number;
-  /** Monotonic ms when it last joined the queue (wait time and aging). */
-  enqueued_mono: number;
-  attempt: number;
-  /** The seq of its place in the ready queue, -1 when not there. */
-  queued: number;
-  delayed?: Delayed;
-  retryTimer?: TimerHandle;
-  run?: Run;
-  cancelRequested?: string;
-  /** Finished, and its end is being committed: announced once it is. */
-  committing?: boolean;
-  waiters?: ((s: TaskStatus) => void)[];
-}
-
-interface Delayed {
-  readonly at: number;
-  readonly seq: number;
-  dead: boolean;
-  readonly rec: TaskRecord;
-}
 
 export interface SchedulerDeps {
   readonly config: SchedulerConfig;
@@ -153,12 +90,7 @@ export class DefaultScheduler implements Scheduler {
   #closing = false;
   #pumping = false;
   readonly #unsubscribe: (() => void)[] = [];
-  readonly #startedAt: number;
-  readonly #counts = { completed: 0, failed: 0, cancelled: 0, timed_out: 0 };
-  readonly #finishedByPriority: Record<Priority, number> = { Low: 0, Normal: 0, High: 0, Critical: 0 };
-  readonly #waitTimes = new SampleRing();
-  readonly #runTimes = new SampleRing();
-  readonly #rate = new RateWindow(60);
+  readonly #stats: TaskStats;
 
   constructor(deps: SchedulerDeps) {
     this.#config = deps.config;
@@ -172,7 +104,7 @@ export class DefaultScheduler implements Scheduler {
     this.#ready = new TaskQueue(deps.config.enable_priority_scheduling, deps.config.aging_interval);
     this.#slots = makeSlots(deps.config.worker_threads, deps.config.max_concurrent_tasks, deps.config.executor_weights);
     this.#balancer = new LoadBalancer(deps.config.load_balancing_strategy, this.#slots, deps.usage);
-    this.#startedAt = this.#clock.now();
+    this.#stats = new TaskStats(this.#clock.now());
     // A task waiting on its agent is looked at again whenever that agent changes state.
     this.#unsubscribe.push(
       this.#events.on("agent.state_changed", (e) => this.#agentChanged(e.agent_id)),
@@ -227,9 +159,7 @@ export class DefaultScheduler implements Scheduler {
     if (this.#records.has(task.id)) throw alreadyExists(task.id);
     const pending = this.#pendingCount();
     if (pending >= this.#config.task_queue_size) {
-      throw new SchedulerError("QUEUE_FULL", `The task queue is full (task_queue_size ${this.#config.task_queue_size})`, {
-        details: { task_queue_size: this.#config.task_queue_size, pending },
-      });
+      throw queueFull(this.#config.task_queue_size, pending);
     }
     this.#failures?.assertAccepting(task.agent_id);
     const rec: TaskRecord = {
@@ -301,7 +231,7 @@ export class DefaultScheduler implements Scheduler {
     const reason = "cancelled";
     switch (rec.place) {
       case "done":
-        throw this.#alreadyFinished(rec);
+        throw alreadyFinished(rec.task.id, rec.status.state);
       case "running": {
         const run = rec.run as Run;
         if (!run.stop) {
@@ -356,14 +286,8 @@ export class DefaultScheduler implements Scheduler {
       pending: this.#pendingCount(),
       running: this.#running.size,
       retrying: this.#retryingCount,
-      ...this.#counts,
-      avg_wait_time: this.#waitTimes.average(),
-      p95_wait_time: this.#waitTimes.percentile(95),
-      avg_run_time: this.#runTimes.average(),
-      p95_run_time: this.#runTimes.percentile(95),
-      throughput: this.#rate.rate(now, this.#startedAt),
+      ...this.#stats.snapshot(now),
       pending_by_priority: pendingByPriority,
-      finished_by_priority: { ...this.#finishedByPriority },
       paused: this.#paused,
       executors: this.#slots.map((s) => ({
         id: s.id,
@@ -381,7 +305,7 @@ export class DefaultScheduler implements Scheduler {
       throw new ValidationError("priority", [{ path: "priority", message: `expected one of ${PRIORITIES.join(", ")}` }]);
     }
     const rec = this.#get(taskId);
-    if (rec.place === "done") throw this.#alreadyFinished(rec);
+    if (rec.place === "done") throw alreadyFinished(rec.task.id, rec.status.state);
     rec.task = { ...rec.task, priority };
     await this.#journal?.updatePriority(taskId, priority);
     if (rec.place === "ready") {
@@ -515,12 +439,6 @@ export class DefaultScheduler implements Scheduler {
     const rec = this.#records.get(taskId);
     if (!rec) throw notFound(taskId);
     return rec;
-  }
-
-  #alreadyFinished(rec: TaskRecord): SchedulerError {
-    return new SchedulerError("TASK_ALREADY_FINISHED", `Task ${rec.task.id} already finished (${rec.status.state})`, {
-      details: { task_id: rec.task.id, state: rec.status.state },
-    });
   }
 
   #pendingCount(): number {
@@ -773,7 +691,7 @@ export class DefaultScheduler implements Scheduler {
     this.#running.set(task.id, rec);
     rec.status = { state: "Running", started_at: now, executor_id: slot.id, attempt: rec.attempt };
     const waitMs = mono - rec.enqueued_mono;
-    this.#waitTimes.add(waitMs);
+    this.#stats.started(waitMs);
     if (this.#events.listening("task.started")) {
       this.#events.emit("task.started", { task_id: task.id, agent_id: task.agent_id, executor_id: slot.id, attempt: rec.attempt, wait_ms: waitMs });
     }
@@ -796,7 +714,7 @@ export class DefaultScheduler implements Scheduler {
     this.#releaseSlot(run.slot, rec.task.agent_id);
     this.#running.delete(rec.task.id);
     const duration = this.#clock.monotonic() - run.started_mono;
-    this.#runTimes.add(duration);
+    this.#stats.ran(duration);
     const now = this.#clock.now();
     if (run.stop === "cancel" || run.stop === "shutdown") {
       this.#finish(rec, { state: "Cancelled", finished_at: now, reason: run.cancelReason ?? "cancelled" }, duration, run.stop === "cancel");
@@ -886,10 +804,7 @@ export class DefaultScheduler implements Scheduler {
    */
   #finish(rec: TaskRecord, status: FinalStatus, duration: number, durable = true): void {
     rec.place = "done";
-    const key = COUNT_KEY[status.state];
-    this.#counts[key]++;
-    this.#finishedByPriority[rec.task.priority]++;
-    this.#rate.add(this.#clock.now());
+    this.#stats.finished(status.state, rec.task.priority, this.#clock.now());
     const journal = durable ? this.#journal : undefined;
     if (!journal) {
       this.#announce(rec, status, duration);
@@ -937,15 +852,4 @@ export class DefaultScheduler implements Scheduler {
   }
 }
 
-const COUNT_KEY = { Completed: "completed", Failed: "failed", Cancelled: "cancelled", TimedOut: "timed_out" } as const;
 const FINAL: ReadonlySet<TaskStatus["state"]> = new Set(["Completed", "Failed", "Cancelled", "TimedOut"]);
-/** Places of a task that waits to run (what cancelling an agent's tasks or a shutdown takes out). */
-const QUEUED: ReadonlySet<Place> = new Set(["ready", "delayed", "waiting", "retrying"]);
-
-function notFound(taskId: TaskId): SchedulerError {
-  return new SchedulerError("TASK_NOT_FOUND", `Task ${String(taskId)} not found`, { details: { task_id: taskId } });
-}
-
-function alreadyExists(taskId: TaskId): SchedulerError {
-  return new SchedulerError("TASK_ALREADY_EXISTS", `Task ${taskId} already exists`, { details: { task_id: taskId } });
-}
