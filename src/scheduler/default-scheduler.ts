@@ -13,7 +13,7 @@
  * pending and interrupted tasks in the store for `restore()` at the next start.
  */
 import "./events.js";
-import type { Clock, TimerHandle } from "../core/clock.js";
+import type { Clock } from "../core/clock.js";
 import type { SchedulerConfig } from "../core/config/scheduler.js";
 import { LifecycleError, ValidationError, toRuntimeError, type RuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
@@ -26,7 +26,8 @@ import { TaskStats } from "./metrics.js";
 import { alreadyExists, alreadyFinished, notFound, queueFull, taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
 import { QUEUED, Run, type Delayed, type TaskRecord } from "./task-record.js";
 import { validateTaskRequest } from "./task-request.js";
-import { DelayHeap, TaskQueue } from "./task-queue.js";
+import { TaskQueue } from "./task-queue.js";
+import { TimedHeap } from "./timed-heap.js";
 import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
   RunningTask,
@@ -68,11 +69,9 @@ export class DefaultScheduler implements Scheduler {
   readonly #finished: TaskId[] = [];
   #finishedHead = 0;
   readonly #ready: TaskQueue<TaskRecord>;
-  readonly #delayed = new DelayHeap<Delayed>();
-  #delayTimer: { handle: TimerHandle; at: number } | undefined;
+  readonly #delayed: TimedHeap<Delayed>;
   /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
-  readonly #deadlines = new DelayHeap<Run>();
-  #deadlineTimer: { handle: TimerHandle; at: number } | undefined;
+  readonly #deadlines: TimedHeap<Run>;
   readonly #waiting = new Map<AgentId, TaskRecord[]>();
   #waitingCount = 0;
   #retryingCount = 0;
@@ -102,6 +101,12 @@ export class DefaultScheduler implements Scheduler {
     this.#journal = deps.journal;
     this.#paused = deps.config.start_paused;
     this.#ready = new TaskQueue(deps.config.enable_priority_scheduling, deps.config.aging_interval);
+    this.#delayed = new TimedHeap<Delayed>(
+      this.#clock,
+      (d, now) => this.#pushReady(d.rec, now),
+      () => this.#pump(),
+    );
+    this.#deadlines = new TimedHeap<Run>(this.#clock, (run) => this.#expire(run));
     this.#slots = makeSlots(deps.config.worker_threads, deps.config.max_concurrent_tasks, deps.config.executor_weights);
     this.#balancer = new LoadBalancer(deps.config.load_balancing_strategy, this.#slots, deps.usage);
     this.#stats = new TaskStats(this.#clock.now());
@@ -405,8 +410,8 @@ export class DefaultScheduler implements Scheduler {
     this.#closing = true;
     for (const u of this.#unsubscribe) u();
     this.#health?.stop();
-    if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
-    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
+    this.#delayed.stop();
+    this.#deadlines.stop();
     const reason = "scheduler shut down";
     const running = [...this.#running.values()];
     for (const rec of running) {
@@ -488,7 +493,6 @@ export class DefaultScheduler implements Scheduler {
       const d: Delayed = { at: this.#clock.monotonic() + delay, seq: rec.seq, dead: false, rec };
       rec.delayed = d;
       this.#delayed.push(d);
-      this.#armDelayTimer();
     } else {
       this.#pushReady(rec, this.#clock.monotonic());
     }
@@ -528,49 +532,11 @@ export class DefaultScheduler implements Scheduler {
     }
   }
 
-  #armDelayTimer(): void {
-    const next = this.#delayed.peek();
-    if (!next) return;
-    if (this.#delayTimer && this.#delayTimer.at <= next.at) return;
-    if (this.#delayTimer) this.#clock.clearTimeout(this.#delayTimer.handle);
-    const handle = this.#clock.setTimeout(() => {
-      this.#delayTimer = undefined;
-      this.#releaseDue();
-    }, next.at - this.#clock.monotonic());
-    this.#delayTimer = { handle, at: next.at };
-  }
-
-  #armDeadlineTimer(at: number): void {
-    if (this.#deadlineTimer && this.#deadlineTimer.at <= at) return;
-    if (this.#deadlineTimer) this.#clock.clearTimeout(this.#deadlineTimer.handle);
-    const handle = this.#clock.setTimeout(() => {
-      this.#deadlineTimer = undefined;
-      this.#expireDeadlines();
-    }, at - this.#clock.monotonic());
-    this.#deadlineTimer = { handle, at };
-  }
-
-  /** Aborts every running task whose deadline has passed (TimedOut once its runner has stopped it). */
-  #expireDeadlines(): void {
-    const now = this.#clock.monotonic();
-    for (let run = this.#deadlines.peek(); run && run.at <= now; run = this.#deadlines.peek()) {
-      this.#deadlines.pop();
-      if (run.stop || run.rec.run !== run) continue;
-      run.stop = "timeout";
-      run.abort(taskTimedOut(run.rec.task));
-    }
-    const next = this.#deadlines.peek();
-    if (next) this.#armDeadlineTimer(next.at);
-  }
-
-  #releaseDue(): void {
-    const now = this.#clock.monotonic();
-    for (let d = this.#delayed.peek(); d && d.at <= now; d = this.#delayed.peek()) {
-      this.#delayed.pop();
-      this.#pushReady(d.rec, now);
-    }
-    this.#armDelayTimer();
-    this.#pump();
+  /** Aborts a running task whose deadline has passed (TimedOut once its runner has stopped it). */
+  #expire(run: Run): void {
+    if (run.stop || run.rec.run !== run) return;
+    run.stop = "timeout";
+    run.abort(taskTimedOut(run.rec.task));
   }
 
   #agentChanged(agentId: AgentId): void {
@@ -685,7 +651,6 @@ export class DefaultScheduler implements Scheduler {
     rec.attempt++;
     const run = new Run(rec, slot, now, mono, mono + task.timeout, rec.seq, rec.attempt);
     this.#deadlines.push(run);
-    this.#armDeadlineTimer(run.at);
     rec.run = run;
     rec.place = "running";
     this.#running.set(task.id, rec);
