@@ -143,18 +143,17 @@ export class DefaultScheduler implements Scheduler {
    * come back as a rejected promise.
    */
   scheduleTask(request: TaskRequest): Promise<ScheduledTask> {
-    const now = this.#clock.now();
-    let rec: TaskRecord;
     try {
-      rec = this.#admit(request, now);
+      const now = this.#clock.now();
+      const rec = this.#admit(request, now);
+      if (this.#journal) return this.#acceptDurably(rec, this.#journal);
+      this.#announceScheduled(rec.task);
+      this.#enqueue(rec, now);
+      this.#pump();
+      return Promise.resolve(rec.task);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (this.#journal) return this.#acceptDurably(rec, this.#journal);
-    this.#announceScheduled(rec.task);
-    this.#enqueue(rec, now);
-    this.#pump();
-    return Promise.resolve(rec.task);
   }
 
   /** Validates a new task against the queue's bounds and records it (not yet queued). */
