@@ -26,7 +26,7 @@ import { TaskStats } from "./metrics.js";
 import { alreadyExists, alreadyFinished, notFound, queueFull, taskCancelled, taskError, taskTimedOut } from "./task-errors.js";
 import { QUEUED, Run, type Delayed, type TaskRecord } from "./task-record.js";
 import { validateTaskRequest } from "./task-request.js";
-import { TaskQueue } from "./task-queue.js";
+import { AgentWaitLists, TaskQueue } from "./task-queue.js";
 import { TimedHeap } from "./timed-heap.js";
 import type { FinalStatus, TaskJournal } from "./task-journal.js";
 import type {
@@ -72,8 +72,7 @@ export class DefaultScheduler implements Scheduler {
   readonly #delayed: TimedHeap<Delayed>;
   /** Running tasks' deadlines: one clock timer for the earliest rather than one per task. */
   readonly #deadlines: TimedHeap<Run>;
-  readonly #waiting = new Map<AgentId, TaskRecord[]>();
-  #waitingCount = 0;
+  readonly #waiting = new AgentWaitLists<TaskRecord>();
   #retryingCount = 0;
   #acceptingCount = 0;
   #claimingCount = 0;
@@ -271,7 +270,7 @@ export class DefaultScheduler implements Scheduler {
     const out: ScheduledTask[] = [];
     for (const rec of this.#ready.entries()) out.push(rec.task);
     for (const d of this.#delayed.live()) out.push(d.rec.task);
-    for (const list of this.#waiting.values()) for (const r of list) out.push(r.task);
+    for (const rec of this.#waiting.items()) out.push(rec.task);
     return out;
   }
 
@@ -380,10 +379,8 @@ export class DefaultScheduler implements Scheduler {
     for (const rec of this.#ready.entries()) if (rec.task.agent_id === from) move(rec);
     for (const d of this.#delayed.live()) if (d.rec.task.agent_id === from) move(d.rec);
     for (const rec of this.#records.values()) if (rec.place === "retrying" && rec.task.agent_id === from) move(rec);
-    const waiting = this.#waiting.get(from);
+    const waiting = this.#waiting.take(from);
     if (waiting) {
-      this.#waiting.delete(from);
-      this.#waitingCount -= waiting.length;
       for (const rec of waiting) {
         move(rec);
         this.#pushReady(rec, rec.enqueued_mono, rec.seq);
@@ -446,7 +443,7 @@ export class DefaultScheduler implements Scheduler {
   }
 
   #pendingCount(): number {
-    return this.#ready.size + this.#delayed.length + this.#waitingCount + this.#acceptingCount;
+    return this.#ready.size + this.#delayed.length + this.#waiting.size + this.#acceptingCount;
   }
 
   /** Commits a new task (durable stores); throws TASK_ALREADY_EXISTS when its id is already stored. */
@@ -512,16 +509,9 @@ export class DefaultScheduler implements Scheduler {
       case "delayed":
         if (rec.delayed) this.#delayed.remove(rec.delayed);
         break;
-      case "waiting": {
-        const list = this.#waiting.get(rec.task.agent_id);
-        const i = list ? list.indexOf(rec) : -1;
-        if (list && i >= 0) {
-          list.splice(i, 1);
-          this.#waitingCount--;
-          if (list.length === 0) this.#waiting.delete(rec.task.agent_id);
-        }
+      case "waiting":
+        this.#waiting.remove(rec.task.agent_id, rec);
         break;
-      }
       case "retrying":
         this.#clock.clearTimeout(rec.retryTimer);
         this.#retryingCount--;
@@ -545,10 +535,8 @@ export class DefaultScheduler implements Scheduler {
   }
 
   #unpark(agentId: AgentId): void {
-    const list = this.#waiting.get(agentId);
+    const list = this.#waiting.take(agentId);
     if (!list) return;
-    this.#waiting.delete(agentId);
-    this.#waitingCount -= list.length;
     for (const rec of list) this.#pushReady(rec, rec.enqueued_mono, rec.seq);
     this.#pump();
   }
@@ -575,10 +563,7 @@ export class DefaultScheduler implements Scheduler {
     const readiness = this.#deciding.has(agentId) ? "wait" : this.#runner.readiness(agentId);
     if (readiness === "wait") {
       rec.place = "waiting";
-      let list = this.#waiting.get(agentId);
-      if (!list) this.#waiting.set(agentId, (list = []));
-      list.push(rec);
-      this.#waitingCount++;
+      this.#waiting.add(agentId, rec);
       return;
     }
     if (readiness !== "ready") {

@@ -7,7 +7,10 @@
  *
  * Aging: a waiting item counts one level higher per `agingMs` it has waited (capped at Critical). Lane heads
  * are the oldest items of their lane, so comparing heads is enough to find the most urgent item.
+ *
+ * Beside it, the tasks that left the queue for an agent not able to take them yet.
  */
+import type { AgentId } from "../core/ids.js";
 import { PRIORITY_VALUE, type Priority } from "../core/types.js";
 
 /** What the queue needs of an item. */
@@ -138,5 +141,49 @@ export class TaskQueue<T extends Queueable> {
         if (item.queued === lane.seqs[j]) yield item;
       }
     }
+  }
+}
+
+/** Tasks parked per agent until that agent can take them (suspended, initializing, a failure being decided). */
+export class AgentWaitLists<T> {
+  readonly #lists = new Map<AgentId, T[]>();
+  #size = 0;
+
+  /** How many items wait, over all agents. */
+  get size(): number {
+    return this.#size;
+  }
+
+  has(agentId: AgentId): boolean {
+    return this.#lists.has(agentId);
+  }
+
+  add(agentId: AgentId, item: T): void {
+    let list = this.#lists.get(agentId);
+    if (!list) this.#lists.set(agentId, (list = []));
+    list.push(item);
+    this.#size++;
+  }
+
+  remove(agentId: AgentId, item: T): void {
+    const list = this.#lists.get(agentId);
+    const i = list ? list.indexOf(item) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    this.#size--;
+    if (list.length === 0) this.#lists.delete(agentId);
+  }
+
+  /** Removes and returns the agent's items in the order they were parked. */
+  take(agentId: AgentId): T[] | undefined {
+    const list = this.#lists.get(agentId);
+    if (!list) return undefined;
+    this.#lists.delete(agentId);
+    this.#size -= list.length;
+    return list;
+  }
+
+  *items(): IterableIterator<T> {
+    for (const list of this.#lists.values()) yield* list;
   }
 }
