@@ -171,6 +171,7 @@ export class DefaultScheduler implements Scheduler {
       place: this.#journal ? "accepting" : "ready",
       seq: this.#seq,
       order: this.#seq++,
+      // Stamped when the task joins the ready queue (#pushReady), the only moment wait time counts from.
       enqueued_mono: 0,
       attempt: 0,
       queued: -1,
