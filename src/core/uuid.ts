@@ -8,6 +8,7 @@
 import { randomFillSync } from "node:crypto";
 
 const BATCH = 256;
+// allocUnsafeSlow: memory of their own, not a slice of the pool other Buffers are cut from.
 const random = Buffer.allocUnsafeSlow(16 * BATCH);
 const text = Buffer.allocUnsafeSlow(36 * BATCH);
 const HEX = Buffer.from("0123456789abcdef", "latin1");
