@@ -2,8 +2,8 @@
  * Branded identifiers. Each is a UUID v4 string at run time; the brand keeps an AgentId from being passed
  * where a TaskId is expected. `X.new()` mints one, `X.parse(text)` validates untrusted input.
  */
-import { randomUUID } from "node:crypto";
 import { ValidationError } from "./errors.js";
+import { randomUuid } from "./uuid.js";
 
 /** A nominal marker: exists only in the type system. */
 export type Brand<T, B extends string> = T & { readonly __brand: B };
@@ -33,7 +33,7 @@ export interface IdFactory<T extends string> {
 function idFactory<T extends string>(kind: string): IdFactory<T> {
   return {
     kind,
-    new: () => randomUUID() as T,
+    new: () => randomUuid() as T,
     parse(text: unknown): T {
       if (!isUuid(text)) {
         const shown = typeof text === "string" ? JSON.stringify(text.slice(0, 64)) : typeof text;

@@ -101,6 +101,15 @@ describe("scheduler - bounds", () => {
     expect(m.running).toBe(0);
   });
 
+  it("refuses a second task with a queued task's id, leaving the first queued", async () => {
+    const { scheduler } = makeScheduler();
+    await scheduler.pauseScheduling();
+    const first = await scheduler.scheduleTask({ agent_id: agent, priority: "High" });
+    await expect(scheduler.scheduleTask({ agent_id: agent, id: first.id })).rejects.toMatchObject({ code: "TASK_ALREADY_EXISTS" });
+    expect(await scheduler.listPendingTasks()).toEqual([first]);
+    expect(await scheduler.getTaskStatus(first.id)).toMatchObject({ state: "Pending" });
+  });
+
   it("rejects malformed tasks naming each bad field", async () => {
     const { scheduler } = makeScheduler();
     const err = await scheduler

@@ -2,6 +2,55 @@
  * Bounded statistics for SchedulerMetrics: recent samples for averages and p95, per-second buckets for
  * throughput. Memory stays constant however many tasks run.
  */
+import type { Priority } from "../core/types.js";
+import type { SchedulerMetrics, TaskState } from "./types.js";
+
+type FinalState = Extract<TaskState, "Completed" | "Failed" | "Cancelled" | "TimedOut">;
+
+const COUNT_KEY = { Completed: "completed", Failed: "failed", Cancelled: "cancelled", TimedOut: "timed_out" } as const;
+
+/** The task counts and timings of SchedulerMetrics. */
+export class TaskStats {
+  readonly #startedAt: number;
+  readonly #counts = { completed: 0, failed: 0, cancelled: 0, timed_out: 0 };
+  readonly #finishedByPriority: Record<Priority, number> = { Low: 0, Normal: 0, High: 0, Critical: 0 };
+  readonly #waitTimes = new SampleRing();
+  readonly #runTimes = new SampleRing();
+  readonly #rate = new RateWindow(60);
+
+  /** @param startedAt epoch ms the scheduler started (throughput of a young scheduler counts from it). */
+  constructor(startedAt: number) {
+    this.#startedAt = startedAt;
+  }
+
+  /** A task started after waiting `waitMs` in the queue. */
+  started(waitMs: number): void {
+    this.#waitTimes.add(waitMs);
+  }
+
+  /** A run ended after `durationMs`. */
+  ran(durationMs: number): void {
+    this.#runTimes.add(durationMs);
+  }
+
+  finished(state: FinalState, priority: Priority, now: number): void {
+    this.#counts[COUNT_KEY[state]]++;
+    this.#finishedByPriority[priority]++;
+    this.#rate.add(now);
+  }
+
+  snapshot(now: number): Omit<SchedulerMetrics, "pending" | "running" | "retrying" | "pending_by_priority" | "paused" | "executors"> {
+    return {
+      ...this.#counts,
+      avg_wait_time: this.#waitTimes.average(),
+      p95_wait_time: this.#waitTimes.percentile(95),
+      avg_run_time: this.#runTimes.average(),
+      p95_run_time: this.#runTimes.percentile(95),
+      throughput: this.#rate.rate(now, this.#startedAt),
+      finished_by_priority: { ...this.#finishedByPriority },
+    };
+  }
+}
 
 /** The last `capacity` samples. */
 export class SampleRing {

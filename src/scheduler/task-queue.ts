@@ -7,7 +7,10 @@
  *
  * Aging: a waiting item counts one level higher per `agingMs` it has waited (capped at Critical). Lane heads
  * are the oldest items of their lane, so comparing heads is enough to find the most urgent item.
+ *
+ * Beside it, the tasks that left the queue for an agent not able to take them yet.
  */
+import type { AgentId } from "../core/ids.js";
 import { PRIORITY_VALUE, type Priority } from "../core/types.js";
 
 /** What the queue needs of an item. */
@@ -141,88 +144,46 @@ export class TaskQueue<T extends Queueable> {
   }
 }
 
-/**
- * A binary min-heap on (time, seq): tasks whose scheduled_time is ahead, or running tasks' deadlines.
- * Removal is lazy; when removed items outnumber live ones the heap is rebuilt, so memory follows the live
- * count even when most items are removed long before their time.
- */
-export class DelayHeap<T extends { readonly at: number; readonly seq: number; dead: boolean }> {
-  #items: T[] = [];
-  #dead = 0;
+/** Tasks parked per agent until that agent can take them (suspended, initializing, a failure being decided). */
+export class AgentWaitLists<T> {
+  readonly #lists = new Map<AgentId, T[]>();
+  #size = 0;
 
-  get length(): number {
-    return this.#items.length - this.#dead;
+  /** How many items wait, over all agents. */
+  get size(): number {
+    return this.#size;
   }
 
-  /** Marks an item removed. */
-  remove(item: T): void {
-    if (item.dead) return;
-    item.dead = true;
-    this.#dead++;
-    if (this.#dead > 1024 && this.#dead * 2 > this.#items.length) this.#rebuild();
+  has(agentId: AgentId): boolean {
+    return this.#lists.has(agentId);
   }
 
-  #rebuild(): void {
-    const live = this.#items.filter((x) => !x.dead);
-    this.#items = [];
-    this.#dead = 0;
-    for (const x of live) this.push(x);
+  add(agentId: AgentId, item: T): void {
+    let list = this.#lists.get(agentId);
+    if (!list) this.#lists.set(agentId, (list = []));
+    list.push(item);
+    this.#size++;
   }
 
-  push(item: T): void {
-    const a = this.#items;
-    a.push(item);
-    let i = a.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!less(a[i] as T, a[p] as T)) break;
-      [a[i], a[p]] = [a[p] as T, a[i] as T];
-      i = p;
-    }
+  remove(agentId: AgentId, item: T): void {
+    const list = this.#lists.get(agentId);
+    const i = list ? list.indexOf(item) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    this.#size--;
+    if (list.length === 0) this.#lists.delete(agentId);
   }
 
-  /** The earliest live item. */
-  peek(): T | undefined {
-    while (this.#items.length && (this.#items[0] as T).dead) {
-      this.#popTop();
-      this.#dead--;
-    }
-    return this.#items[0];
+  /** Removes and returns the agent's items in the order they were parked. */
+  take(agentId: AgentId): T[] | undefined {
+    const list = this.#lists.get(agentId);
+    if (!list) return undefined;
+    this.#lists.delete(agentId);
+    this.#size -= list.length;
+    return list;
   }
 
-  /** Removes and returns the earliest live item (it is marked dead). */
-  pop(): T | undefined {
-    const top = this.peek();
-    if (top) {
-      this.#popTop();
-      top.dead = true;
-    }
-    return top;
+  *items(): IterableIterator<T> {
+    for (const list of this.#lists.values()) yield* list;
   }
-
-  #popTop(): void {
-    const a = this.#items;
-    const last = a.pop() as T;
-    if (a.length === 0) return;
-    a[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && less(a[l] as T, a[m] as T)) m = l;
-      if (r < a.length && less(a[r] as T, a[m] as T)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m] as T, a[i] as T];
-      i = m;
-    }
-  }
-
-  *live(): IterableIterator<T> {
-    for (const x of this.#items) if (!x.dead) yield x;
-  }
-}
-
-function less(a: { at: number; seq: number }, b: { at: number; seq: number }): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }
