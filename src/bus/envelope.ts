@@ -100,7 +100,6 @@ const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) => {
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
 });
-const BYTE_HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
 // Hand-rolled: the header is encoded and decoded once per message, and regex or hex-string round trips
 // showed up in profiles of the in-process path.
@@ -118,12 +117,39 @@ function uuidBytes(id: string, into: Buffer, at: number): void {
   }
 }
 
+const HEX_CODES = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** The 36 character codes of the UUID being decoded (dashes stay in place). */
+const UUID_CODES: number[] = new Array<number>(36).fill(45);
+
+/**
+ * Built as one flat string: a string concatenated piece by piece is a rope that every Map lookup keyed by
+ * it must first flatten, and decoded ids are looked up several times per message.
+ */
 function uuidText(buf: Buffer, at: number): string {
-  let text = "";
+  const codes = UUID_CODES;
+  let o = 0;
   for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) text += "-";
-    text += BYTE_HEX[buf[at + i] as number] as string;
+    if (i === 4 || i === 6 || i === 8 || i === 10) o++;
+    const b = buf[at + i] as number;
+    codes[o++] = HEX_CODES[b >> 4] as number;
+    codes[o++] = HEX_CODES[b & 15] as number;
   }
+  return String.fromCharCode.apply(null, codes);
+}
+
+/** Agent ids decoded lately, by their last byte: a few agents send and receive most messages. */
+const AGENT_TEXT: ({ readonly bytes: Buffer; readonly text: string } | undefined)[] = new Array(256);
+
+function agentText(buf: Buffer, at: number): string {
+  const slot = buf[at + 15] as number;
+  const hit = AGENT_TEXT[slot];
+  if (hit) {
+    let i = 0;
+    while (i < 16 && hit.bytes[i] === buf[at + i]) i++;
+    if (i === 16) return hit.text;
+  }
+  const text = uuidText(buf, at);
+  AGENT_TEXT[slot] = { bytes: Buffer.from(buf.subarray(at, at + 16)), text };
   return text;
 }
 
@@ -260,12 +286,11 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
     uuidBytesValid(raw, 33) &&
     (!correlated || uuidBytesValid(raw, cidAt));
   if (!ok) throw invalid("malformed envelope header");
-  const ids = [uuidText(raw, 1), uuidText(raw, 17), uuidText(raw, 33), correlated ? uuidText(raw, cidAt) : null];
   return {
     v: 1,
-    id: ids[0] as string as MessageId,
-    from: ids[1] as string as AgentId,
-    to: ids[2] as string as AgentId,
+    id: uuidText(raw, 1) as MessageId,
+    from: agentText(raw, 17) as AgentId,
+    to: agentText(raw, 33) as AgentId,
     topic: raw.toString("utf8", o, o + topicLength),
     priority,
     ttl,
@@ -274,7 +299,7 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
     z: (flags & FLAG_DEFLATED) !== 0,
     n,
     size,
-    cid: ids[3] as MessageId | null,
+    cid: correlated ? (uuidText(raw, cidAt) as MessageId) : null,
   };
 }
 

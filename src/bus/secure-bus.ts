@@ -4,7 +4,7 @@
  * messages, dead-letters what cannot be delivered and answers requests — over whichever `BusTransport` it
  * is given (it owns it and closes it on shutdown).
  */
-import { authorize, type Authorizer } from "../core/authorizer.js";
+import { authorize, enforce, type AuthorizationRequest, type Authorizer } from "../core/authorizer.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { CommunicationConfig } from "../core/config/index.js";
 import { CommunicationError, LifecycleError, ValidationError, isRuntimeError, type RuntimeError } from "../core/errors.js";
@@ -114,6 +114,8 @@ export class SecureCommunicationBus implements CommunicationBus {
   #restored: boolean;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
+  /** This instance's agents' ids were parsed when they registered (the directory's may come off the wire). */
+  readonly #knownAgent = (id: unknown): boolean => this.#agents.has(id as AgentId);
   #shutdown: Promise<void> | undefined;
 
   constructor(deps: SecureBusDeps) {
@@ -274,8 +276,11 @@ export class SecureCommunicationBus implements CommunicationBus {
   async sendMessage(message: Message): Promise<MessageId> {
     this.#assertOpen();
     const msg = this.#validate(message);
-    await this.#authorizeSend(msg, false);
-    return this.#dispatch(msg);
+    const request = this.#sendRequest(msg, false);
+    enforce(this.#events, request, await this.#authorizer.check(request));
+    const published = this.#dispatch(msg);
+    if (published) await published;
+    return msg.id;
   }
 
   async broadcastMessage(topic: string, message: Message): Promise<MessageId[]> {
@@ -292,12 +297,13 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     const copies = recipients.map((to) => ({ ...template, id: MessageId.new(), to }));
     // Every copy is authorized before any is sent, so a denial never leaves a partial broadcast.
-    for (const copy of copies) await this.#authorizeSend(copy, true);
+    for (const copy of copies) await authorize(this.#authorizer, this.#events, this.#sendRequest(copy, true));
     const ids: MessageId[] = [];
     const failures: { agent_id: AgentId; code: string; error: string }[] = [];
     for (const copy of copies) {
       try {
-        ids.push(await this.#dispatch(copy));
+        await this.#dispatch(copy);
+        ids.push(copy.id);
       } catch (err) {
         const e = this.#asError(err);
         failures.push({ agent_id: copy.to, code: e.code, error: e.message });
@@ -330,7 +336,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     // The timeout may fire while the send is still in flight; the caller gets the rejection from `reply`.
     reply.catch(() => undefined);
     try {
-      await this.#authorizeSend(msg, false);
+      await authorize(this.#authorizer, this.#events, this.#sendRequest(msg, false));
       await this.#dispatch(msg);
     } catch (err) {
       this.#settleRequest(msg.id, undefined, err);
@@ -351,25 +357,39 @@ export class SecureCommunicationBus implements CommunicationBus {
     });
   }
 
-  async #authorizeSend(msg: Message, broadcast: boolean): Promise<void> {
-    await authorize(this.#authorizer, this.#events, {
+  #sendRequest(msg: Message, broadcast: boolean): AuthorizationRequest {
+    return {
       agent_id: msg.from,
       action: "message.send",
       resource: msg.to,
       context: { topic: msg.topic, priority: msg.priority, size: msg.payload.byteLength, broadcast },
-    });
+    };
   }
 
-  /** Seals and hands a validated, authorized message to the transport. */
-  async #dispatch(msg: Message): Promise<MessageId> {
+  /**
+   * Seals and hands a validated, authorized message to the transport. Returns a promise only when there is
+   * something to wait for (a directory fetch, a transport that commits asynchronously): an in-process send
+   * completes without one.
+   */
+  #dispatch(msg: Message): Promise<void> | undefined {
     if (this.#statuses.has(msg.id)) throw invalidMessage("id", `message id ${msg.id} was already used`);
-    const entry = this.#transport.directory.get(msg.to) ?? (await this.#transport.directory.fetch(msg.to));
+    const entry = this.#transport.directory.get(msg.to);
+    return entry ? this.#publish(msg, entry) : this.#dispatchFetched(msg);
+  }
+
+  /** The recipient is not in this instance's view of the directory: ask the shared one. */
+  async #dispatchFetched(msg: Message): Promise<void> {
+    const entry = await this.#transport.directory.fetch(msg.to);
     if (!entry) {
       const err = this.#notRegistered(msg.to);
       this.#setStatus(msg.id, "Failed");
       this.#deadLetter(msg, err.code, err.message, 0);
       throw err;
     }
+    await this.#publish(msg, entry);
+  }
+
+  #publish(msg: Message, entry: DirectoryEntry): Promise<void> | undefined {
     const local = this.#agents.get(msg.to);
     if (local && local.queue.size + local.inflight + local.accepting >= this.#config.max_queue_size) throw this.#queueFull(msg);
     const bytes = this.#codec.seal(msg, this.#clock.now(), this.#publicKeys(entry));
@@ -380,18 +400,44 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     this.#setStatus(msg.id, "Pending");
     if (local) local.accepting++;
+    let published: Promise<void> | void;
     try {
-      const published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
-      if (published) await published;
+      published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
     } catch (err) {
-      this.#statuses.delete(msg.id);
-      const e = this.#asError(err);
-      if (e.code === "AGENT_QUEUE_FULL") throw this.#queueFull(msg);
-      this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: e.code, reason: e.message });
-      throw err;
+      if (local) local.accepting--;
+      throw this.#publishFailed(msg, err);
+    }
+    if (!published) {
+      if (local) local.accepting--;
+      this.#sent(msg);
+      return undefined;
+    }
+    return this.#committed(msg, local, published);
+  }
+
+  async #committed(msg: Message, local: LocalAgent | undefined, published: Promise<void>): Promise<void> {
+    try {
+      await published;
+    } catch (err) {
+      throw this.#publishFailed(msg, err);
     } finally {
       if (local) local.accepting--;
     }
+    this.#sent(msg);
+  }
+
+  /** The transport refused the envelope: the id is free again; returns what the sender gets thrown. */
+  #publishFailed(msg: Message, err: unknown): unknown {
+    this.#statuses.delete(msg.id);
+    const e = this.#asError(err);
+    if (e.code === "AGENT_QUEUE_FULL") return this.#queueFull(msg);
+    this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: e.code, reason: e.message });
+    return err;
+  }
+
+  #sent(msg: Message): void {
+    // Built only when heard: this runs once per message.
+    if (!this.#events.listening("message.sent")) return;
     this.#events.emit("message.sent", {
       agent_id: msg.from,
       message_id: msg.id,
@@ -400,7 +446,6 @@ export class SecureCommunicationBus implements CommunicationBus {
       priority: msg.priority,
       size: msg.payload.byteLength,
     });
-    return msg.id;
   }
 
   // ---------------------------------------------------------------- receiving
@@ -456,7 +501,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     const sender = this.#transport.directory.get(frame.header.from);
     const verdict = sender ? this.#codec.verify(frame, this.#publicKeys(sender)) : undefined;
     if (sender && typeof verdict === "boolean" && (!local || local.inflight === 0)) {
-      this.#accept(agentId, delivery, frame, sender, verdict);
+      this.#accept(local, agentId, delivery, frame, sender, verdict);
       return;
     }
     // Registered a moment ago on another instance: ask the shared directory before refusing.
@@ -467,7 +512,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     })();
     const settle = (): Promise<void> =>
       checked.then(
-        ([entry, ok]) => this.#accept(agentId, delivery, frame, entry, ok),
+        ([entry, ok]) => this.#accept(this.#agents.get(agentId), agentId, delivery, frame, entry, ok),
         (err: unknown) => this.#reject(frame, agentId, delivery, err),
       );
     if (!local) {
@@ -483,9 +528,9 @@ export class SecureCommunicationBus implements CommunicationBus {
       });
   }
 
-  #accept(agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
+  /** `local`: the recipient as registered now (undefined once unregistered). */
+  #accept(local: LocalAgent | undefined, agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
     const h = frame.header;
-    const local = this.#agents.get(agentId);
     if (!local) return this.#reject(frame, agentId, delivery, this.#notRegistered(agentId));
     if (!sender) {
       return this.#reject(frame, agentId, delivery, new CommunicationError("INVALID_SIGNATURE", `Message ${h.id} rejected: its sender ${h.from} is not registered, so its signature cannot be checked`, { details: { message_id: h.id, from: h.from } }));
@@ -626,7 +671,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     this.#setStatus(m.id, "Delivered", m.from);
     const acked = q.delivery.ack("Delivered");
-    this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
+    if (this.#events.listening("message.delivered")) this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
     return acked;
   }
 
@@ -849,7 +894,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   }
 
   #validate(message: Message): Message {
-    const msg = validateMessage(message, this.#config.max_message_size);
+    const msg = validateMessage(message, this.#config.max_message_size, this.#knownAgent);
     if (!this.#agents.has(msg.from)) throw this.#notRegistered(msg.from);
     return msg;
   }
