@@ -101,19 +101,15 @@ const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) => {
   return -1;
 });
 
+/** Where each byte's two hex digits start in a canonical (8-4-4-4-12) UUID. */
+const UUID_HEX_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+
 // Hand-rolled: the header is encoded and decoded once per message, and regex or hex-string round trips
-// showed up in profiles of the in-process path.
+// showed up in profiles of the in-process path. Ids reaching here were validated, so are canonical.
 function uuidBytes(id: string, into: Buffer, at: number): void {
-  let o = at;
-  let hi = -1;
-  for (let i = 0; i < id.length; i++) {
-    const v = HEX_VALUE[id.charCodeAt(i)] ?? -1;
-    if (v < 0) continue;
-    if (hi < 0) hi = v;
-    else {
-      into[o++] = (hi << 4) | v;
-      hi = -1;
-    }
+  for (let i = 0; i < 16; i++) {
+    const p = UUID_HEX_AT[i] as number;
+    into[at + i] = ((HEX_VALUE[id.charCodeAt(p)] as number) << 4) | (HEX_VALUE[id.charCodeAt(p + 1)] as number);
   }
 }
 
@@ -137,20 +133,40 @@ function uuidText(buf: Buffer, at: number): string {
   return String.fromCharCode.apply(null, codes);
 }
 
-/** Agent ids decoded lately, by their last byte: a few agents send and receive most messages. */
-const AGENT_TEXT: ({ readonly bytes: Buffer; readonly text: string } | undefined)[] = new Array(256);
+/**
+ * Texts decoded lately, by a hash of their bytes: a few agents and topics recur in most messages, and a
+ * byte comparison costs less than decoding them again.
+ */
+class RecentTexts {
+  readonly #slots: ({ readonly bytes: Buffer; readonly text: string } | undefined)[] = new Array(256);
+  readonly #decode: (buf: Buffer, at: number, end: number) => string;
 
-function agentText(buf: Buffer, at: number): string {
-  const slot = buf[at + 15] as number;
-  const hit = AGENT_TEXT[slot];
-  if (hit) {
-    let i = 0;
-    while (i < 16 && hit.bytes[i] === buf[at + i]) i++;
-    if (i === 16) return hit.text;
+  constructor(decode: (buf: Buffer, at: number, end: number) => string) {
+    this.#decode = decode;
   }
-  const text = uuidText(buf, at);
-  AGENT_TEXT[slot] = { bytes: Buffer.from(buf.subarray(at, at + 16)), text };
-  return text;
+
+  get(buf: Buffer, at: number, end: number): string {
+    const length = end - at;
+    const slot = (length * 31 + (buf[end - 1] ?? 0) * 7 + (buf[at] ?? 0)) & 255;
+    const hit = this.#slots[slot];
+    if (hit && hit.bytes.length === length) {
+      let i = 0;
+      while (i < length && hit.bytes[i] === buf[at + i]) i++;
+      if (i === length) return hit.text;
+    }
+    const text = this.#decode(buf, at, end);
+    this.#slots[slot] = { bytes: Buffer.from(buf.subarray(at, end)), text };
+    return text;
+  }
+}
+
+const agentIds = new RecentTexts((buf, at) => uuidText(buf, at));
+const topics = new RecentTexts((buf, at, end) => buf.toString("utf8", at, end));
+
+/** The byte length of an all-ASCII string (validated topics are), or -1. */
+function asciiLength(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return -1;
+  return text.length;
 }
 
 /** The version (1-8) and variant (10xx) bits a UUID must carry, checked on its 16 bytes. */
@@ -165,7 +181,8 @@ function uuidBytesValid(buf: Buffer, at: number): boolean {
  * u32 size | 12-byte nonce | [correlation id, 16 bytes, when flagged] | u16 topic length | topic (UTF-8)
  */
 export function encodeHeader(h: EnvelopeHeader): Buffer {
-  const topicLength = Buffer.byteLength(h.topic);
+  const ascii = asciiLength(h.topic);
+  const topicLength = ascii >= 0 ? ascii : Buffer.byteLength(h.topic);
   const buf = Buffer.allocUnsafe(FIXED_HEADER + (h.cid ? 16 : 0) + topicLength);
   let o = 0;
   buf[o++] = h.v;
@@ -186,7 +203,8 @@ export function encodeHeader(h: EnvelopeHeader): Buffer {
     o += 16;
   }
   o = buf.writeUInt16BE(topicLength, o);
-  buf.write(h.topic, o, "utf8");
+  if (ascii < 0) buf.write(h.topic, o, "utf8");
+  else for (let i = 0; i < ascii; i++) buf[o + i] = h.topic.charCodeAt(i);
   return buf;
 }
 
@@ -265,7 +283,8 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
   const ts = raw.readDoubleBE(o + 8);
   const size = raw.readUInt32BE(o + 16);
   o += 20;
-  const n = raw.subarray(o, o + NONCE_BYTES);
+  // A plain view: Buffer's subarray costs more, and the nonce is only read.
+  const n = new Uint8Array(raw.buffer, raw.byteOffset + o, NONCE_BYTES);
   o += NONCE_BYTES;
   const cidAt = o;
   if (correlated) o += 16;
@@ -289,9 +308,9 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
   return {
     v: 1,
     id: uuidText(raw, 1) as MessageId,
-    from: agentText(raw, 17) as AgentId,
-    to: agentText(raw, 33) as AgentId,
-    topic: raw.toString("utf8", o, o + topicLength),
+    from: agentIds.get(raw, 17, 33) as AgentId,
+    to: agentIds.get(raw, 33, 49) as AgentId,
+    topic: topics.get(raw, o, o + topicLength),
     priority,
     ttl,
     ts,
