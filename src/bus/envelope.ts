@@ -81,6 +81,20 @@ export interface EnvelopeFrame {
   readonly signed: Buffer;
 }
 
+/** Nonces are cut from a block of CSPRNG output, each part used once: one call per block, not per message. */
+const NONCE_BLOCK = 341 * NONCE_BYTES;
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+
+function freshNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > nonces.length) {
+    nonces = randomBytes(NONCE_BLOCK);
+    nonceAt = 0;
+  }
+  nonceAt += NONCE_BYTES;
+  return nonces.subarray(nonceAt - NONCE_BYTES, nonceAt);
+}
+
 function info(alg: string, from: AgentId, to: AgentId): string {
   return `${PROTOCOL}|${alg}|${from}|${to}`;
 }
@@ -226,7 +240,7 @@ export function sealEnvelope(
     }
   }
   const alg = options.encrypt ? options.algorithm : "none";
-  const nonce = options.encrypt ? randomBytes(NONCE_BYTES) : Buffer.alloc(NONCE_BYTES);
+  const nonce = options.encrypt ? freshNonce() : Buffer.alloc(NONCE_BYTES);
   const header: EnvelopeHeader = {
     v: 1,
     id: message.id,
