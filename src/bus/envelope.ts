@@ -24,6 +24,7 @@ import { CommunicationError } from "../core/errors.js";
 import type { AgentId, MessageId } from "../core/ids.js";
 import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
+import { uuidBytes } from "./uuid-bytes.js";
 import type { VerifyPool } from "./verify-pool.js";
 
 const MAGIC = Buffer.from("SYB1", "latin1");
@@ -106,26 +107,6 @@ const FLAG_CORRELATED = 2;
 /** version, id, from, to, priority, alg, flags, ttl, ts, size, nonce, topic length */
 const FIXED_HEADER = 1 + 16 * 3 + 3 + 8 + 8 + 4 + NONCE_BYTES + 2;
 const MAX_TOPIC_BYTES = 1024;
-
-/** Hex digit values by char code (-1: not a hex digit); ids reaching here were validated as UUIDs. */
-const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) => {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-});
-
-/** Where each byte's two hex digits start in a canonical (8-4-4-4-12) UUID. */
-const UUID_HEX_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-
-// Hand-rolled: the header is encoded and decoded once per message, and regex or hex-string round trips
-// showed up in profiles of the in-process path. Ids reaching here were validated, so are canonical.
-function uuidBytes(id: string, into: Buffer, at: number): void {
-  for (let i = 0; i < 16; i++) {
-    const p = UUID_HEX_AT[i] as number;
-    into[at + i] = ((HEX_VALUE[id.charCodeAt(p)] as number) << 4) | (HEX_VALUE[id.charCodeAt(p + 1)] as number);
-  }
-}
 
 const HEX_CODES = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 /** The 36 character codes of the UUID being decoded (dashes stay in place). */

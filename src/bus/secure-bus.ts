@@ -14,6 +14,7 @@ import type { Logger } from "../core/logger.js";
 import { type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { AgentQueue } from "./agent-queue.js";
 import { DeadLetterQueue } from "./dead-letters.js";
+import { IdTable } from "./id-table.js";
 import type { DurableBusState } from "./durable-state.js";
 import { secureCodec, signatureMismatch, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
 import { KeyStore, type AgentPublicKeys } from "./key-store.js";
@@ -25,13 +26,12 @@ import { VerifyPool } from "./verify-pool.js";
 
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
 const STATUS_HISTORY = 100_000;
-const STATUS_TRIM = 1_000;
 /**
  * Delivered ids remembered for replay detection. Ids leave when their message expires (a replay after that
  * is refused as expired) or, past this many, oldest first: memory stays bounded at any message rate.
  */
 const SEEN_LIMIT = 1_000_000;
-const SEEN_TRIM = 10_000;
+const STATUSES: readonly DeliveryStatus[] = ["Pending", "Delivered", "Failed", "Expired"];
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -100,9 +100,10 @@ export class SecureCommunicationBus implements CommunicationBus {
   readonly #codec: EnvelopeCodec;
   readonly #pool: VerifyPool | undefined;
   readonly #agents = new Map<AgentId, LocalAgent>();
-  readonly #statuses = new Map<MessageId, DeliveryStatus>();
+  /** Statuses as indexes into STATUSES. */
+  readonly #statuses = new IdTable(STATUS_HISTORY);
   /** Delivered ids → when they expire; anything older is refused as expired, so this stays bounded. */
-  readonly #seen = new Map<MessageId, number>();
+  readonly #seen = new IdTable(SEEN_LIMIT);
   readonly #dlq: DeadLetterQueue;
   readonly #requests = new Map<MessageId, PendingRequest>();
   readonly #peerKeys = new WeakMap<DirectoryEntry, AgentPublicKeys>();
@@ -662,13 +663,6 @@ export class SecureCommunicationBus implements CommunicationBus {
   #delivered(local: LocalAgent, q: QueuedMessage): Promise<void> | void {
     const m = q.secure.message;
     this.#seen.set(m.id, q.expiresAt);
-    if (this.#seen.size > SEEN_LIMIT + SEEN_TRIM) {
-      let n = SEEN_TRIM;
-      for (const key of this.#seen.keys()) {
-        if (n-- === 0) break;
-        this.#seen.delete(key);
-      }
-    }
     this.#setStatus(m.id, "Delivered", m.from);
     const acked = q.delivery.ack("Delivered");
     if (this.#events.listening("message.delivered")) this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
@@ -696,7 +690,7 @@ export class SecureCommunicationBus implements CommunicationBus {
       attempts: delivery.attempt,
     };
     // A copy of an already-delivered message must not turn its status to Failed.
-    if (h && this.#statuses.get(h.id) !== "Delivered") this.#setStatus(h.id, "Failed", h.from);
+    if (h && this.#status(h.id) !== "Delivered") this.#setStatus(h.id, "Failed", h.from);
     this.#addDeadLetter(dead, agentId);
     delivery.ack("Failed");
     this.#logger.warn({ code: e.code, message_id: h?.id, to: agentId }, "message rejected");
@@ -774,7 +768,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   async getMessageStatus(messageId: MessageId): Promise<DeliveryStatus> {
     this.#assertOpen();
     const id = MessageId.parse(messageId);
-    const local = this.#statuses.get(id);
+    const local = this.#status(id);
     if (local !== undefined && local !== "Pending") return local;
     const remote = (await this.#transport.lookupStatus(id)) ?? (await this.#durable?.status(id));
     const status = remote ?? local;
@@ -802,16 +796,13 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   // ---------------------------------------------------------------- helpers
 
+  #status(id: MessageId): DeliveryStatus | undefined {
+    const code = this.#statuses.get(id);
+    return code === undefined ? undefined : STATUSES[code];
+  }
+
   #setStatus(id: MessageId, status: DeliveryStatus, from?: AgentId): void {
-    this.#statuses.set(id, status);
-    if (this.#statuses.size > STATUS_HISTORY + STATUS_TRIM) {
-      // Forget the oldest sent in one pass rather than one per message.
-      let n = STATUS_TRIM;
-      for (const key of this.#statuses.keys()) {
-        if (n-- === 0) break;
-        this.#statuses.delete(key);
-      }
-    }
+    this.#statuses.set(id, STATUSES.indexOf(status));
     // The sender may live on another instance; it learns the outcome through the transport.
     if (status !== "Pending" && from && !this.#keys.has(from)) this.#transport.recordStatus(id, status);
   }
@@ -843,7 +834,7 @@ export class SecureCommunicationBus implements CommunicationBus {
         this.#expire(local, q);
       }
     }
-    for (const [id, expiresAt] of this.#seen) if (expiresAt <= now) this.#seen.delete(id);
+    this.#seen.deleteWhere((expiresAt) => expiresAt <= now);
   }
 
   #effectiveTtl(ttl: number): number {
