@@ -24,6 +24,7 @@ import { CommunicationError } from "../core/errors.js";
 import type { AgentId, MessageId } from "../core/ids.js";
 import { PRIORITIES, type EncryptionAlgorithm, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { verifySignature, type AgentPublicKeys, type KeyStore } from "./key-store.js";
+import { uuidBytes } from "./uuid-bytes.js";
 import type { VerifyPool } from "./verify-pool.js";
 
 const MAGIC = Buffer.from("SYB1", "latin1");
@@ -81,6 +82,20 @@ export interface EnvelopeFrame {
   readonly signed: Buffer;
 }
 
+/** Nonces are cut from a block of CSPRNG output, each part used once: one call per block, not per message. */
+const NONCE_BLOCK = 341 * NONCE_BYTES;
+let nonces = Buffer.alloc(0);
+let nonceAt = 0;
+
+function freshNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > nonces.length) {
+    nonces = randomBytes(NONCE_BLOCK);
+    nonceAt = 0;
+  }
+  nonceAt += NONCE_BYTES;
+  return nonces.subarray(nonceAt - NONCE_BYTES, nonceAt);
+}
+
 function info(alg: string, from: AgentId, to: AgentId): string {
   return `${PROTOCOL}|${alg}|${from}|${to}`;
 }
@@ -93,38 +108,60 @@ const FLAG_CORRELATED = 2;
 const FIXED_HEADER = 1 + 16 * 3 + 3 + 8 + 8 + 4 + NONCE_BYTES + 2;
 const MAX_TOPIC_BYTES = 1024;
 
-/** Hex digit values by char code (-1: not a hex digit); ids reaching here were validated as UUIDs. */
-const HEX_VALUE = Int8Array.from({ length: 128 }, (_, c) => {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-});
-const BYTE_HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
+const HEX_CODES = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+/** The 36 character codes of the UUID being decoded (dashes stay in place). */
+const UUID_CODES: number[] = new Array<number>(36).fill(45);
 
-// Hand-rolled: the header is encoded and decoded once per message, and regex or hex-string round trips
-// showed up in profiles of the in-process path.
-function uuidBytes(id: string, into: Buffer, at: number): void {
-  let o = at;
-  let hi = -1;
-  for (let i = 0; i < id.length; i++) {
-    const v = HEX_VALUE[id.charCodeAt(i)] ?? -1;
-    if (v < 0) continue;
-    if (hi < 0) hi = v;
-    else {
-      into[o++] = (hi << 4) | v;
-      hi = -1;
+/**
+ * Built as one flat string: a string concatenated piece by piece is a rope that every Map lookup keyed by
+ * it must first flatten, and decoded ids are looked up several times per message.
+ */
+function uuidText(buf: Buffer, at: number): string {
+  const codes = UUID_CODES;
+  let o = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) o++;
+    const b = buf[at + i] as number;
+    codes[o++] = HEX_CODES[b >> 4] as number;
+    codes[o++] = HEX_CODES[b & 15] as number;
+  }
+  return String.fromCharCode.apply(null, codes);
+}
+
+/**
+ * Texts decoded lately, by a hash of their bytes: a few agents and topics recur in most messages, and a
+ * byte comparison costs less than decoding them again.
+ */
+class RecentTexts {
+  readonly #slots: ({ readonly bytes: Buffer; readonly text: string } | undefined)[] = new Array(256);
+  readonly #decode: (buf: Buffer, at: number, end: number) => string;
+
+  constructor(decode: (buf: Buffer, at: number, end: number) => string) {
+    this.#decode = decode;
+  }
+
+  get(buf: Buffer, at: number, end: number): string {
+    const length = end - at;
+    const slot = (length * 31 + (buf[end - 1] ?? 0) * 7 + (buf[at] ?? 0)) & 255;
+    const hit = this.#slots[slot];
+    if (hit && hit.bytes.length === length) {
+      let i = 0;
+      while (i < length && hit.bytes[i] === buf[at + i]) i++;
+      if (i === length) return hit.text;
     }
+    const text = this.#decode(buf, at, end);
+    this.#slots[slot] = { bytes: Buffer.from(buf.subarray(at, end)), text };
+    return text;
   }
 }
 
-function uuidText(buf: Buffer, at: number): string {
-  let text = "";
-  for (let i = 0; i < 16; i++) {
-    if (i === 4 || i === 6 || i === 8 || i === 10) text += "-";
-    text += BYTE_HEX[buf[at + i] as number] as string;
-  }
-  return text;
+const agentIds = new RecentTexts((buf, at) => uuidText(buf, at));
+const topics = new RecentTexts((buf, at, end) => buf.toString("utf8", at, end));
+
+/** The byte length of an all-ASCII string (validated topics are), or -1. */
+function asciiLength(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return -1;
+  return text.length;
 }
 
 /** The version (1-8) and variant (10xx) bits a UUID must carry, checked on its 16 bytes. */
@@ -139,7 +176,8 @@ function uuidBytesValid(buf: Buffer, at: number): boolean {
  * u32 size | 12-byte nonce | [correlation id, 16 bytes, when flagged] | u16 topic length | topic (UTF-8)
  */
 export function encodeHeader(h: EnvelopeHeader): Buffer {
-  const topicLength = Buffer.byteLength(h.topic);
+  const ascii = asciiLength(h.topic);
+  const topicLength = ascii >= 0 ? ascii : Buffer.byteLength(h.topic);
   const buf = Buffer.allocUnsafe(FIXED_HEADER + (h.cid ? 16 : 0) + topicLength);
   let o = 0;
   buf[o++] = h.v;
@@ -160,7 +198,8 @@ export function encodeHeader(h: EnvelopeHeader): Buffer {
     o += 16;
   }
   o = buf.writeUInt16BE(topicLength, o);
-  buf.write(h.topic, o, "utf8");
+  if (ascii < 0) buf.write(h.topic, o, "utf8");
+  else for (let i = 0; i < ascii; i++) buf[o + i] = h.topic.charCodeAt(i);
   return buf;
 }
 
@@ -182,7 +221,7 @@ export function sealEnvelope(
     }
   }
   const alg = options.encrypt ? options.algorithm : "none";
-  const nonce = options.encrypt ? randomBytes(NONCE_BYTES) : Buffer.alloc(NONCE_BYTES);
+  const nonce = options.encrypt ? freshNonce() : Buffer.alloc(NONCE_BYTES);
   const header: EnvelopeHeader = {
     v: 1,
     id: message.id,
@@ -239,7 +278,8 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
   const ts = raw.readDoubleBE(o + 8);
   const size = raw.readUInt32BE(o + 16);
   o += 20;
-  const n = raw.subarray(o, o + NONCE_BYTES);
+  // A plain view: Buffer's subarray costs more, and the nonce is only read.
+  const n = new Uint8Array(raw.buffer, raw.byteOffset + o, NONCE_BYTES);
   o += NONCE_BYTES;
   const cidAt = o;
   if (correlated) o += 16;
@@ -260,13 +300,12 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
     uuidBytesValid(raw, 33) &&
     (!correlated || uuidBytesValid(raw, cidAt));
   if (!ok) throw invalid("malformed envelope header");
-  const ids = [uuidText(raw, 1), uuidText(raw, 17), uuidText(raw, 33), correlated ? uuidText(raw, cidAt) : null];
   return {
     v: 1,
-    id: ids[0] as string as MessageId,
-    from: ids[1] as string as AgentId,
-    to: ids[2] as string as AgentId,
-    topic: raw.toString("utf8", o, o + topicLength),
+    id: uuidText(raw, 1) as MessageId,
+    from: agentIds.get(raw, 17, 33) as AgentId,
+    to: agentIds.get(raw, 33, 49) as AgentId,
+    topic: topics.get(raw, o, o + topicLength),
     priority,
     ttl,
     ts,
@@ -274,7 +313,7 @@ export function decodeHeader(raw: Buffer): EnvelopeHeader {
     z: (flags & FLAG_DEFLATED) !== 0,
     n,
     size,
-    cid: ids[3] as MessageId | null,
+    cid: correlated ? (uuidText(raw, cidAt) as MessageId) : null,
   };
 }
 

@@ -5,7 +5,7 @@
  * `hkdfSync`); on a Node without `crypto.hash` this falls back to `hkdfSync`.
  */
 import * as nodeCrypto from "node:crypto";
-import { hkdfSync, type KeyObject } from "node:crypto";
+import { hkdfSync } from "node:crypto";
 
 type OneShotHash = (algorithm: string, data: Uint8Array, outputEncoding: "buffer") => Buffer;
 const oneShot = (nodeCrypto as unknown as { hash?: OneShotHash }).hash;
@@ -28,9 +28,9 @@ function hmacSha256(hash: OneShotHash, key: Buffer, data: Buffer): Buffer {
   return hash("sha256", outer, "buffer");
 }
 
-/** 32 bytes of HKDF-SHA256(ikm = `secret`, `salt`, `info`). `secret` is a raw secret key object. */
-export function hkdfSha256(secret: KeyObject, salt: string, info: string): Buffer {
+/** 32 bytes of HKDF-SHA256(ikm = `secret`, `salt`, `info`). */
+export function hkdfSha256(secret: Buffer, salt: string, info: string): Buffer {
   if (!oneShot) return Buffer.from(hkdfSync("sha256", secret, salt, info, 32));
-  const prk = hmacSha256(oneShot, Buffer.from(salt), secret.export());
+  const prk = hmacSha256(oneShot, Buffer.from(salt), secret);
   return hmacSha256(oneShot, prk, Buffer.concat([Buffer.from(info), ONE]));
 }

@@ -6,7 +6,6 @@
  */
 import {
   createPublicKey,
-  createSecretKey,
   diffieHellman,
   sign as edSign,
   verify as edVerify,
@@ -28,8 +27,11 @@ interface AgentKeys {
   readonly signing: KeyObject;
   readonly agreement: KeyObject;
   readonly publicKeys: AgentPublicKeys;
-  /** ECDH results by peer public key (base64), so each message pays for HKDF only. */
-  readonly shared: Map<string, KeyObject>;
+  /**
+   * ECDH results by peer public key (base64), so each message pays for HKDF only. Raw bytes, as HKDF reads
+   * them: a key object would be exported again for every message.
+   */
+  readonly shared: Map<string, Buffer>;
 }
 
 const MAX_SHARED_CACHE = 4096;
@@ -148,7 +150,7 @@ export class KeyStore {
     const peer = Buffer.from(peerAgreementKey.buffer, peerAgreementKey.byteOffset, peerAgreementKey.byteLength).toString("base64");
     let secret = keys.shared.get(peer);
     if (!secret) {
-      secret = createSecretKey(diffieHellman({ privateKey: keys.agreement, publicKey: importPublicKey(peerAgreementKey, "X25519") }));
+      secret = diffieHellman({ privateKey: keys.agreement, publicKey: importPublicKey(peerAgreementKey, "X25519") });
       if (keys.shared.size >= MAX_SHARED_CACHE) keys.shared.clear();
       keys.shared.set(peer, secret);
     }

@@ -4,7 +4,7 @@
  * messages, dead-letters what cannot be delivered and answers requests — over whichever `BusTransport` it
  * is given (it owns it and closes it on shutdown).
  */
-import { authorize, type Authorizer } from "../core/authorizer.js";
+import { authorize, enforce, type AuthorizationRequest, type Authorizer } from "../core/authorizer.js";
 import type { Clock, TimerHandle } from "../core/clock.js";
 import type { CommunicationConfig } from "../core/config/index.js";
 import { CommunicationError, LifecycleError, ValidationError, isRuntimeError, type RuntimeError } from "../core/errors.js";
@@ -14,6 +14,7 @@ import type { Logger } from "../core/logger.js";
 import { type Capability, type DeliveryStatus, type Message, type Priority, type SecureMessage } from "../core/types.js";
 import { AgentQueue } from "./agent-queue.js";
 import { DeadLetterQueue } from "./dead-letters.js";
+import { IdTable } from "./id-table.js";
 import type { DurableBusState } from "./durable-state.js";
 import { secureCodec, signatureMismatch, type EnvelopeCodec, type EnvelopeFrame } from "./envelope.js";
 import { KeyStore, type AgentPublicKeys } from "./key-store.js";
@@ -25,13 +26,12 @@ import { VerifyPool } from "./verify-pool.js";
 
 /** Statuses remembered for `getMessageStatus`, oldest forgotten first. */
 const STATUS_HISTORY = 100_000;
-const STATUS_TRIM = 1_000;
 /**
  * Delivered ids remembered for replay detection. Ids leave when their message expires (a replay after that
  * is refused as expired) or, past this many, oldest first: memory stays bounded at any message rate.
  */
 const SEEN_LIMIT = 1_000_000;
-const SEEN_TRIM = 10_000;
+const STATUSES: readonly DeliveryStatus[] = ["Pending", "Delivered", "Failed", "Expired"];
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -100,9 +100,10 @@ export class SecureCommunicationBus implements CommunicationBus {
   readonly #codec: EnvelopeCodec;
   readonly #pool: VerifyPool | undefined;
   readonly #agents = new Map<AgentId, LocalAgent>();
-  readonly #statuses = new Map<MessageId, DeliveryStatus>();
+  /** Statuses as indexes into STATUSES. */
+  readonly #statuses = new IdTable(STATUS_HISTORY);
   /** Delivered ids → when they expire; anything older is refused as expired, so this stays bounded. */
-  readonly #seen = new Map<MessageId, number>();
+  readonly #seen = new IdTable(SEEN_LIMIT);
   readonly #dlq: DeadLetterQueue;
   readonly #requests = new Map<MessageId, PendingRequest>();
   readonly #peerKeys = new WeakMap<DirectoryEntry, AgentPublicKeys>();
@@ -114,6 +115,8 @@ export class SecureCommunicationBus implements CommunicationBus {
   #restored: boolean;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
+  /** This instance's agents' ids were parsed when they registered (the directory's may come off the wire). */
+  readonly #knownAgent = (id: unknown): boolean => this.#agents.has(id as AgentId);
   #shutdown: Promise<void> | undefined;
 
   constructor(deps: SecureBusDeps) {
@@ -274,8 +277,11 @@ export class SecureCommunicationBus implements CommunicationBus {
   async sendMessage(message: Message): Promise<MessageId> {
     this.#assertOpen();
     const msg = this.#validate(message);
-    await this.#authorizeSend(msg, false);
-    return this.#dispatch(msg);
+    const request = this.#sendRequest(msg, false);
+    enforce(this.#events, request, await this.#authorizer.check(request));
+    const published = this.#dispatch(msg);
+    if (published) await published;
+    return msg.id;
   }
 
   async broadcastMessage(topic: string, message: Message): Promise<MessageId[]> {
@@ -292,12 +298,13 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     const copies = recipients.map((to) => ({ ...template, id: MessageId.new(), to }));
     // Every copy is authorized before any is sent, so a denial never leaves a partial broadcast.
-    for (const copy of copies) await this.#authorizeSend(copy, true);
+    for (const copy of copies) await authorize(this.#authorizer, this.#events, this.#sendRequest(copy, true));
     const ids: MessageId[] = [];
     const failures: { agent_id: AgentId; code: string; error: string }[] = [];
     for (const copy of copies) {
       try {
-        ids.push(await this.#dispatch(copy));
+        await this.#dispatch(copy);
+        ids.push(copy.id);
       } catch (err) {
         const e = this.#asError(err);
         failures.push({ agent_id: copy.to, code: e.code, error: e.message });
@@ -330,7 +337,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     // The timeout may fire while the send is still in flight; the caller gets the rejection from `reply`.
     reply.catch(() => undefined);
     try {
-      await this.#authorizeSend(msg, false);
+      await authorize(this.#authorizer, this.#events, this.#sendRequest(msg, false));
       await this.#dispatch(msg);
     } catch (err) {
       this.#settleRequest(msg.id, undefined, err);
@@ -351,25 +358,39 @@ export class SecureCommunicationBus implements CommunicationBus {
     });
   }
 
-  async #authorizeSend(msg: Message, broadcast: boolean): Promise<void> {
-    await authorize(this.#authorizer, this.#events, {
+  #sendRequest(msg: Message, broadcast: boolean): AuthorizationRequest {
+    return {
       agent_id: msg.from,
       action: "message.send",
       resource: msg.to,
       context: { topic: msg.topic, priority: msg.priority, size: msg.payload.byteLength, broadcast },
-    });
+    };
   }
 
-  /** Seals and hands a validated, authorized message to the transport. */
-  async #dispatch(msg: Message): Promise<MessageId> {
+  /**
+   * Seals and hands a validated, authorized message to the transport. Returns a promise only when there is
+   * something to wait for (a directory fetch, a transport that commits asynchronously): an in-process send
+   * completes without one.
+   */
+  #dispatch(msg: Message): Promise<void> | undefined {
     if (this.#statuses.has(msg.id)) throw invalidMessage("id", `message id ${msg.id} was already used`);
-    const entry = this.#transport.directory.get(msg.to) ?? (await this.#transport.directory.fetch(msg.to));
+    const entry = this.#transport.directory.get(msg.to);
+    return entry ? this.#publish(msg, entry) : this.#dispatchFetched(msg);
+  }
+
+  /** The recipient is not in this instance's view of the directory: ask the shared one. */
+  async #dispatchFetched(msg: Message): Promise<void> {
+    const entry = await this.#transport.directory.fetch(msg.to);
     if (!entry) {
       const err = this.#notRegistered(msg.to);
       this.#setStatus(msg.id, "Failed");
       this.#deadLetter(msg, err.code, err.message, 0);
       throw err;
     }
+    await this.#publish(msg, entry);
+  }
+
+  #publish(msg: Message, entry: DirectoryEntry): Promise<void> | undefined {
     const local = this.#agents.get(msg.to);
     if (local && local.queue.size + local.inflight + local.accepting >= this.#config.max_queue_size) throw this.#queueFull(msg);
     const bytes = this.#codec.seal(msg, this.#clock.now(), this.#publicKeys(entry));
@@ -380,18 +401,44 @@ export class SecureCommunicationBus implements CommunicationBus {
     }
     this.#setStatus(msg.id, "Pending");
     if (local) local.accepting++;
+    let published: Promise<void> | void;
     try {
-      const published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
-      if (published) await published;
+      published = this.#transport.publish(msg.to, msg.id, bytes, { from: msg.from, topic: msg.topic, priority: msg.priority, ttl: this.#effectiveTtl(msg.ttl) });
     } catch (err) {
-      this.#statuses.delete(msg.id);
-      const e = this.#asError(err);
-      if (e.code === "AGENT_QUEUE_FULL") throw this.#queueFull(msg);
-      this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: e.code, reason: e.message });
-      throw err;
+      if (local) local.accepting--;
+      throw this.#publishFailed(msg, err);
+    }
+    if (!published) {
+      if (local) local.accepting--;
+      this.#sent(msg);
+      return undefined;
+    }
+    return this.#committed(msg, local, published);
+  }
+
+  async #committed(msg: Message, local: LocalAgent | undefined, published: Promise<void>): Promise<void> {
+    try {
+      await published;
+    } catch (err) {
+      throw this.#publishFailed(msg, err);
     } finally {
       if (local) local.accepting--;
     }
+    this.#sent(msg);
+  }
+
+  /** The transport refused the envelope: the id is free again; returns what the sender gets thrown. */
+  #publishFailed(msg: Message, err: unknown): unknown {
+    this.#statuses.delete(msg.id);
+    const e = this.#asError(err);
+    if (e.code === "AGENT_QUEUE_FULL") return this.#queueFull(msg);
+    this.#events.emit("message.failed", { agent_id: msg.from, message_id: msg.id, from: msg.from, to: msg.to, code: e.code, reason: e.message });
+    return err;
+  }
+
+  #sent(msg: Message): void {
+    // Built only when heard: this runs once per message.
+    if (!this.#events.listening("message.sent")) return;
     this.#events.emit("message.sent", {
       agent_id: msg.from,
       message_id: msg.id,
@@ -400,7 +447,6 @@ export class SecureCommunicationBus implements CommunicationBus {
       priority: msg.priority,
       size: msg.payload.byteLength,
     });
-    return msg.id;
   }
 
   // ---------------------------------------------------------------- receiving
@@ -456,7 +502,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     const sender = this.#transport.directory.get(frame.header.from);
     const verdict = sender ? this.#codec.verify(frame, this.#publicKeys(sender)) : undefined;
     if (sender && typeof verdict === "boolean" && (!local || local.inflight === 0)) {
-      this.#accept(agentId, delivery, frame, sender, verdict);
+      this.#accept(local, agentId, delivery, frame, sender, verdict);
       return;
     }
     // Registered a moment ago on another instance: ask the shared directory before refusing.
@@ -467,7 +513,7 @@ export class SecureCommunicationBus implements CommunicationBus {
     })();
     const settle = (): Promise<void> =>
       checked.then(
-        ([entry, ok]) => this.#accept(agentId, delivery, frame, entry, ok),
+        ([entry, ok]) => this.#accept(this.#agents.get(agentId), agentId, delivery, frame, entry, ok),
         (err: unknown) => this.#reject(frame, agentId, delivery, err),
       );
     if (!local) {
@@ -483,9 +529,9 @@ export class SecureCommunicationBus implements CommunicationBus {
       });
   }
 
-  #accept(agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
+  /** `local`: the recipient as registered now (undefined once unregistered). */
+  #accept(local: LocalAgent | undefined, agentId: AgentId, delivery: TransportDelivery, frame: EnvelopeFrame, sender: DirectoryEntry | undefined, verified: boolean): void {
     const h = frame.header;
-    const local = this.#agents.get(agentId);
     if (!local) return this.#reject(frame, agentId, delivery, this.#notRegistered(agentId));
     if (!sender) {
       return this.#reject(frame, agentId, delivery, new CommunicationError("INVALID_SIGNATURE", `Message ${h.id} rejected: its sender ${h.from} is not registered, so its signature cannot be checked`, { details: { message_id: h.id, from: h.from } }));
@@ -617,16 +663,9 @@ export class SecureCommunicationBus implements CommunicationBus {
   #delivered(local: LocalAgent, q: QueuedMessage): Promise<void> | void {
     const m = q.secure.message;
     this.#seen.set(m.id, q.expiresAt);
-    if (this.#seen.size > SEEN_LIMIT + SEEN_TRIM) {
-      let n = SEEN_TRIM;
-      for (const key of this.#seen.keys()) {
-        if (n-- === 0) break;
-        this.#seen.delete(key);
-      }
-    }
     this.#setStatus(m.id, "Delivered", m.from);
     const acked = q.delivery.ack("Delivered");
-    this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
+    if (this.#events.listening("message.delivered")) this.#events.emit("message.delivered", { agent_id: local.id, message_id: m.id, from: m.from, topic: m.topic });
     return acked;
   }
 
@@ -651,7 +690,7 @@ export class SecureCommunicationBus implements CommunicationBus {
       attempts: delivery.attempt,
     };
     // A copy of an already-delivered message must not turn its status to Failed.
-    if (h && this.#statuses.get(h.id) !== "Delivered") this.#setStatus(h.id, "Failed", h.from);
+    if (h && this.#status(h.id) !== "Delivered") this.#setStatus(h.id, "Failed", h.from);
     this.#addDeadLetter(dead, agentId);
     delivery.ack("Failed");
     this.#logger.warn({ code: e.code, message_id: h?.id, to: agentId }, "message rejected");
@@ -729,7 +768,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   async getMessageStatus(messageId: MessageId): Promise<DeliveryStatus> {
     this.#assertOpen();
     const id = MessageId.parse(messageId);
-    const local = this.#statuses.get(id);
+    const local = this.#status(id);
     if (local !== undefined && local !== "Pending") return local;
     const remote = (await this.#transport.lookupStatus(id)) ?? (await this.#durable?.status(id));
     const status = remote ?? local;
@@ -757,16 +796,13 @@ export class SecureCommunicationBus implements CommunicationBus {
 
   // ---------------------------------------------------------------- helpers
 
+  #status(id: MessageId): DeliveryStatus | undefined {
+    const code = this.#statuses.get(id);
+    return code === undefined ? undefined : STATUSES[code];
+  }
+
   #setStatus(id: MessageId, status: DeliveryStatus, from?: AgentId): void {
-    this.#statuses.set(id, status);
-    if (this.#statuses.size > STATUS_HISTORY + STATUS_TRIM) {
-      // Forget the oldest sent in one pass rather than one per message.
-      let n = STATUS_TRIM;
-      for (const key of this.#statuses.keys()) {
-        if (n-- === 0) break;
-        this.#statuses.delete(key);
-      }
-    }
+    this.#statuses.set(id, STATUSES.indexOf(status));
     // The sender may live on another instance; it learns the outcome through the transport.
     if (status !== "Pending" && from && !this.#keys.has(from)) this.#transport.recordStatus(id, status);
   }
@@ -798,7 +834,7 @@ export class SecureCommunicationBus implements CommunicationBus {
         this.#expire(local, q);
       }
     }
-    for (const [id, expiresAt] of this.#seen) if (expiresAt <= now) this.#seen.delete(id);
+    this.#seen.deleteWhere((expiresAt) => expiresAt <= now);
   }
 
   #effectiveTtl(ttl: number): number {
@@ -849,7 +885,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   }
 
   #validate(message: Message): Message {
-    const msg = validateMessage(message, this.#config.max_message_size);
+    const msg = validateMessage(message, this.#config.max_message_size, this.#knownAgent);
     if (!this.#agents.has(msg.from)) throw this.#notRegistered(msg.from);
     return msg;
   }

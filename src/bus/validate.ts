@@ -11,8 +11,12 @@ export function invalidMessage(path: string, message: string): ValidationError {
   return new ValidationError("message", [{ path, message }]);
 }
 
-/** Throws VALIDATION_FAILED for a malformed field and MESSAGE_TOO_LARGE for an oversize payload. */
-export function validateMessage(message: Message, maxMessageSize: number): Message {
+/**
+ * Throws VALIDATION_FAILED for a malformed field and MESSAGE_TOO_LARGE for an oversize payload. `known`
+ * answers true for an agent id the caller already holds in its parsed (lower-case) form: that one is used
+ * as is, without parsing it again on every message.
+ */
+export function validateMessage(message: Message, maxMessageSize: number, known?: (id: unknown) => boolean): Message {
   if (typeof message !== "object" || message === null) throw invalidMessage("", "message must be an object");
   const { payload, priority, ttl } = message;
   if (!(payload instanceof Uint8Array)) throw invalidMessage("payload", "must be a Uint8Array");
@@ -25,8 +29,8 @@ export function validateMessage(message: Message, maxMessageSize: number): Messa
   }
   return {
     id: MessageId.parse(message.id),
-    from: AgentId.parse(message.from),
-    to: AgentId.parse(message.to),
+    from: known?.(message.from) ? message.from : AgentId.parse(message.from),
+    to: known?.(message.to) ? message.to : AgentId.parse(message.to),
     topic: validateTopic(message.topic),
     payload,
     priority,

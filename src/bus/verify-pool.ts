@@ -2,9 +2,11 @@
  * Ed25519 verification on worker threads. Verifying is the most expensive step of receiving a message, and
  * it needs only public data (the sender's public key, the signed bytes and the signature), so it can run in
  * parallel with the main thread's signing, key derivation and AEAD work without any secret leaving it.
- * Requests made in the same turn of the event loop travel to a worker as one batch, so the thread hop is paid per batch, and
- * the batch is packed into one buffer that is transferred, not cloned: cloning a view clones its whole
- * backing store, and envelopes are views into Node's shared 8 KB allocation slabs.
+ * Requests travel to a worker in batches (a few at a time, or those made in the same turn of the event loop),
+ * so the thread hop is paid per batch, and the batch is packed into one buffer that is transferred, not
+ * cloned: cloning a view clones its whole backing store, and envelopes are views into Node's shared 8 KB
+ * allocation slabs. Each worker counts the jobs it has finished in shared memory, so the caller sees the
+ * workers' real backlog even while it is too busy to read their answers.
  *
  * Batch layout, per job: u32 data length | 32-byte public key | 64-byte signature | data.
  */
@@ -12,8 +14,9 @@ import { Worker } from "node:worker_threads";
 
 // Plain CommonJS run with `eval`, so the pool works the same from TypeScript sources and from dist/.
 const WORKER_SOURCE = `
-const { parentPort } = require("node:worker_threads");
+const { parentPort, workerData } = require("node:worker_threads");
 const { createPublicKey, verify } = require("node:crypto");
+const finished = new Int32Array(workerData.finished);
 const keys = new Map();
 function keyFor(raw) {
   const x = Buffer.from(raw).toString("base64url");
@@ -26,6 +29,7 @@ function keyFor(raw) {
   return key;
 }
 parentPort.on("message", ({ id, packed, count }) => {
+  const start = performance.now();
   const buf = Buffer.from(packed);
   const results = new Uint8Array(count);
   let o = 0;
@@ -40,8 +44,9 @@ parentPort.on("message", ({ id, packed, count }) => {
     } catch {
       results[i] = 0;
     }
+    Atomics.add(finished, 0, 1);
   }
-  parentPort.postMessage({ id, results }, [results.buffer]);
+  parentPort.postMessage({ id, results, ms: performance.now() - start }, [results.buffer]);
 });
 `;
 
@@ -52,17 +57,14 @@ interface Job {
   readonly resolve: (ok: boolean) => void;
 }
 
-interface Batch {
-  readonly jobs: Job[];
-  /** performance.now() when posted */
-  readonly postedAt: number;
-}
-
 interface Slot {
   readonly worker: Worker;
   /** batches sent and not yet answered */
-  readonly inflight: Map<number, Batch>;
-  jobs: number;
+  readonly inflight: Map<number, Job[]>;
+  /** jobs sent, ever (int32, wrapping like `finished`) */
+  posted: number;
+  /** [0]: jobs the worker has finished, ever (it adds to it) */
+  readonly finished: Int32Array;
 }
 
 const KEY_BYTES = 32;
@@ -71,9 +73,15 @@ const SIG_BYTES = 64;
 /**
  * How far ahead the workers may be loaded, in inline verifications per thread: past it the caller verifies
  * on its own thread. Measured in time, not jobs, so a worker starved of CPU by other processes on the
- * machine (its turnaround per job far above an inline check) is handed correspondingly fewer jobs.
+ * machine (its time per job far above an inline check) is handed correspondingly fewer jobs. Small, as a
+ * caller that stops sending waits for the whole backlog.
  */
-const BACKLOG_PER_THREAD = 32;
+const BACKLOG_PER_THREAD = 8;
+/**
+ * Jobs posted as soon as this many are queued, without waiting for the end of the event-loop turn: a thread
+ * hop costs about a tenth of one verification, so batches this size keep it small.
+ */
+const EAGER_BATCH = 8;
 /** Weight of the newest sample in the moving averages of per-job cost. */
 const EWMA = 0.2;
 
@@ -85,7 +93,7 @@ export class VerifyPool {
   #flushScheduled = false;
   #nextBatch = 1;
   #closed = false;
-  /** Moving averages, in ms per job: worker turnaround (queueing included) and a check on the caller's thread. */
+  /** Moving averages, in ms per job: a check on a worker (as the worker measured it) and on the caller's thread. */
   #workerMs = 0;
   #inlineMs = 0;
 
@@ -94,16 +102,16 @@ export class VerifyPool {
   }
 
   #spawn(): Slot {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    const finished = new SharedArrayBuffer(4);
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { finished } });
     worker.unref();
-    const slot: Slot = { worker, inflight: new Map(), jobs: 0 };
-    worker.on("message", ({ id, results }: { id: number; results: Uint8Array }) => {
-      const batch = slot.inflight.get(id);
-      if (!batch) return;
+    const slot: Slot = { worker, inflight: new Map(), posted: 0, finished: new Int32Array(finished) };
+    worker.on("message", ({ id, results, ms }: { id: number; results: Uint8Array; ms: number }) => {
+      const jobs = slot.inflight.get(id);
+      if (!jobs) return;
       slot.inflight.delete(id);
-      slot.jobs -= batch.jobs.length;
-      this.#workerMs = average(this.#workerMs, (performance.now() - batch.postedAt) / batch.jobs.length);
-      batch.jobs.forEach((job, i) => job.resolve(results[i] === 1));
+      this.#workerMs = average(this.#workerMs, ms / jobs.length);
+      jobs.forEach((job, i) => job.resolve(results[i] === 1));
     });
     // A worker that dies fails its pending checks closed: the messages are rejected, never accepted.
     worker.on("error", () => this.#fail(slot));
@@ -112,9 +120,8 @@ export class VerifyPool {
   }
 
   #fail(slot: Slot): void {
-    for (const batch of slot.inflight.values()) for (const job of batch.jobs) job.resolve(false);
+    for (const jobs of slot.inflight.values()) for (const job of jobs) job.resolve(false);
     slot.inflight.clear();
-    slot.jobs = 0;
     const i = this.#slots.indexOf(slot);
     if (i >= 0 && !this.#closed) this.#slots[i] = this.#spawn();
   }
@@ -125,7 +132,7 @@ export class VerifyPool {
    */
   get saturated(): boolean {
     let pending = this.#queue.length;
-    for (const slot of this.#slots) pending += slot.jobs;
+    for (const slot of this.#slots) pending += backlog(slot);
     if (pending < 1) return false;
     const relative = this.#workerMs > 0 && this.#inlineMs > 0 ? this.#workerMs / this.#inlineMs : 1;
     return pending * Math.max(relative, 1) >= BACKLOG_PER_THREAD * this.#threads;
@@ -145,30 +152,34 @@ export class VerifyPool {
     if (this.#closed || key.byteLength !== KEY_BYTES || sig.byteLength !== SIG_BYTES) return Promise.resolve(false);
     return new Promise((resolve) => {
       this.#queue.push({ key, data, sig, resolve });
-      if (!this.#flushScheduled) {
+      // A full batch goes at once, so the workers verify while this thread goes on sealing the sends after it.
+      if (this.#queue.length >= EAGER_BATCH) this.#post();
+      else if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         // After the current macrotask, not the next microtask: sends of one batch interleave through microtasks,
         // and flushing there would post a message per envelope.
-        setImmediate(() => this.#flush());
+        setImmediate(() => {
+          this.#flushScheduled = false;
+          this.#post();
+        });
       }
     });
   }
 
-  #flush(): void {
-    this.#flushScheduled = false;
+  #post(): void {
     const jobs = this.#queue;
     this.#queue = [];
     if (jobs.length === 0) return;
     if (this.#slots.length === 0) this.#slots = Array.from({ length: this.#threads }, () => this.#spawn());
     // Spread the batch over the workers, least loaded first.
-    const slots = [...this.#slots].sort((a, b) => a.jobs - b.jobs);
+    const slots = [...this.#slots].sort((a, b) => backlog(a) - backlog(b));
     const per = Math.ceil(jobs.length / slots.length);
     slots.forEach((slot, i) => {
       const part = jobs.slice(i * per, (i + 1) * per);
       if (part.length === 0) return;
       const id = this.#nextBatch++;
-      slot.inflight.set(id, { jobs: part, postedAt: performance.now() });
-      slot.jobs += part.length;
+      slot.inflight.set(id, part);
+      slot.posted = (slot.posted + part.length) | 0;
       const packed = pack(part);
       slot.worker.postMessage({ id, packed, count: part.length }, [packed]);
     });
@@ -195,6 +206,11 @@ function pack(jobs: readonly Job[]): ArrayBuffer {
     o += 4 + KEY_BYTES + SIG_BYTES + j.data.byteLength;
   }
   return packed;
+}
+
+/** Jobs sent to the slot's worker that it has not finished yet. */
+function backlog(slot: Slot): number {
+  return (slot.posted - (Atomics.load(slot.finished, 0) as number)) | 0;
 }
 
 function average(current: number, sample: number): number {

@@ -66,7 +66,14 @@ export async function authorize(
   events: EventStream,
   request: AuthorizationRequest,
 ): Promise<void> {
-  const decision = await authorizer.check(request);
+  enforce(events, request, await authorizer.check(request));
+}
+
+/**
+ * `authorize` after the decision is in: throws `POLICY_DENIED` (after emitting `policy.denied`) when it is
+ * no. For hot paths that await the authorizer themselves rather than through one more async call.
+ */
+export function enforce(events: EventStream, request: AuthorizationRequest, decision: Decision): void {
   if (decision.allowed) return;
   const reason = decision.reason ?? "denied by policy";
   events.emit("policy.denied", {
