@@ -16,6 +16,7 @@ import { AuditError } from "../core/errors.js";
 import type { AgentId, AuditId } from "../core/ids.js";
 import { canonicalJson, GENESIS_HASH } from "./chain.js";
 import { likePattern } from "./query.js";
+import { chainEntryOf, SCAN_CHAIN_SQL } from "./sqlite-chain.js";
 import type {
   AppendPlan,
   AppendRecord,
@@ -100,27 +101,6 @@ interface Row {
 
 const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash, hash";
 
-/**
- * A row's canonical text, built by SQLite: `json_quote` escapes exactly as `JSON.stringify` does for any
- * well-formed text (the trail refuses lone surrogates), and the metadata column already is canonical.
- * NULL for schema-1 rows, whose metadata is an object.
- */
-const CANONICAL_SQL = `CASE WHEN metadata GLOB '[[]*' THEN '[1,' || seq || ',' || json_quote(id) || ',' || json_quote(ts) || ',' ||
-  json_quote(event_type) || ',' || json_quote(agent_id) || ',' || json_quote(details) || ',' || metadata || ']' END`;
-
-/**
- * True when the column holds 64 ASCII characters (as many bytes as characters), so the concatenation below
- * splits by position into exactly the stored values. A pattern match for hex digits cost as much as hashing.
- */
-const isHashSql = (column: string): string => `length(${column}) = 64 AND octet_length(${column}) = 64`;
-
-/**
- * One string per record for verification, `prev_hash || hash || canonical`: a row of one text value is the
- * cheapest thing better-sqlite3 returns, and reading is most of what verification costs. NULL when a hash
- * has another length or the row predates schema 2; such rows are read whole instead.
- */
-const CHAIN_SQL = `CASE WHEN ${isHashSql("prev_hash")} AND ${isHashSql("hash")} THEN prev_hash || hash || ${CANONICAL_SQL} END`;
-
 /** Metadata from its column: canonical pairs (schema 2) or an object (rows written under schema 1). */
 function parseMetadata(text: string): Record<string, string> {
   const parsed = JSON.parse(text) as [string, string][] | Record<string, string>;
@@ -171,11 +151,7 @@ export class SqliteAuditStore implements AuditStore {
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
       scan: db.prepare<[number, number, number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
-      scanChain: db
-        .prepare<[number, number, number], [number, string | null]>(
-          `SELECT seq, ${CHAIN_SQL} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
-        )
-        .raw(true),
+      scanChain: db.prepare<[number, number, number], string | number>(SCAN_CHAIN_SQL).pluck(),
       checkpoints: db.prepare<[number, number], { seq: number; hash: string; ts: number; key_id: string; signature: string }>(
         "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq",
       ),
@@ -318,15 +294,17 @@ export class SqliteAuditStore implements AuditStore {
     for (;;) {
       this.#assertOpen();
       const rows = this.#stmts.scanChain.all(next, to_seq, CHAIN_CHUNK);
-      const entries = rows.map(([seq, chain]): ChainEntry => {
-        if (chain !== null) return { seq, prev_hash: chain.slice(0, 64), hash: chain.slice(64, 128), canonical: chain.slice(128) };
-        const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
-        return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
-      });
+      const entries = rows.map((row) => (typeof row === "number" ? this.#chainEntryFromRow(row) : chainEntryOf(row)));
       if (entries.length) yield entries;
       if (rows.length < CHAIN_CHUNK) return;
       next = (entries[entries.length - 1] as ChainEntry).seq + 1;
     }
+  }
+
+  /** A row the chain statement could not assemble (schema-1 metadata, or a hash column of another length), read whole. */
+  #chainEntryFromRow(seq: number): ChainEntry {
+    const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
+    return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
   }
 
   async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
