@@ -145,8 +145,11 @@ export class SqliteAuditStore implements AuditStore {
       firstSeq: db.prepare<[], { seq: number }>("SELECT seq FROM audit_events ORDER BY seq ASC LIMIT 1"),
       insertEvent: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertEvents: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`),
-      insertMeta: db.prepare("INSERT INTO audit_metadata (key, value, seq) VALUES (?, ?, ?)"),
-      insertMetas: db.prepare(`INSERT INTO audit_metadata (key, value, seq) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?)").join(", ")}`),
+      // The side table's pairs come from the metadata column just written (the canonical pairs the hash
+      // covers), in one statement per batch instead of three bound values per pair.
+      insertMetadata: db.prepare(
+        "INSERT INTO audit_metadata (key, value, seq) SELECT p.value ->> 0, p.value ->> 1, e.seq FROM audit_events e, json_each(e.metadata) p WHERE e.seq >= ? AND e.seq <= ?",
+      ),
       insertCheckpoint: db.prepare("INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)"),
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
@@ -201,8 +204,10 @@ export class SqliteAuditStore implements AuditStore {
     const s = this.#stmts;
     const tx = this.#db.transaction(() => {
       const plan = build(this.#readHead());
-      insertRows(plan.records, EVENT_FIELDS, eventFields, s.insertEvents, s.insertEvent);
-      insertRows(metadataRows(plan.records), 3, metadataFields, s.insertMetas, s.insertMeta);
+      insertEvents(plan.records, s.insertEvents, s.insertEvent);
+      const first = plan.records[0];
+      const last = plan.records[plan.records.length - 1];
+      if (first && last) s.insertMetadata.run(first.seq, last.seq);
       const cp = plan.checkpoint;
       if (cp) s.insertCheckpoint.run(cp.seq, cp.hash, cp.timestamp, cp.key_id, cp.signature);
       return plan;
@@ -379,40 +384,20 @@ function eventFields(r: AppendRecord, out: unknown[], at: number): void {
   out[at + 8] = r.hash;
 }
 
-type MetadataRow = readonly [key: string, value: string, seq: number];
-
-function metadataRows(records: readonly AppendRecord[]): MetadataRow[] {
-  const rows: MetadataRow[] = [];
-  for (const r of records) for (const k in r.metadata) rows.push([k, r.metadata[k] as string, r.seq]);
-  return rows;
-}
-
-function metadataFields(m: MetadataRow, out: unknown[], at: number): void {
-  out[at] = m[0];
-  out[at + 1] = m[1];
-  out[at + 2] = m[2];
-}
-
 /**
- * Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. Parameters go
+ * Inserts records ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. Parameters go
  * into one reused array: a batch is thousands of rows and per-row arrays would be most of the garbage.
  */
-function insertRows<T>(
-  rows: readonly T[],
-  width: number,
-  fields: (row: T, out: unknown[], at: number) => void,
-  many: Database.Statement,
-  one: Database.Statement,
-): void {
-  const params: unknown[] = new Array(ROWS_PER_INSERT * width);
+function insertEvents(records: readonly AppendRecord[], many: Database.Statement, one: Database.Statement): void {
+  const params: unknown[] = new Array(ROWS_PER_INSERT * EVENT_FIELDS);
   let i = 0;
-  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) {
-    for (let j = 0; j < ROWS_PER_INSERT; j++) fields(rows[i + j] as T, params, j * width);
+  for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+    for (let j = 0; j < ROWS_PER_INSERT; j++) eventFields(records[i + j] as AppendRecord, params, j * EVENT_FIELDS);
     many.run(params);
   }
-  params.length = width;
-  for (; i < rows.length; i++) {
-    fields(rows[i] as T, params, 0);
+  params.length = EVENT_FIELDS;
+  for (; i < records.length; i++) {
+    eventFields(records[i] as AppendRecord, params, 0);
     one.run(params);
   }
 }
