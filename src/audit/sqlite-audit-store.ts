@@ -306,7 +306,7 @@ export class SqliteAuditStore implements AuditStore {
     }
   }
 
-  /** A row the chain statement could not assemble (schema-1 metadata, or a hash column of another length), read whole. */
+  /** A row the chain statement does not assemble (schema-1 metadata, a hash of another length), read whole. */
   #chainEntryFromRow(seq: number): ChainEntry {
     const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
     return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };

@@ -6,11 +6,11 @@
 import type { ChainEntry } from "./types.js";
 
 /**
- * A row's canonical text as `concat` arguments, built by SQLite: `json_array` writes each value as `json_quote` would (one function
- * in SQLite), which is exactly as `JSON.stringify` does for any well-formed text (the trail refuses lone
- * surrogates); its closing bracket gives way to the metadata column, which already is canonical. A details
- * value ends in a quote, digit or `l`, so `rtrim` takes exactly that bracket. One call for the fixed fields
- * costs less than a `json_quote` and a `concat` argument for each.
+ * A row's canonical text as `concat` arguments, built by SQLite. `json_array` writes each value as
+ * `json_quote` would (the same function inside SQLite), which is exactly as `JSON.stringify` does for any
+ * well-formed text (the trail refuses lone surrogates); its closing bracket gives way to the metadata column,
+ * which already is canonical. A details value ends in a quote, digit or `l`, so `rtrim` takes exactly that
+ * bracket. One call for the fixed fields costs less than a `json_quote` and a `concat` argument for each.
  */
 const CANONICAL_PARTS = "rtrim(json_array(1, seq, id, ts, event_type, agent_id, details), ']'), ',', metadata, ']'";
 
