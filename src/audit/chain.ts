@@ -19,8 +19,10 @@ export type RecordContent = Pick<AuditRecord, "seq" | "id" | "timestamp" | "even
  * exact text, so verification can rebuild the canonical bytes without parsing or sorting anything.
  */
 export function metadataJson(metadata: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(metadata).sort();
-  return JSON.stringify(keys.map((k) => [k, metadata[k]]));
+  // Built as text: the same bytes as `JSON.stringify` of the pairs array, without an array per pair.
+  let pairs = "";
+  for (const k of Object.keys(metadata).sort()) pairs += `${pairs ? "," : ""}[${JSON.stringify(k)},${JSON.stringify(metadata[k])}]`;
+  return `[${pairs}]`;
 }
 
 /**
@@ -36,10 +38,7 @@ export function canonicalJson(r: RecordContent): string {
   return `[${CANONICAL_VERSION},${r.seq}${canonicalTail(r, metadataJson(r.metadata))}`;
 }
 
-/**
- * Everything of the canonical text after the sequence number. The trail builds it once per record when it
- * accepts it, so assigning a sequence number at commit time is one string concatenation.
- */
+/** Everything of the canonical text after the sequence number (what moves with a record, see `tailOf`). */
 export function canonicalTail(r: Omit<RecordContent, "seq" | "metadata">, metadata_json: string): string {
   const agent = r.agent_id === null || r.agent_id === undefined ? "null" : JSON.stringify(r.agent_id);
   return `,${JSON.stringify(r.id)},${JSON.stringify(r.timestamp)},${JSON.stringify(r.event_type)},${agent},${JSON.stringify(r.details)},${metadata_json}]`;

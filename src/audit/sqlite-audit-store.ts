@@ -16,6 +16,7 @@ import { AuditError } from "../core/errors.js";
 import type { AgentId, AuditId } from "../core/ids.js";
 import { canonicalJson, GENESIS_HASH } from "./chain.js";
 import { likePattern } from "./query.js";
+import { chainEntryOf, SCAN_CHAIN_SQL } from "./sqlite-chain.js";
 import type {
   AppendPlan,
   AppendRecord,
@@ -100,27 +101,6 @@ interface Row {
 
 const COLUMNS = "seq, id, ts, event_type, agent_id, details, metadata, prev_hash, hash";
 
-/**
- * A row's canonical text, built by SQLite: `json_quote` escapes exactly as `JSON.stringify` does for any
- * well-formed text (the trail refuses lone surrogates), and the metadata column already is canonical.
- * NULL for schema-1 rows, whose metadata is an object.
- */
-const CANONICAL_SQL = `CASE WHEN metadata GLOB '[[]*' THEN '[1,' || seq || ',' || json_quote(id) || ',' || json_quote(ts) || ',' ||
-  json_quote(event_type) || ',' || json_quote(agent_id) || ',' || json_quote(details) || ',' || metadata || ']' END`;
-
-/**
- * True when the column holds 64 ASCII characters (as many bytes as characters), so the concatenation below
- * splits by position into exactly the stored values. A pattern match for hex digits cost as much as hashing.
- */
-const isHashSql = (column: string): string => `length(${column}) = 64 AND octet_length(${column}) = 64`;
-
-/**
- * One string per record for verification, `prev_hash || hash || canonical`: a row of one text value is the
- * cheapest thing better-sqlite3 returns, and reading is most of what verification costs. NULL when a hash
- * has another length or the row predates schema 2; such rows are read whole instead.
- */
-const CHAIN_SQL = `CASE WHEN ${isHashSql("prev_hash")} AND ${isHashSql("hash")} THEN prev_hash || hash || ${CANONICAL_SQL} END`;
-
 /** Metadata from its column: canonical pairs (schema 2) or an object (rows written under schema 1). */
 function parseMetadata(text: string): Record<string, string> {
   const parsed = JSON.parse(text) as [string, string][] | Record<string, string>;
@@ -165,17 +145,16 @@ export class SqliteAuditStore implements AuditStore {
       firstSeq: db.prepare<[], { seq: number }>("SELECT seq FROM audit_events ORDER BY seq ASC LIMIT 1"),
       insertEvent: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertEvents: db.prepare(`INSERT INTO audit_events (${COLUMNS}) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`),
-      insertMeta: db.prepare("INSERT INTO audit_metadata (key, value, seq) VALUES (?, ?, ?)"),
-      insertMetas: db.prepare(`INSERT INTO audit_metadata (key, value, seq) VALUES ${Array(ROWS_PER_INSERT).fill("(?, ?, ?)").join(", ")}`),
+      // The side table's pairs come from the metadata column just written (the canonical pairs the hash
+      // covers), in one statement per batch instead of three bound values per pair.
+      insertMetadata: db.prepare(
+        "INSERT INTO audit_metadata (key, value, seq) SELECT p.value ->> 0, p.value ->> 1, e.seq FROM audit_events e, json_each(e.metadata) p WHERE e.seq >= ? AND e.seq <= ?",
+      ),
       insertCheckpoint: db.prepare("INSERT INTO audit_checkpoints (seq, hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)"),
       byId: db.prepare<[string], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE id = ?`),
       bySeq: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq = ?`),
       scan: db.prepare<[number, number, number], Row>(`SELECT ${COLUMNS} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`),
-      scanChain: db
-        .prepare<[number, number, number], [number, string | null]>(
-          `SELECT seq, ${CHAIN_SQL} FROM audit_events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`,
-        )
-        .raw(true),
+      scanChain: db.prepare<[number, number, number], string | number>(SCAN_CHAIN_SQL).pluck(),
       checkpoints: db.prepare<[number, number], { seq: number; hash: string; ts: number; key_id: string; signature: string }>(
         "SELECT seq, hash, ts, key_id, signature FROM audit_checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq",
       ),
@@ -225,8 +204,10 @@ export class SqliteAuditStore implements AuditStore {
     const s = this.#stmts;
     const tx = this.#db.transaction(() => {
       const plan = build(this.#readHead());
-      insertRows(plan.records, EVENT_FIELDS, eventFields, s.insertEvents, s.insertEvent);
-      insertRows(metadataRows(plan.records), 3, metadataFields, s.insertMetas, s.insertMeta);
+      insertEvents(plan.records, s.insertEvents, s.insertEvent);
+      const first = plan.records[0];
+      const last = plan.records[plan.records.length - 1];
+      if (first && last) s.insertMetadata.run(first.seq, last.seq);
       const cp = plan.checkpoint;
       if (cp) s.insertCheckpoint.run(cp.seq, cp.hash, cp.timestamp, cp.key_id, cp.signature);
       return plan;
@@ -318,15 +299,17 @@ export class SqliteAuditStore implements AuditStore {
     for (;;) {
       this.#assertOpen();
       const rows = this.#stmts.scanChain.all(next, to_seq, CHAIN_CHUNK);
-      const entries = rows.map(([seq, chain]): ChainEntry => {
-        if (chain !== null) return { seq, prev_hash: chain.slice(0, 64), hash: chain.slice(64, 128), canonical: chain.slice(128) };
-        const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
-        return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
-      });
+      const entries = rows.map((row) => (typeof row === "number" ? this.#chainEntryFromRow(row) : chainEntryOf(row)));
       if (entries.length) yield entries;
       if (rows.length < CHAIN_CHUNK) return;
       next = (entries[entries.length - 1] as ChainEntry).seq + 1;
     }
+  }
+
+  /** A row the chain statement does not assemble (schema-1 metadata, a hash of another length), read whole. */
+  #chainEntryFromRow(seq: number): ChainEntry {
+    const r = toRecord(this.#stmts.bySeq.get(seq) as Row);
+    return { seq, prev_hash: r.prev_hash, hash: r.hash, canonical: canonicalJson(r) };
   }
 
   async *scan(from_seq: number, to_seq: number): AsyncIterable<readonly AuditRecord[]> {
@@ -401,40 +384,20 @@ function eventFields(r: AppendRecord, out: unknown[], at: number): void {
   out[at + 8] = r.hash;
 }
 
-type MetadataRow = readonly [key: string, value: string, seq: number];
-
-function metadataRows(records: readonly AppendRecord[]): MetadataRow[] {
-  const rows: MetadataRow[] = [];
-  for (const r of records) for (const k in r.metadata) rows.push([k, r.metadata[k] as string, r.seq]);
-  return rows;
-}
-
-function metadataFields(m: MetadataRow, out: unknown[], at: number): void {
-  out[at] = m[0];
-  out[at + 1] = m[1];
-  out[at + 2] = m[2];
-}
-
 /**
- * Inserts rows ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. Parameters go
+ * Inserts records ROWS_PER_INSERT at a time with `many`, the remainder one by one with `one`. Parameters go
  * into one reused array: a batch is thousands of rows and per-row arrays would be most of the garbage.
  */
-function insertRows<T>(
-  rows: readonly T[],
-  width: number,
-  fields: (row: T, out: unknown[], at: number) => void,
-  many: Database.Statement,
-  one: Database.Statement,
-): void {
-  const params: unknown[] = new Array(ROWS_PER_INSERT * width);
+function insertEvents(records: readonly AppendRecord[], many: Database.Statement, one: Database.Statement): void {
+  const params: unknown[] = new Array(ROWS_PER_INSERT * EVENT_FIELDS);
   let i = 0;
-  for (; i + ROWS_PER_INSERT <= rows.length; i += ROWS_PER_INSERT) {
-    for (let j = 0; j < ROWS_PER_INSERT; j++) fields(rows[i + j] as T, params, j * width);
+  for (; i + ROWS_PER_INSERT <= records.length; i += ROWS_PER_INSERT) {
+    for (let j = 0; j < ROWS_PER_INSERT; j++) eventFields(records[i + j] as AppendRecord, params, j * EVENT_FIELDS);
     many.run(params);
   }
-  params.length = width;
-  for (; i < rows.length; i++) {
-    fields(rows[i] as T, params, 0);
+  params.length = EVENT_FIELDS;
+  for (; i < records.length; i++) {
+    eventFields(records[i] as AppendRecord, params, 0);
     one.run(params);
   }
 }

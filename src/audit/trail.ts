@@ -14,7 +14,7 @@ import { AuditError, isRuntimeError } from "../core/errors.js";
 import type { EventStream } from "../core/events.js";
 import { AgentId, AuditId } from "../core/ids.js";
 import type { Logger } from "../core/logger.js";
-import { canonicalTail, canonicalWithSeq, GENESIS_HASH, hashCanonical, metadataJson, type RecordContent } from "./chain.js";
+import { canonicalTail, canonicalWithSeq, GENESIS_HASH, hashCanonical, metadataJson } from "./chain.js";
 import { exportRecords } from "./export.js";
 import { encodeCursor, isAuditEventType, isFiltered, resolveQuery } from "./query.js";
 import { auditEventFromRuntime } from "./recorder.js";
@@ -70,26 +70,32 @@ export interface AuditTrailDeps {
   readonly options?: AuditTrailOptions;
 }
 
-/** A validated record waiting for its sequence number, with its canonical text already built up to it. */
-interface Draft extends Omit<RecordContent, "seq"> {
-  readonly metadata_json: string;
-  /** `canonicalTail` (chain.ts): hashing at commit time is then one concatenation and one digest. */
-  readonly tail: string;
-}
-
-interface Pending {
-  readonly draft: Draft;
+/**
+ * A validated record and its caller's promise. `#build` numbers and chains it in place, and it is the
+ * `AppendRecord` its batch writes: one object per record from acceptance to commit, since thousands wait at
+ * a time and what survives a young-generation collection is what collecting costs.
+ */
+interface Pending extends AppendRecord {
+  seq: number;
+  prev_hash: string;
+  hash: string;
   readonly resolve: (id: AuditId) => void;
   readonly reject: (err: unknown) => void;
 }
+
+/** The id prefix of the last millisecond an id was minted in: records come in bursts within one. */
+let idTime = { ms: Number.NaN, prefix: "" };
 
 /**
  * Audit ids are UUIDv7 (time-ordered), so the id index grows at its right edge instead of taking random
  * page writes: the random part comes from `randomUUID`'s pooled entropy.
  */
 function timeOrderedId(ms: number): AuditId {
-  const t = Math.floor(ms).toString(16).padStart(12, "0").slice(-12);
-  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${randomUUID().slice(15)}` as AuditId;
+  if (ms !== idTime.ms) {
+    const t = Math.floor(ms).toString(16).padStart(12, "0").slice(-12);
+    idTime = { ms, prefix: `${t.slice(0, 8)}-${t.slice(8, 12)}-7` };
+  }
+  return `${idTime.prefix}${randomUUID().slice(15)}` as AuditId;
 }
 
 /** `String.prototype.isWellFormed` (Node 20; newer than the TypeScript lib this project targets). */
@@ -152,19 +158,14 @@ export class DefaultAuditTrail implements AuditTrail {
 
   recordEvent(event: AuditEventInput): Promise<AuditId> {
     if (this.#closing) return Promise.reject(new AuditError("AUDIT_TRAIL_CLOSED", "The audit trail is closed"));
-    let draft: Draft;
-    try {
-      draft = this.#validate(event);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    // A validation error thrown here rejects the promise returned.
     return new Promise<AuditId>((resolve, reject) => {
-      this.#pending.push({ draft, resolve, reject });
+      this.#pending.push(this.#validate(event, resolve, reject));
       this.#scheduleDrain();
     });
   }
 
-  #validate(e: AuditEventInput): Draft {
+  #validate(e: AuditEventInput, resolve: Pending["resolve"], reject: Pending["reject"]): Pending {
     if (!isAuditEventType(e?.event_type)) throw validationError(`Unknown audit event type ${JSON.stringify(e?.event_type)}`);
     if (typeof e.details !== "string") throw validationError("Audit event details must be a string");
     // A lone surrogate has no UTF-8 form: the store would keep a replacement character and the record would
@@ -183,8 +184,7 @@ export class DefaultAuditTrail implements AuditTrail {
     const id = e.id === undefined ? timeOrderedId(timestamp) : AuditId.parse(e.id);
     const agent_id = e.agent_id == null ? null : AgentId.parse(e.agent_id);
     const metadata_json = metadataJson(metadata);
-    const tail = canonicalTail({ id, timestamp, event_type: e.event_type, agent_id, details: e.details }, metadata_json);
-    return { id, timestamp, event_type: e.event_type, agent_id, details: e.details, metadata, metadata_json, tail };
+    return { seq: 0, id, timestamp, event_type: e.event_type, agent_id, details: e.details, metadata, metadata_json, prev_hash: "", hash: "", resolve, reject };
   }
 
   #exclusive<T>(fn: () => Promise<T>): Promise<T> {
@@ -203,29 +203,19 @@ export class DefaultAuditTrail implements AuditTrail {
   }
 
   /** Chains `pending` onto `head`; signs the new head when a checkpoint is due (or forced). */
-  #build(head: ChainHead, pending: readonly Pending[], force: boolean): AppendPlan {
+  #build(head: ChainHead, pending: Pending[], force: boolean): AppendPlan {
     let prev = head.hash;
     let seq = head.seq;
-    const records: AppendRecord[] = pending.map(({ draft: d }) => {
-      const hash = hashCanonical(prev, canonicalWithSeq(++seq, d.tail));
-      const record: AppendRecord = {
-        seq,
-        id: d.id,
-        timestamp: d.timestamp,
-        event_type: d.event_type,
-        agent_id: d.agent_id,
-        details: d.details,
-        metadata: d.metadata,
-        metadata_json: d.metadata_json,
-        prev_hash: prev,
-        hash,
-      };
-      prev = hash;
-      return record;
-    });
+    for (const p of pending) {
+      p.seq = ++seq;
+      p.prev_hash = prev;
+      // The canonical text is built here rather than kept from acceptance: a long-lived string per waiting
+      // record cost more in collections than building it costs.
+      p.hash = prev = hashCanonical(prev, canonicalWithSeq(seq, canonicalTail(p, p.metadata_json)));
+    }
     const due = seq > head.checkpoint_seq && (force || seq - head.checkpoint_seq >= this.#every);
     const checkpoint = due ? this.#signer.sign({ seq, hash: prev, timestamp: this.#clock.now() }) : null;
-    return { records, checkpoint };
+    return { records: pending, checkpoint };
   }
 
   async #drain(): Promise<void> {
@@ -233,7 +223,7 @@ export class DefaultAuditTrail implements AuditTrail {
       const batch = this.#pending.splice(0, this.#maxBatch);
       try {
         await this.#store.append((head) => this.#build(head, batch, false));
-        for (const p of batch) p.resolve(p.draft.id);
+        for (const p of batch) p.resolve(p.id);
       } catch (err) {
         const error = isRuntimeError(err) ? err : new AuditError("AUDIT_WRITE_FAILED", `Audit append failed: ${String(err)}`, { cause: err });
         this.#logger.error({ err: error, records: batch.length }, "audit batch not committed");
