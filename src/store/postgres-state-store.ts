@@ -209,6 +209,10 @@ class PostgresStateStore implements StateStore, PgHandle {
     }
   }
 
+  get commitStats(): { readonly batches: number; readonly writes: number } {
+    return this.committer.stats;
+  }
+
   flush(): Promise<void> {
     return this.committer.flush();
   }

@@ -198,6 +198,10 @@ class SqliteStateStore implements StateStore, SqliteHandle {
     }
   }
 
+  get commitStats(): { readonly batches: number; readonly writes: number } {
+    return this.committer.stats;
+  }
+
   flush(): Promise<void> {
     return this.committer.flush();
   }
