@@ -68,13 +68,14 @@ export class GroupCommitter<C> {
   }
 
   async #drain(): Promise<void> {
-    // Yield once so writes issued in the same turn as the first one join its batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      while (this.#queue.length) {
-        const batch = this.#queue.splice(0, this.#options.maxBatch);
-        await this.#runBatch(batch);
-      }
+      do {
+        // Yield before each batch so writes issued in the same turn as the first one join it, and so a long
+        // queue does not hold the event loop: callers hear of their commit, and I/O arriving meanwhile joins
+        // the next batch, before it commits.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.#runBatch(this.#queue.splice(0, this.#options.maxBatch));
+      } while (this.#queue.length);
     } finally {
       this.#running = undefined;
     }
