@@ -200,6 +200,9 @@ async function durableEnqueue(metrics: Metric[]): Promise<void> {
       unit: "tasks/cpu-s",
       baseline: rate(floor.cpu),
       ratio: round(floor.cpu / durable.cpu, 3),
+      // Wall time is mostly the same fsyncs on both sides, so under a slow disk its ratio drifts towards 1;
+      // CPU time is where the store's own overhead shows, and it gets the same bar.
+      target: ">= 0.5",
     });
     metrics.push({ name: "enqueue_10k_durable_rows_per_commit", value: round(Math.min(...durables.map((d) => d.group ?? 0)), 1), unit: "rows" });
     // Against pure memory for scale only: SQLite durability is not a fraction of a Map insert.
