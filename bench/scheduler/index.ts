@@ -5,7 +5,8 @@
  *   storing the task in a Map and an array; best of 5 rounds each (fresh scheduler and collections per round),
  *   so a round that a neighbour's burst or a major GC lands on does not decide the number;
  * - durable enqueue: 10,000 tasks accepted concurrently with a SQLite state store (each acknowledged after its
- *   group commit) vs. the same through the in-memory scheduler;
+ *   group commit) vs. the floor of writing the same rows with better-sqlite3 directly (same file settings,
+ *   schema and rows per transaction); the in-memory scheduler beside, for scale. Best of 3 interleaved rounds;
  * - dispatch throughput of no-op in-process tasks through the whole runtime path (scheduler → executor →
  *   handler → task.finished) on the memory store vs. awaiting the same handler directly. The audit trail is
  *   off there: it records three events per task, which is the audit trail's cost (its own suite) and is
@@ -19,14 +20,17 @@ import { spawn } from "node:child_process";
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { SystemClock } from "../../src/core/clock.js";
 import { resolveConfig } from "../../src/core/config/index.js";
 import { RuntimeEvents } from "../../src/core/events.js";
 import { AgentId, TaskId } from "../../src/core/ids.js";
 import { silentLogger } from "../../src/core/logger.js";
 import { parseAgentConfig } from "../../src/core/schemas.js";
+import { PRIORITY_VALUE } from "../../src/core/types.js";
 import { createRuntime } from "../../src/runtime.js";
 import { DefaultScheduler, StoreTaskJournal } from "../../src/scheduler/index.js";
+import { SQLITE_MIGRATIONS } from "../../src/store/sqlite-migrations.js";
 import { createSqliteStateStore } from "../../src/store/sqlite-state-store.js";
 import type { StateStore } from "../../src/store/types.js";
 import { round, timeMs, type Metric } from "../lib.js";
@@ -95,36 +99,119 @@ async function enqueue(metrics: Metric[]): Promise<void> {
   metrics.push({ name: "enqueue_10k_cpu_vs_floor", value: round(t.cpu, 2), unit: "ms cpu", baseline: round(floor.cpu, 2), ratio: round(t.cpu / floor.cpu, 2) });
 }
 
+/** Wall and CPU time of one round, and for a durable round the rows per transaction group commit achieved. */
+interface Round {
+  readonly wall: number;
+  readonly cpu: number;
+  readonly group?: number;
+}
+
+/** Best wall and best CPU time of `rounds` (each may come from a different round). */
+function best(rounds: readonly Round[]): { wall: number; cpu: number } {
+  return { wall: Math.min(...rounds.map((r) => r.wall)), cpu: Math.min(...rounds.map((r) => r.cpu)) };
+}
+
+/**
+ * The floor of durably writing `n` task rows to `file` with better-sqlite3 directly, `group` rows per
+ * transaction: the store's pragmas (WAL, synchronous = FULL) and schema (its own migrations, so the same
+ * tasks table with its unique id and indices), one prepared INSERT, the rows the store writes for a fresh
+ * task. What any durable queue on this SQLite file pays at least.
+ */
+async function sqliteFloor(file: string, n: number, group: number, agent: AgentId): Promise<Round> {
+  const db = new Database(file);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = FULL");
+    for (const m of SQLITE_MIGRATIONS) db.exec(m.sql);
+    const insert = db.prepare(
+      `INSERT INTO tasks (id, agent_id, priority, priority_value, scheduled_time, timeout, retry_count, payload, status, attempts, created_at, updated_at)
+       VALUES (?, ?, 'Normal', ?, ?, ?, 0, NULL, 'Pending', 0, ?, ?)`,
+    );
+    const timeout = resolveConfig({}).scheduler.task_timeout;
+    const commit = db.transaction((rows: number) => {
+      for (let i = 0; i < rows; i++) {
+        const now = Date.now();
+        insert.run(TaskId.new(), agent, PRIORITY_VALUE.Normal, now, timeout, now, now);
+      }
+    });
+    return await timeBoth(async () => {
+      for (let i = 0; i < n; i += group) commit.immediate(Math.min(group, n - i));
+    });
+  } finally {
+    db.close();
+  }
+}
+
 async function durableEnqueue(metrics: Metric[]): Promise<void> {
   const N = 10_000;
   const agent = AgentId.new();
   const dir = mkdtempSync(join(tmpdir(), "symbiont-bench-sched-"));
-  const accept = async (s: DefaultScheduler) => {
+  let files = 0;
+  const file = () => join(dir, `state-${files++}.db`);
+  const accept = async (store?: StateStore): Promise<Round> => {
+    const s = makeScheduler(N, store);
     await s.pauseScheduling();
     const t = await timeBoth(async () => {
       await Promise.all(Array.from({ length: N }, () => s.scheduleTask({ agent_id: agent })));
     });
+    // Read before shutdown: only the measured accepts count.
+    const group = store && store.commitStats.writes / store.commitStats.batches;
     await s.shutdown();
-    return t;
+    return group === undefined ? t : { ...t, group };
   };
-  try {
-    await accept(makeScheduler(N));
-    const memory = await accept(makeScheduler(N));
-    const store = await createSqliteStateStore({ file: join(dir, "state.db") });
-    let durable: { wall: number; cpu: number };
+  const durableRound = async (): Promise<Round> => {
+    const store = await createSqliteStateStore({ file: file() });
     try {
-      durable = await accept(makeScheduler(N, store));
+      return await accept(store);
     } finally {
       await store.close();
     }
+  };
+  try {
+    // Warm every path once (a cold first round measures the JIT), then interleave the rounds so load swings
+    // hit all three alike. The floor commits the rows per transaction that the durable round just achieved.
+    const warm = await durableRound();
+    await sqliteFloor(file(), N, Math.round(warm.group ?? 1), agent);
+    await accept();
+    const durables: Round[] = [];
+    const floors: Round[] = [];
+    const memories: Round[] = [];
+    for (let r = 0; r < 3; r++) {
+      const d = await durableRound();
+      durables.push(d);
+      floors.push(await sqliteFloor(file(), N, Math.max(1, Math.round(d.group ?? 1)), agent));
+      memories.push(await accept());
+    }
+    const durable = best(durables);
+    const floor = best(floors);
+    const memory = best(memories);
     const rate = (ms: number) => Math.round((N / ms) * 1000);
+    metrics.push({
+      name: "enqueue_10k_durable_sqlite_vs_floor",
+      value: rate(durable.wall),
+      unit: "tasks/s",
+      baseline: rate(floor.wall),
+      ratio: round(floor.wall / durable.wall, 3),
+      target: ">= 0.5",
+    });
+    metrics.push({
+      name: "enqueue_10k_durable_sqlite_vs_floor_cpu",
+      value: rate(durable.cpu),
+      unit: "tasks/cpu-s",
+      baseline: rate(floor.cpu),
+      ratio: round(floor.cpu / durable.cpu, 3),
+      // Wall time is mostly the same fsyncs on both sides, so under a slow disk its ratio drifts towards 1;
+      // CPU time is where the store's own overhead shows, and it gets the same bar.
+      target: ">= 0.5",
+    });
+    metrics.push({ name: "enqueue_10k_durable_rows_per_commit", value: round(Math.min(...durables.map((d) => d.group ?? 0)), 1), unit: "rows" });
+    // Against pure memory for scale only: SQLite durability is not a fraction of a Map insert.
     metrics.push({
       name: "enqueue_10k_durable_sqlite_vs_memory",
       value: rate(durable.wall),
       unit: "tasks/s",
       baseline: rate(memory.wall),
       ratio: round(memory.wall / durable.wall, 3),
-      target: ">= 0.3",
     });
     metrics.push({
       name: "enqueue_10k_durable_sqlite_vs_memory_cpu",

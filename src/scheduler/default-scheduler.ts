@@ -180,13 +180,48 @@ export class DefaultScheduler implements Scheduler {
     return rec;
   }
 
-  /** Queues the task once the journal committed it: an acknowledged task survives a crash. */
-  async #acceptDurably(rec: TaskRecord, journal: TaskJournal): Promise<ScheduledTask> {
-    await this.#accept(rec, journal);
+  /**
+   * Queues the task once the journal committed it: an acknowledged task survives a crash. Throws
+   * TASK_ALREADY_EXISTS when its id is already stored. A `then` rather than an async function: a burst of
+   * concurrent accepts keeps every pending continuation alive until its group commit, and a suspended async
+   * frame is twice the garbage of two small closures.
+   */
+  #acceptDurably(rec: TaskRecord, journal: TaskJournal): Promise<ScheduledTask> {
+    this.#acceptingCount++;
+    let stored: Promise<{ readonly accepted: boolean }>;
+    try {
+      stored = journal.accept(rec.task);
+    } catch (err) {
+      this.#notAccepted(rec);
+      throw err;
+    }
+    return stored.then(
+      (r) => this.#accepted(rec, r.accepted),
+      (err: unknown) => {
+        this.#notAccepted(rec);
+        throw err;
+      },
+    );
+  }
+
+  #notAccepted(rec: TaskRecord): void {
+    this.#acceptingCount--;
+    this.#drop(rec);
+  }
+
+  #accepted(rec: TaskRecord, fresh: boolean): ScheduledTask {
+    if (!fresh) {
+      this.#notAccepted(rec);
+      throw alreadyExists(rec.task.id);
+    }
+    this.#acceptingCount--;
+    const now = this.#clock.now();
+    if (rec.cancelRequested !== undefined) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: rec.cancelRequested }, 0);
+    else if (this.#closing) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: "scheduler shut down" }, 0, false);
     // Cancelled, or the scheduler shut down, while the task was being committed.
     if (rec.place === "done") return rec.task;
     this.#announceScheduled(rec.task);
-    this.#enqueue(rec, this.#clock.now());
+    this.#enqueue(rec, now);
     this.#pump();
     return rec.task;
   }
@@ -445,27 +480,6 @@ export class DefaultScheduler implements Scheduler {
 
   #pendingCount(): number {
     return this.#ready.size + this.#delayed.length + this.#waiting.size + this.#acceptingCount;
-  }
-
-  /** Commits a new task (durable stores); throws TASK_ALREADY_EXISTS when its id is already stored. */
-  async #accept(rec: TaskRecord, journal: TaskJournal): Promise<void> {
-    this.#acceptingCount++;
-    let fresh: boolean;
-    try {
-      fresh = await journal.accept(rec.task);
-    } catch (err) {
-      this.#drop(rec);
-      throw err;
-    } finally {
-      this.#acceptingCount--;
-    }
-    if (!fresh) {
-      this.#drop(rec);
-      throw alreadyExists(rec.task.id);
-    }
-    const now = this.#clock.now();
-    if (rec.cancelRequested !== undefined) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: rec.cancelRequested }, 0);
-    else if (this.#closing) this.#finish(rec, { state: "Cancelled", finished_at: now, reason: "scheduler shut down" }, 0, false);
   }
 
   /** Forgets a task the store did not take (or holds elsewhere); anyone waiting on it learns it will not run here. */

@@ -18,8 +18,12 @@ import type { ScheduledTask, TaskError, TaskStatus } from "./types.js";
 export type FinalStatus = Extract<TaskStatus, { state: "Completed" | "Failed" | "Cancelled" | "TimedOut" }>;
 
 export interface TaskJournal {
-  /** Commits a new Pending task; false when a task with this id is already stored (whatever its state). */
-  accept(task: ScheduledTask): Promise<boolean>;
+  /**
+   * Commits a new Pending task; `accepted` is false when a task with this id is already stored (whatever its
+   * state). An object rather than a boolean so the store's own answer is handed through without another
+   * promise per task.
+   */
+  accept(task: ScheduledTask): Promise<{ readonly accepted: boolean }>;
   /** Pending → Running for this node: the attempt number, or undefined when the stored task is not Pending. */
   claim(id: TaskId): Promise<number | undefined>;
   finish(id: TaskId, status: FinalStatus): Promise<void>;
@@ -45,9 +49,9 @@ export class StoreTaskJournal implements TaskJournal {
     this.#clock = clock;
   }
 
-  async accept(t: ScheduledTask): Promise<boolean> {
+  accept(t: ScheduledTask): Promise<{ readonly accepted: boolean }> {
     const stored = { id: t.id, agent_id: t.agent_id, priority: t.priority, scheduled_time: t.scheduled_time, timeout: t.timeout, retry_count: t.retry_count, payload: t.input };
-    return (await this.#tasks.accept(stored, this.#clock.now())).accepted;
+    return this.#tasks.accept(stored, this.#clock.now());
   }
 
   async claim(id: TaskId): Promise<number | undefined> {

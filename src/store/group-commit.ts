@@ -6,14 +6,22 @@
  */
 import { StoreError } from "../core/errors.js";
 
-/** One write: runs inside a transaction on connection `C` and returns its result. */
-export type Write<C, T = unknown> = (conn: C) => T | Promise<T>;
+/**
+ * One write: runs inside a transaction on connection `C` and returns its result. `arg` is what it was
+ * submitted with, so a hot write can be one shared function plus its parameters rather than a fresh closure.
+ */
+export type Write<C, T = unknown, A = undefined> = (conn: C, arg: A) => T | Promise<T>;
 
-/** Runs `writes` in one transaction, in order, and commits; throws (having rolled back) if any failed. */
-export type CommitBatch<C> = (writes: readonly Write<C>[]) => Promise<unknown[]>;
+/** A queued write and its argument, as a batch hands them to the transaction. */
+export interface Queued<C> {
+  readonly write: Write<C, unknown, unknown>;
+  readonly arg: unknown;
+}
 
-interface Pending<C> {
-  readonly write: Write<C>;
+/** Runs `batch` in one transaction, in order, and commits; throws (having rolled back) if any write failed. */
+export type CommitBatch<C> = (batch: readonly Queued<C>[]) => Promise<unknown[]>;
+
+interface Pending<C> extends Queued<C> {
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -41,8 +49,10 @@ export class GroupCommitter<C> {
     this.#options = options;
   }
 
-  /** Queues `write`; resolves with its result after its transaction commits. */
-  submit<T>(write: Write<C, T>): Promise<T> {
+  /** Queues `write` (to run with `arg`); resolves with its result after its transaction commits. */
+  submit<T>(write: Write<C, T>): Promise<T>;
+  submit<T, A>(write: Write<C, T, A>, arg: A): Promise<T>;
+  submit<T, A>(write: Write<C, T, A>, arg?: A): Promise<T> {
     if (this.#closed) {
       return Promise.reject(
         new StoreError("STORE_CLOSED", `The state store ${this.#options.location} is closed`, {
@@ -51,7 +61,7 @@ export class GroupCommitter<C> {
       );
     }
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ write, resolve: resolve as (v: unknown) => void, reject });
+      this.#queue.push({ write: write as Write<C, unknown, unknown>, arg, resolve: resolve as (v: unknown) => void, reject });
       this.#running ??= this.#drain();
     });
   }
@@ -68,13 +78,14 @@ export class GroupCommitter<C> {
   }
 
   async #drain(): Promise<void> {
-    // Yield once so writes issued in the same turn as the first one join its batch.
-    await new Promise<void>((resolve) => setImmediate(resolve));
     try {
-      while (this.#queue.length) {
-        const batch = this.#queue.splice(0, this.#options.maxBatch);
-        await this.#runBatch(batch);
-      }
+      do {
+        // Yield before each batch so writes issued in the same turn as the first one join it, and so a long
+        // queue does not hold the event loop: callers hear of their commit, and I/O arriving meanwhile joins
+        // the next batch, before it commits.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        await this.#runBatch(this.#queue.splice(0, this.#options.maxBatch));
+      } while (this.#queue.length);
     } finally {
       this.#running = undefined;
     }
@@ -82,7 +93,7 @@ export class GroupCommitter<C> {
 
   async #runBatch(batch: Pending<C>[]): Promise<void> {
     try {
-      const results = await this.#commit(batch.map((p) => p.write));
+      const results = await this.#commit(batch);
       this.stats.batches++;
       this.stats.writes += batch.length;
       batch.forEach((p, i) => p.resolve(results[i]));
@@ -96,7 +107,7 @@ export class GroupCommitter<C> {
     // Isolate the faulty write: every other write of the batch still commits.
     for (const p of batch) {
       try {
-        const [result] = await this.#commit([p.write]);
+        const [result] = await this.#commit([p]);
         this.stats.batches++;
         this.stats.writes++;
         p.resolve(result);

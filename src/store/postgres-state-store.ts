@@ -6,7 +6,7 @@
  */
 import pg from "pg";
 import { RuntimeError, StoreError } from "../core/errors.js";
-import { GroupCommitter } from "./group-commit.js";
+import { GroupCommitter, type Queued } from "./group-commit.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { createPostgresRepositories, type Bulk, type PgHandle } from "./postgres-repositories.js";
 import type { StateStore, StateStoreInfo } from "./types.js";
@@ -115,27 +115,26 @@ export async function createPostgresStateStore(options: PostgresStateStoreOption
   return new PostgresStateStore(pool, location, version, options.maxBatch ?? 1_000);
 }
 
-type BulkWrite = ((c: pg.PoolClient) => Promise<unknown>) & { bulk?: Bulk<unknown, unknown> };
-
 /**
  * The run of writes starting at `start` that one statement can carry: consecutive writes of the same bulk
- * kind on distinct keys (each round trip costs far more than a row). A duplicate key ends the run, so
- * writes on the same row still apply one after another, exactly as issued.
+ * kind (their argument) on distinct keys (each round trip costs far more than a row). A duplicate key ends
+ * the run, so writes on the same row still apply one after another, exactly as issued.
  */
-function bulkRun(writes: readonly BulkWrite[], start: number): { length: number; exec(c: pg.PoolClient): Promise<unknown[]> } {
-  const first = writes[start]!;
-  const kind = first.bulk?.kind;
-  if (!kind) return { length: 1, exec: async (c) => [await first(c)] };
+function bulkRun(batch: readonly Queued<pg.PoolClient>[], start: number): { length: number; exec(c: pg.PoolClient): Promise<unknown[]> } {
+  const first = batch[start]!;
+  const one = { length: 1, exec: async (c: pg.PoolClient) => [await first.write(c, first.arg)] };
+  const kind = (first.arg as Bulk<unknown, unknown> | undefined)?.kind;
+  if (!kind) return one;
   const keys = new Set<string>();
   const items: unknown[] = [];
-  for (let i = start; i < writes.length; i++) {
-    const b = writes[i]!.bulk;
+  for (let i = start; i < batch.length; i++) {
+    const b = batch[i]!.arg as Bulk<unknown, unknown> | undefined;
     if (b?.kind !== kind || keys.has(b.key)) break;
     keys.add(b.key);
     items.push(b.item);
   }
-  if (items.length === 1) return { length: 1, exec: async (c) => [await first(c)] };
-  return { length: items.length, exec: (c) => first.bulk!.run(c, items) };
+  if (items.length === 1) return one;
+  return { length: items.length, exec: (c) => (first.arg as Bulk<unknown, unknown>).run(c, items) };
 }
 
 class PostgresStateStore implements StateStore, PgHandle {
@@ -171,14 +170,14 @@ class PostgresStateStore implements StateStore, PgHandle {
     this.busKeys = repos.busKeys;
   }
 
-  async #commit(writes: readonly ((c: pg.PoolClient) => unknown)[]): Promise<unknown[]> {
+  async #commit(batch: readonly Queued<pg.PoolClient>[]): Promise<unknown[]> {
     const client = await this.#pool.connect();
     let broken = false;
     try {
       await client.query("BEGIN");
       const results: unknown[] = [];
-      for (let i = 0; i < writes.length; ) {
-        const run = bulkRun(writes as readonly BulkWrite[], i);
+      for (let i = 0; i < batch.length; ) {
+        const run = bulkRun(batch, i);
         results.push(...(await run.exec(client)));
         i += run.length;
       }
@@ -195,7 +194,7 @@ class PostgresStateStore implements StateStore, PgHandle {
   }
 
   write<T>(fn: (client: pg.PoolClient) => Promise<T>, bulk?: Bulk<unknown, T>): Promise<T> {
-    return this.committer.submit(bulk ? Object.assign(fn, { bulk }) : fn);
+    return this.committer.submit(fn, bulk);
   }
 
   async read(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
@@ -207,6 +206,10 @@ class PostgresStateStore implements StateStore, PgHandle {
     } catch (err) {
       throw mapPgError(err, this.#location, false);
     }
+  }
+
+  get commitStats(): { readonly batches: number; readonly writes: number } {
+    return this.committer.stats;
   }
 
   flush(): Promise<void> {

@@ -43,10 +43,15 @@ import type {
 
 type Db = Database.Database;
 
+/** What an accept binds, in column order: id … payload (JSON), created_at, updated_at. */
+type AcceptParams = [TaskId, AgentId, Priority, number, number, number, number, string | null, number, number];
+
 /** What the repositories need from the store. */
 export interface SqliteHandle {
   stmt(sql: string): Database.Statement;
+  /** Queues `fn` for the next group commit; `arg` is handed to it, so a hot write needs no closure. */
   write<T>(fn: (db: Db) => T): Promise<T>;
+  write<T, A>(fn: (db: Db, arg: A) => T, arg: A): Promise<T>;
   read<T>(fn: (db: Db) => T): Promise<T>;
 }
 
@@ -101,20 +106,24 @@ export function createSqliteRepositories(h: SqliteHandle) {
     list: async () => (await all("SELECT * FROM allocations ORDER BY allocated_at")).map(allocationFromRow),
   };
 
+  /** One function for every accept: its parameters are captured as the write's argument when it is issued. */
+  const acceptTask = (_db: Db, params: AcceptParams): { accepted: boolean; task: StoredTask } => {
+    const { changes } = h
+      .stmt(
+        `INSERT INTO tasks (id, agent_id, priority, priority_value, scheduled_time, timeout, retry_count, payload, status, attempts, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      )
+      .run(params);
+    if (changes > 0) {
+      const [id, agent_id, priority, , scheduled_time, timeout, retry_count, payload, at] = params;
+      return { accepted: true, task: newTask({ id, agent_id, priority, scheduled_time, timeout, retry_count }, at, payload) };
+    }
+    return { accepted: false, task: taskFromRow(h.stmt("SELECT * FROM tasks WHERE id = ?").get(params[0]) as Row) };
+  };
+
   const tasks: TaskRepository = {
-    accept: (t, at) => {
-      const params = [t.id, t.agent_id, t.priority, PRIORITY_VALUE[t.priority], t.scheduled_time, t.timeout, t.retry_count, toJson(t.payload), at, at];
-      return h.write(() => {
-        const { changes } = h
-          .stmt(
-            `INSERT INTO tasks (id, agent_id, priority, priority_value, scheduled_time, timeout, retry_count, payload, status, attempts, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'Pending', 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
-          )
-          .run(...params);
-        if (changes > 0) return { accepted: true, task: newTask(t, at, params[7] as string | null) };
-        return { accepted: false, task: taskFromRow(h.stmt("SELECT * FROM tasks WHERE id = ?").get(t.id) as Row) };
-      });
-    },
+    accept: (t, at) =>
+      h.write(acceptTask, [t.id, t.agent_id, t.priority, PRIORITY_VALUE[t.priority], t.scheduled_time, t.timeout, t.retry_count, toJson(t.payload), at, at]),
     claim: async (id, owner, at) => {
       const r = await h.write(
         () =>

@@ -8,7 +8,7 @@ import { accessSync, constants, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { RuntimeError, StoreError } from "../core/errors.js";
-import { GroupCommitter } from "./group-commit.js";
+import { GroupCommitter, type Queued } from "./group-commit.js";
 import { createSqliteRepositories, type SqliteHandle } from "./sqlite-repositories.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import type { StateStore, StateStoreInfo } from "./types.js";
@@ -163,8 +163,8 @@ class SqliteStateStore implements StateStore, SqliteHandle {
     this.#db = db;
     this.#file = file;
     this.info = { kind: file === ":memory:" ? "memory" : "sqlite", location: file, schema_version: version };
-    const runInTransaction = db.transaction((writes: readonly ((d: Db) => unknown)[]) => writes.map((w) => w(db)));
-    this.committer = new GroupCommitter<Db>(async (writes) => runInTransaction.immediate(writes as readonly ((d: Db) => unknown)[]), {
+    const runInTransaction = db.transaction((batch: readonly Queued<Db>[]) => batch.map((q) => q.write(db, q.arg)));
+    this.committer = new GroupCommitter<Db>(async (batch) => runInTransaction.immediate(batch), {
       maxBatch,
       location: file,
       mapError: (err) => mapSqliteError(err, file, true),
@@ -185,8 +185,8 @@ class SqliteStateStore implements StateStore, SqliteHandle {
     return s;
   }
 
-  write<T>(fn: (db: Db) => T): Promise<T> {
-    return this.committer.submit(fn);
+  write<T, A>(fn: (db: Db, arg: A) => T, arg?: A): Promise<T> {
+    return this.committer.submit(fn, arg as A);
   }
 
   async read<T>(fn: (db: Db) => T): Promise<T> {
@@ -196,6 +196,10 @@ class SqliteStateStore implements StateStore, SqliteHandle {
     } catch (err) {
       throw mapSqliteError(err, this.#file, false);
     }
+  }
+
+  get commitStats(): { readonly batches: number; readonly writes: number } {
+    return this.committer.stats;
   }
 
   flush(): Promise<void> {

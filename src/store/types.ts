@@ -267,6 +267,8 @@ export interface StateStore {
   readonly messages: MessageRepository;
   readonly deadLetters: DeadLetterRepository;
   readonly busKeys: BusKeyRepository;
+  /** Transactions group commit made since open and the writes they held: how well writes are batched. */
+  readonly commitStats: { readonly batches: number; readonly writes: number };
   /** Resolves once every write issued so far has committed. */
   flush(): Promise<void>;
   /** Flushes, then releases the connection. Idempotent; later calls fail with STORE_CLOSED. */
