@@ -19,6 +19,13 @@
 import { Worker } from "node:worker_threads";
 import { verifySignature } from "./key-store.js";
 
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
+/** Claim word, data length, key and signature before each job's data. */
+const JOB_HEADER = 8 + KEY_BYTES + SIG_BYTES;
+/** Result code for a job the caller claimed before the worker reached it. */
+const TAKEN = 2;
+
 // Plain CommonJS run with `eval`, so the pool works the same from TypeScript sources and from dist/.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
@@ -44,13 +51,13 @@ parentPort.on("message", ({ id, packed, count }) => {
   let o = 0;
   for (let i = 0; i < count; i++) {
     const len = buf.readUInt32BE(o + 4);
-    const next = o + ((104 + len + 3) & ~3);
+    const next = o + ((${JOB_HEADER} + len + 3) & ~3);
     if (Atomics.compareExchange(claims, o >> 2, 0, 1) !== 0) {
-      results[i] = 2;
+      results[i] = ${TAKEN};
     } else {
-      const key = buf.subarray(o + 8, o + 40);
-      const sig = buf.subarray(o + 40, o + 104);
-      const data = buf.subarray(o + 104, o + 104 + len);
+      const key = buf.subarray(o + 8, o + ${8 + KEY_BYTES});
+      const sig = buf.subarray(o + ${8 + KEY_BYTES}, o + ${JOB_HEADER});
+      const data = buf.subarray(o + ${JOB_HEADER}, o + ${JOB_HEADER} + len);
       try {
         results[i] = verify(null, data, keyFor(key), sig) ? 1 : 0;
       } catch {
@@ -83,9 +90,6 @@ interface Batch {
   answered: boolean;
 }
 
-/** Result code for a job the caller claimed before the worker reached it. */
-const TAKEN = 2;
-
 interface Slot {
   readonly worker: Worker;
   /** batches sent and not yet answered */
@@ -95,9 +99,6 @@ interface Slot {
   /** [0]: jobs the worker has finished, ever (it adds to it) */
   readonly finished: Int32Array;
 }
-
-const KEY_BYTES = 32;
-const SIG_BYTES = 64;
 
 /**
  * How far ahead the workers may be loaded, in inline verifications per thread: past it the caller verifies
@@ -262,9 +263,6 @@ export class VerifyPool {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
 }
-
-/** Claim word, data length, key and signature before each job's data. */
-const JOB_HEADER = 8 + KEY_BYTES + SIG_BYTES;
 
 function jobBytes(job: Job): number {
   return (JOB_HEADER + job.data.byteLength + 3) & ~3;
