@@ -50,6 +50,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
 declare module "fastify" {
   interface FastifyContextConfig {
     access?: Access;
+    /** Never rate-limited (see `RouteSpec.probe`). */
+    probe?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -98,7 +100,7 @@ export class RouteTable {
       method: spec.method,
       url: spec.url,
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
-      config: spec.probe ? { access: spec.access, rateLimit: false } : { access: spec.access },
+      config: { access: spec.access, probe: spec.probe === true },
       handler: async function routeHandler(request, reply) {
         const input: RouteInput<P, Q, B> = {
           params: parse(spec.params, request.params, "params"),

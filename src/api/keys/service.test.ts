@@ -21,7 +21,7 @@ describe("api keys - service", () => {
     expect(info).not.toHaveProperty("hash");
     const p = await svc.authenticate(`Bearer ${token}`);
     expect(p).toEqual({ key_id: info.key_id, name: "ops", admin: true, agent_ids: null });
-    expect(svc.verifiedKeyId(`Bearer ${token}`)).toBe(info.key_id);
+    expect(svc.verifiedKeyId(svc.present(`Bearer ${token}`))).toBe(info.key_id);
   });
 
   it("rejects a wrong secret even after the right one was cached", async () => {
@@ -29,7 +29,7 @@ describe("api keys - service", () => {
     const { info, token } = await svc.create({ name: "a" });
     await svc.authenticate(`Bearer ${token}`);
     const wrong = `Bearer ${info.key_id}.${"A".repeat(43)}`;
-    expect(svc.verifiedKeyId(wrong)).toBeUndefined();
+    expect(svc.verifiedKeyId(svc.present(wrong))).toBeUndefined();
     await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
