@@ -43,6 +43,28 @@ describe("api keys - service", () => {
     await expect(svc.revoke("ffffffffffffffff")).rejects.toMatchObject({ code: "API_KEY_NOT_FOUND" });
   });
 
+  it("concurrent first uses of a token share one verification; a revocation made in the store is seen after the ttl", async () => {
+    const { svc, store, clock } = make();
+    const { info, token } = await svc.create({ name: "a" });
+    let reads = 0;
+    const get = store.get.bind(store);
+    store.get = async (id) => {
+      reads++;
+      return get(id);
+    };
+    const all = await Promise.all(Array.from({ length: 5 }, () => svc.authenticate(`Bearer ${token}`)));
+    expect(all.every((p) => p.key_id === info.key_id)).toBe(true);
+    expect(reads).toBe(1);
+    await clock.advance(61_000);
+    // Past the ttl the record is read again: still valid, then revoked by another process.
+    expect((await svc.authenticate(`Bearer ${token}`)).key_id).toBe(info.key_id);
+    expect(reads).toBe(2);
+    await store.revoke(info.key_id, clock.now());
+    expect((await svc.authenticate(`Bearer ${token}`)).key_id).toBe(info.key_id);
+    await clock.advance(61_000);
+    await expect(svc.authenticate(`Bearer ${token}`)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+
   it("an expired key is refused, cached or not", async () => {
     const { svc, clock } = make();
     const { token } = await svc.create({ name: "a", expires_at: clock.now() + 1_000 });

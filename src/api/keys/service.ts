@@ -4,7 +4,9 @@
  * time), so authenticated requests do not pay scrypt each time. Revoking through this service drops the
  * cache entry at once; `key_cache_ttl` bounds how long a change made by another process can go unseen.
  * A request's token is parsed and digested once (`present`), and that one digest serves both the rate
- * limiter's choice of bucket and authentication.
+ * limiter's choice of bucket and authentication. When an entry's ttl runs out, the record is read again
+ * (revocation, expiry, scope) but scrypt runs again only if the stored hash changed or the secret differs;
+ * concurrent requests that miss the cache for the same token share one verification.
  */
 import { hash, randomBytes } from "node:crypto";
 import type { Clock } from "../../core/clock.js";
@@ -34,6 +36,8 @@ export interface PresentedKey {
 
 interface CacheEntry {
   readonly digest: string;
+  /** The stored scrypt hash the secret was verified against: the same hash and digest need no scrypt again. */
+  readonly hash: string;
   readonly principal: Principal;
   readonly expires: number;
   readonly keyExpiresAt: number | null;
@@ -64,6 +68,9 @@ export class ApiKeyService {
   readonly #clock: Clock;
   readonly #ttl: number;
   readonly #cache = new Map<string, CacheEntry>();
+  readonly #verifying = new Map<string, Promise<Principal>>();
+  /** Bumped by every revocation: a verification that began before one does not cache what it read. */
+  #revocations = 0;
   readonly #touched = new Map<string, number>();
 
   constructor(store: ApiKeyStore, clock: Clock, cacheTtlMs: number) {
@@ -105,6 +112,7 @@ export class ApiKeyService {
   }
 
   async revoke(keyId: string): Promise<ApiKeyInfo> {
+    this.#revocations++;
     this.#cache.delete(keyId);
     if (!(await this.#store.revoke(keyId, this.#clock.now()))) {
       throw new ApiError("API_KEY_NOT_FOUND", `API key ${keyId} not found`, { details: { key_id: keyId } });
@@ -150,16 +158,30 @@ export class ApiKeyService {
     if (!key) throw unauthorized("malformed bearer token");
     const cached = this.cachedPrincipal(key);
     if (cached) return cached;
+    const token = `${key.keyId}.${key.digest}`;
+    let pending = this.#verifying.get(token);
+    if (!pending) {
+      pending = this.#verify(key).finally(() => this.#verifying.delete(token));
+      this.#verifying.set(token, pending);
+    }
+    return pending;
+  }
+
+  async #verify(key: PresentedKey): Promise<Principal> {
     const { keyId, secret } = key;
-    const now = this.#clock.now();
+    const revocations = this.#revocations;
     const rec = await this.#store.get(keyId);
+    const prior = this.#cache.get(keyId);
     // Run scrypt even for unknown ids so a caller cannot tell ids apart by timing.
-    const ok = await verifySecret(secret, rec?.hash ?? DUMMY_HASH);
+    const ok = rec && prior && prior.hash === rec.hash && safeEqual(prior.digest, key.digest) ? true : await verifySecret(secret, rec?.hash ?? DUMMY_HASH);
+    const now = this.#clock.now();
     if (!rec || !ok) throw unauthorized("unknown key or wrong secret");
     if (rec.revoked_at !== null) throw unauthorized("key revoked");
     if (rec.expires_at !== null && rec.expires_at <= now) throw unauthorized("key expired");
     const principal: Principal = { key_id: rec.key_id, name: rec.name, admin: rec.admin, agent_ids: rec.agent_ids };
-    this.#cache.set(keyId, { digest: key.digest, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+    if (revocations === this.#revocations) {
+      this.#cache.set(keyId, { digest: key.digest, hash: rec.hash, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+    }
     this.#touch(keyId, now);
     return principal;
   }
