@@ -2,8 +2,10 @@
  * HTTP API throughput and latency: GET /api/v1/health (public) and an authenticated GET /api/v1/agents
  * (10 agents) on the real fastify server, against a bare `node:http` server answering the same JSON, measured
  * in the same run (alternating, best of ROUNDS rounds each). Load comes from autocannon in a second process so
- * the generator does not share the server's event loop. Rate limits are raised out of the way; logging is at warn (no access lines), as for
- * the baseline.
+ * the generator does not share the server's event loop. Both servers get identical requests (the same
+ * headers, Authorization included, over the same connections) and are warmed on both paths; the order of the
+ * two alternates from round to round, so neither always runs right after the other. Rate limits are raised
+ * out of the way; logging is at warn (no access lines), as for the baseline.
  *
  * Run: `npm run bench -- http`
  */
@@ -86,9 +88,11 @@ export async function run(): Promise<Metric[]> {
   const bareBase = await listen(bare);
 
   try {
-    // Warm both servers (JIT, sockets) before measuring.
-    await load(`${base}/api/v1/agents`, auth, 2);
-    await load(`${bareBase}/api/v1/agents`, {}, 2);
+    // Warm both servers on both paths (JIT, sockets) before measuring.
+    for (const path of ["/api/v1/health", "/api/v1/agents"]) {
+      await load(`${base}${path}`, auth, 1);
+      await load(`${bareBase}${path}`, auth, 1);
+    }
     const metrics: Metric[] = [];
     for (const [name, path, headers] of [
       ["health", "/api/v1/health", {}],
@@ -99,8 +103,15 @@ export async function run(): Promise<Metric[]> {
       let baseline: Load | undefined;
       let ours: Load | undefined;
       for (let round = 0; round < ROUNDS; round++) {
-        const b = await load(`${bareBase}${path}`);
-        const o = await load(`${base}${path}`, headers);
+        let b: Load;
+        let o: Load;
+        if (round % 2 === 0) {
+          b = await load(`${bareBase}${path}`, headers);
+          o = await load(`${base}${path}`, headers);
+        } else {
+          o = await load(`${base}${path}`, headers);
+          b = await load(`${bareBase}${path}`, headers);
+        }
         if (o.non2xx || o.errors) throw new Error(`${name}: ${o.non2xx} non-2xx answers and ${o.errors} errors under load`);
         if (!baseline || b.rps > baseline.rps) baseline = b;
         if (!ours || o.rps > ours.rps) ours = o;

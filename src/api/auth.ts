@@ -3,37 +3,75 @@
  * needs `Authorization: Bearer <key_id>.<secret>`. Under --insecure-no-auth (loopback only) every request
  * acts as an anonymous admin.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest, preParsingHookHandler, RequestPayload } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { AgentId } from "../core/ids.js";
-import type { ApiKeyService } from "./keys/service.js";
+import type { ApiKeyService, PresentedKey } from "./keys/service.js";
 import type { Principal } from "./keys/types.js";
 
 export const ANONYMOUS_ADMIN: Principal = Object.freeze({ key_id: "anonymous", name: "anonymous (auth disabled)", admin: true, agent_ids: null, anonymous: true });
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"]);
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The request's bearer token, parsed and digested on first need (null: none usable); see `presentedKey`. */
+    presentedKey: PresentedKey | null | undefined;
+  }
+}
+
 export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** The request's token as `keys.present` reads it, computed once however many hooks ask (rate limit, auth). */
+export function presentedKey(keys: ApiKeyService, request: FastifyRequest): PresentedKey | undefined {
+  let key = request.presentedKey;
+  if (key === undefined) key = request.presentedKey = keys.present(request.headers.authorization) ?? null;
+  return key ?? undefined;
 }
 
 /**
  * Resolves the caller for every non-public route, or answers 401. It runs in `preParsing`: after the rate
  * limiter (a route-level onRequest hook), so a flood of bad keys is throttled before any scrypt work, and
- * before the body is read, so an unauthenticated caller cannot make the server parse a body.
+ * before the body is read, so an unauthenticated caller cannot make the server parse a body. Routes without
+ * a declared access (unknown routes answer 404/405 without a key, as health probes do) and public ones get
+ * no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
  */
 export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefined): void {
-  app.addHook("preParsing", async function authenticate(request, _reply, payload) {
-    const access = request.routeOptions.config?.access;
-    // Unknown routes answer 404/405 without a key, as health probes do; they reveal nothing else.
-    if (access === undefined || access === "public") return payload;
-    const principal = keys ? await keys.authenticate(request.headers.authorization) : ANONYMOUS_ADMIN;
-    if (access === "admin" && !principal.admin) {
-      throw new ApiError("ADMIN_REQUIRED", "This route needs an admin API key", { details: { key_id: principal.key_id } });
+  app.decorateRequest("presentedKey", undefined);
+  app.addHook("onRoute", (route) => {
+    const access = route.config?.access;
+    if (access === undefined || access === "public") return;
+    const adminOnly = access === "admin";
+    function authenticate(request: FastifyRequest, _reply: unknown, payload: RequestPayload, done: (err: Error | null, payload?: RequestPayload) => void): void {
+      if (!keys) return admit(request, ANONYMOUS_ADMIN, adminOnly, payload, done);
+      const key = presentedKey(keys, request);
+      let cached: Principal | undefined;
+      try {
+        cached = key && keys.cachedPrincipal(key);
+      } catch (err) {
+        return done(err as Error);
+      }
+      if (cached) return admit(request, cached, adminOnly, payload, done);
+      keys.authenticate(request.headers.authorization, key).then(
+        (principal) => admit(request, principal, adminOnly, payload, done),
+        (err: Error) => done(err),
+      );
     }
-    request.principal = principal;
-    return payload;
+    // A new array, never a push: fastify's implicit HEAD route starts from a copy of these options.
+    const own = route.preParsing;
+    const hook = authenticate as unknown as preParsingHookHandler;
+    route.preParsing = own ? [...(Array.isArray(own) ? own : [own]), hook] : [hook];
   });
+}
+
+function admit(request: FastifyRequest, principal: Principal, adminOnly: boolean, payload: RequestPayload, done: (err: Error | null, payload?: RequestPayload) => void): void {
+  if (adminOnly && !principal.admin) {
+    return done(new ApiError("ADMIN_REQUIRED", "This route needs an admin API key", { details: { key_id: principal.key_id } }));
+  }
+  request.principal = principal;
+  done(null, payload);
 }
 
 /** Whether the caller may act on `agentId`. */

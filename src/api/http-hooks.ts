@@ -64,8 +64,10 @@ export function registerHttpHooks(
   });
 
   app.addHook("onResponse", function finishRequest(request, reply, done) {
-    const route = request.routeOptions.url ?? "(unmatched)";
-    observe(request.method, request.routeOptions.url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
+    // routeOptions builds a fresh object on every read: read it once.
+    const url = request.routeOptions.url;
+    const route = url ?? "(unmatched)";
+    observe(request.method, url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
     if ((request.log as FastifyBaseLogger & { isLevelEnabled(level: string): boolean }).isLevelEnabled("info")) {
       const fields = {
         method: request.method,

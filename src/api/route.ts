@@ -50,6 +50,8 @@ export interface RouteSpec<P = unknown, Q = unknown, B = unknown> {
 declare module "fastify" {
   interface FastifyContextConfig {
     access?: Access;
+    /** Never rate-limited (see `RouteSpec.probe`). */
+    probe?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -98,8 +100,10 @@ export class RouteTable {
       method: spec.method,
       url: spec.url,
       ...(spec.bodyLimit ? { bodyLimit: spec.bodyLimit } : {}),
-      config: spec.probe ? { access: spec.access, rateLimit: false } : { access: spec.access },
-      handler: async function routeHandler(request, reply) {
+      config: { access: spec.access, probe: spec.probe === true },
+      // Not async: a handler that answers a plain value (health probes) is answered at once, without the
+      // promise and microtask an async wrapper adds to every request.
+      handler: function routeHandler(request, reply) {
         const input: RouteInput<P, Q, B> = {
           params: parse(spec.params, request.params, "params"),
           query: parse(spec.query, request.query, "query"),
@@ -108,11 +112,12 @@ export class RouteTable {
           request,
           reply,
         };
-        const out = await spec.handler(input);
-        if (reply.sent) return reply;
-        void reply.status(spec.status ?? 200);
-        if (spec.produces) void reply.type(spec.produces);
-        return out;
+        const out = spec.handler(input);
+        if (out instanceof Promise) return out.then((value: unknown) => settle(reply, spec, value));
+        const value = settle(reply, spec, out);
+        // Fastify sends what a plain handler returns unless it is undefined: say so for an empty answer.
+        if (value === undefined) void reply.send();
+        return value === reply ? undefined : value;
       },
     });
   }
@@ -124,6 +129,14 @@ export class RouteTable {
     if (out.has("GET")) out.add("HEAD");
     return [...out];
   }
+}
+
+/** Status and content type of a route's answer; `reply` itself when the handler already answered. */
+function settle(reply: FastifyReply, spec: Pick<RouteSpec, "status" | "produces">, out: unknown): unknown {
+  if (reply.sent) return reply;
+  void reply.status(spec.status ?? 200);
+  if (spec.produces) void reply.type(spec.produces);
+  return out;
 }
 
 function patternOf(url: string): RegExp {

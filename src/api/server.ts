@@ -9,7 +9,6 @@
  */
 import { join } from "node:path";
 import cors from "@fastify/cors";
-import rateLimit from "@fastify/rate-limit";
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { ApiError, ConfigurationError } from "../core/errors.js";
 import type { Runtime } from "../runtime.js";
@@ -19,6 +18,7 @@ import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
 import { sendError } from "./errors.js";
 import { registerHttpHooks, requestIdFrom } from "./http-hooks.js";
 import { lazyChildLogger } from "./request-logger.js";
+import { registerRateLimit } from "./rate-limit.js";
 import { ApiKeyService } from "./keys/service.js";
 import { MemoryApiKeyStore } from "./keys/memory-api-key-store.js";
 import { SqliteApiKeyStore } from "./keys/sqlite-api-key-store.js";
@@ -119,22 +119,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
 
   if (cfg.enable_cors) await app.register(cors, { origin: cfg.cors_origins.length ? [...cfg.cors_origins] : false, credentials: false });
-  if (cfg.rate_limit.enabled) {
-    const { max_per_key, max_per_ip, window } = cfg.rate_limit;
-    await app.register(rateLimit, {
-      global: true,
-      timeWindow: window,
-      keyGenerator: (request) => {
-        const keyId = keys?.verifiedKeyId(request.headers.authorization);
-        return keyId ? `key:${keyId}` : `ip:${request.ip}`;
-      },
-      max: (_request, key) => (key.startsWith("key:") ? max_per_key : max_per_ip),
-      errorResponseBuilder: (_request, context) =>
-        new ApiError("RATE_LIMITED", `Rate limit exceeded, retry in ${context.after}`, {
-          details: { limit: context.max, retry_after_seconds: Math.max(1, Math.ceil(context.ttl / 1000)) },
-        }),
-    });
-  }
+  if (cfg.rate_limit.enabled) registerRateLimit(app, keys, runtime.clock, cfg.rate_limit);
   registerAuth(app, keys);
 
   // Prometheus scrapes the conventional root path; it needs a key like everything else.

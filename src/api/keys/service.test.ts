@@ -21,7 +21,7 @@ describe("api keys - service", () => {
     expect(info).not.toHaveProperty("hash");
     const p = await svc.authenticate(`Bearer ${token}`);
     expect(p).toEqual({ key_id: info.key_id, name: "ops", admin: true, agent_ids: null });
-    expect(svc.verifiedKeyId(`Bearer ${token}`)).toBe(info.key_id);
+    expect(svc.verifiedKeyId(svc.present(`Bearer ${token}`))).toBe(info.key_id);
   });
 
   it("rejects a wrong secret even after the right one was cached", async () => {
@@ -29,7 +29,7 @@ describe("api keys - service", () => {
     const { info, token } = await svc.create({ name: "a" });
     await svc.authenticate(`Bearer ${token}`);
     const wrong = `Bearer ${info.key_id}.${"A".repeat(43)}`;
-    expect(svc.verifiedKeyId(wrong)).toBeUndefined();
+    expect(svc.verifiedKeyId(svc.present(wrong))).toBeUndefined();
     await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
@@ -41,6 +41,28 @@ describe("api keys - service", () => {
     expect(revoked.revoked_at).not.toBeNull();
     await expect(svc.authenticate(`Bearer ${token}`)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     await expect(svc.revoke("ffffffffffffffff")).rejects.toMatchObject({ code: "API_KEY_NOT_FOUND" });
+  });
+
+  it("concurrent first uses of a token share one verification; a revocation made in the store is seen after the ttl", async () => {
+    const { svc, store, clock } = make();
+    const { info, token } = await svc.create({ name: "a" });
+    let reads = 0;
+    const get = store.get.bind(store);
+    store.get = async (id) => {
+      reads++;
+      return get(id);
+    };
+    const all = await Promise.all(Array.from({ length: 5 }, () => svc.authenticate(`Bearer ${token}`)));
+    expect(all.every((p) => p.key_id === info.key_id)).toBe(true);
+    expect(reads).toBe(1);
+    await clock.advance(61_000);
+    // Past the ttl the record is read again: still valid, then revoked by another process.
+    expect((await svc.authenticate(`Bearer ${token}`)).key_id).toBe(info.key_id);
+    expect(reads).toBe(2);
+    await store.revoke(info.key_id, clock.now());
+    expect((await svc.authenticate(`Bearer ${token}`)).key_id).toBe(info.key_id);
+    await clock.advance(61_000);
+    await expect(svc.authenticate(`Bearer ${token}`)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
   it("an expired key is refused, cached or not", async () => {

@@ -3,8 +3,12 @@
  * and then accepts the same secret from a short-lived cache of its SHA-256 digest (compared in constant
  * time), so authenticated requests do not pay scrypt each time. Revoking through this service drops the
  * cache entry at once; `key_cache_ttl` bounds how long a change made by another process can go unseen.
+ * A request's token is parsed and digested once (`present`), and that one digest serves both the rate
+ * limiter's choice of bucket and authentication. When an entry's ttl runs out, the record is read again
+ * (revocation, expiry, scope) but scrypt runs again only if the stored hash changed or the secret differs;
+ * concurrent requests that miss the cache for the same token share one verification.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { hash, randomBytes } from "node:crypto";
 import type { Clock } from "../../core/clock.js";
 import { ApiError } from "../../core/errors.js";
 import { hashSecret, safeEqual, verifySecret } from "./hash.js";
@@ -23,8 +27,17 @@ export interface CreatedKey {
   readonly token: string;
 }
 
+/** A bearer token as presented, parsed once, with the SHA-256 digest of its secret (what the cache holds). */
+export interface PresentedKey {
+  readonly keyId: string;
+  readonly secret: string;
+  readonly digest: string;
+}
+
 interface CacheEntry {
   readonly digest: string;
+  /** The stored scrypt hash the secret was verified against: the same hash and digest need no scrypt again. */
+  readonly hash: string;
   readonly principal: Principal;
   readonly expires: number;
   readonly keyExpiresAt: number | null;
@@ -46,7 +59,8 @@ export function toInfo(r: ApiKeyRecord): ApiKeyInfo {
 }
 
 function digest(secret: string): string {
-  return createHash("sha256").update(secret).digest("base64url");
+  // The one-shot hash as a string: a createHash object, or a Buffer result, costs more than the digest itself.
+  return hash("sha256", secret, "base64url");
 }
 
 export class ApiKeyService {
@@ -54,6 +68,9 @@ export class ApiKeyService {
   readonly #clock: Clock;
   readonly #ttl: number;
   readonly #cache = new Map<string, CacheEntry>();
+  readonly #verifying = new Map<string, Promise<Principal>>();
+  /** Bumped by every revocation: a verification that began before one does not cache what it read. */
+  #revocations = 0;
   readonly #touched = new Map<string, number>();
 
   constructor(store: ApiKeyStore, clock: Clock, cacheTtlMs: number) {
@@ -95,6 +112,7 @@ export class ApiKeyService {
   }
 
   async revoke(keyId: string): Promise<ApiKeyInfo> {
+    this.#revocations++;
     this.#cache.delete(keyId);
     if (!(await this.#store.revoke(keyId, this.#clock.now()))) {
       throw new ApiError("API_KEY_NOT_FOUND", `API key ${keyId} not found`, { details: { key_id: keyId } });
@@ -107,41 +125,70 @@ export class ApiKeyService {
     return this.#store.countActive(this.#clock.now());
   }
 
-  /**
-   * The key id when `authorization` is a recently verified token (same secret); undefined otherwise. Picks the
-   * rate-limit bucket: someone guessing secrets for a known key id is counted against their address, not the key.
-   */
-  verifiedKeyId(authorization: string | undefined): string | undefined {
+  /** The `Authorization` header parsed and digested; undefined when it is absent or not a well-formed token. */
+  present(authorization: string | undefined): PresentedKey | undefined {
     const parsed = parseBearer(authorization);
-    if (!parsed) return undefined;
-    const hit = this.#cache.get(parsed.keyId);
-    return hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, digest(parsed.secret)) ? parsed.keyId : undefined;
+    return parsed && { keyId: parsed.keyId, secret: parsed.secret, digest: digest(parsed.secret) };
   }
 
-  /** Resolves the `Authorization` header to a principal or throws UNAUTHORIZED. */
-  async authenticate(authorization: string | undefined): Promise<Principal> {
-    if (!authorization) throw unauthorized("no Authorization header");
-    const parsed = parseBearer(authorization);
-    if (!parsed) throw unauthorized("malformed bearer token");
-    const { keyId, secret } = parsed;
+  /**
+   * The key id when `key` is a recently verified token (same secret); undefined otherwise. Picks the
+   * rate-limit bucket: someone guessing secrets for a known key id is counted against their address, not the key.
+   */
+  verifiedKeyId(key: PresentedKey | undefined): string | undefined {
+    return key && this.#hit(key) ? key.keyId : undefined;
+  }
+
+  /**
+   * The principal of a recently verified token without touching the store (undefined: call `authenticate`);
+   * throws UNAUTHORIZED when the cached key has expired since.
+   */
+  cachedPrincipal(key: PresentedKey): Principal | undefined {
+    const hit = this.#hit(key);
+    if (!hit) return undefined;
     const now = this.#clock.now();
-    const d = digest(secret);
-    const hit = this.#cache.get(keyId);
-    if (hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, d)) {
-      if (hit.keyExpiresAt !== null && hit.keyExpiresAt <= now) throw unauthorized("key expired");
-      this.#touch(keyId, now);
-      return hit.principal;
+    if (hit.keyExpiresAt !== null && hit.keyExpiresAt <= now) throw unauthorized("key expired");
+    this.#touch(key.keyId, now);
+    return hit.principal;
+  }
+
+  /** Resolves the `Authorization` header (already presented as `key`, when it was) to a principal or throws UNAUTHORIZED. */
+  async authenticate(authorization: string | undefined, key = this.present(authorization)): Promise<Principal> {
+    if (!authorization) throw unauthorized("no Authorization header");
+    if (!key) throw unauthorized("malformed bearer token");
+    const cached = this.cachedPrincipal(key);
+    if (cached) return cached;
+    const token = `${key.keyId}.${key.digest}`;
+    let pending = this.#verifying.get(token);
+    if (!pending) {
+      pending = this.#verify(key).finally(() => this.#verifying.delete(token));
+      this.#verifying.set(token, pending);
     }
+    return pending;
+  }
+
+  async #verify(key: PresentedKey): Promise<Principal> {
+    const { keyId, secret } = key;
+    const revocations = this.#revocations;
     const rec = await this.#store.get(keyId);
+    const prior = this.#cache.get(keyId);
     // Run scrypt even for unknown ids so a caller cannot tell ids apart by timing.
-    const ok = await verifySecret(secret, rec?.hash ?? DUMMY_HASH);
+    const ok = rec && prior && prior.hash === rec.hash && safeEqual(prior.digest, key.digest) ? true : await verifySecret(secret, rec?.hash ?? DUMMY_HASH);
+    const now = this.#clock.now();
     if (!rec || !ok) throw unauthorized("unknown key or wrong secret");
     if (rec.revoked_at !== null) throw unauthorized("key revoked");
     if (rec.expires_at !== null && rec.expires_at <= now) throw unauthorized("key expired");
     const principal: Principal = { key_id: rec.key_id, name: rec.name, admin: rec.admin, agent_ids: rec.agent_ids };
-    this.#cache.set(keyId, { digest: d, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+    if (revocations === this.#revocations) {
+      this.#cache.set(keyId, { digest: key.digest, hash: rec.hash, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+    }
     this.#touch(keyId, now);
     return principal;
+  }
+
+  #hit(key: PresentedKey): CacheEntry | undefined {
+    const hit = this.#cache.get(key.keyId);
+    return hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, key.digest) ? hit : undefined;
   }
 
   /** Records last use at most once a minute per key; a failure here must not fail the request. */
