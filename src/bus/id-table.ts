@@ -27,11 +27,15 @@ export class IdTable {
   #head = 0;
   #used = 0;
   #size = 0;
-  readonly #scratch = new Uint8Array(16);
-  readonly #words = new Int32Array(this.#scratch.buffer);
-  /** The id whose bytes and hash are in the scratch words: a lookup is often followed by a set of the same id. */
-  #parsed = "";
-  #parsedHash = 0;
+  /**
+   * The id whose bytes and hash are in the scratch words, shared by every table: a lookup is often followed by
+   * a set of the same id, in this table or another (the bus checks replay ids, then records the status).
+   * Single-threaded and only read right after `#find` fills it, so sharing it is safe.
+   */
+  static readonly #scratch = new Uint8Array(16);
+  static readonly #words = new Int32Array(IdTable.#scratch.buffer);
+  static #parsed = "";
+  static #parsedHash = 0;
 
   /** At most `limit` ids are remembered; past it, the oldest is forgotten. */
   constructor(limit: number) {
@@ -59,8 +63,8 @@ export class IdTable {
       this.#values[found] = value;
       return;
     }
-    const w = this.#words;
-    const hash = this.#parsedHash;
+    const w = IdTable.#words;
+    const hash = IdTable.#parsedHash;
     if (this.#size >= this.#limit) this.#evictOldest();
     if (this.#used === this.#alive.length) this.#makeRoom();
     const slot = (this.#head + this.#used++) % this.#alive.length;
@@ -95,18 +99,18 @@ export class IdTable {
 
   /** The slot holding `id` (its bytes and hash left in the scratch words), or -1. */
   #find(id: string): number {
-    const w = this.#words;
-    if (id !== this.#parsed) {
-      uuidBytes(id, this.#scratch, 0);
-      this.#parsed = id;
-      this.#parsedHash = hashWords(w);
+    const w = IdTable.#words;
+    if (id !== IdTable.#parsed) {
+      uuidBytes(id, IdTable.#scratch, 0);
+      IdTable.#parsed = id;
+      IdTable.#parsedHash = hashWords(w);
     }
     const keys = this.#keys;
     const w0 = w[0];
     const w1 = w[1];
     const w2 = w[2];
     const w3 = w[3];
-    for (let b = this.#parsedHash & this.#mask; ; b = (b + 1) & this.#mask) {
+    for (let b = IdTable.#parsedHash & this.#mask; ; b = (b + 1) & this.#mask) {
       const entry = this.#index[b] as number;
       if (entry === 0) return -1;
       const k = (entry - 1) * 4;
