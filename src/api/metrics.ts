@@ -4,11 +4,12 @@
  * (agents, host memory and CPU, messages per second, average response time over the last minute).
  */
 import { cpus, freemem, totalmem } from "node:os";
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
 import type { Runtime } from "../runtime.js";
 import { AGENT_STATES } from "../core/types.js";
 
 const WINDOW_MS = 60_000;
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
 
 /** The spec's `GET /api/v1/metrics` body. */
 export interface MetricsResponse {
@@ -44,6 +45,85 @@ class WindowCounter {
   }
 }
 
+/** One method and route's answers: counts by status and a duration histogram (per-bucket, not cumulative). */
+class RouteStats {
+  readonly statuses = new Map<number, number>();
+  readonly buckets = new Float64Array(DURATION_BUCKETS.length);
+  count = 0;
+  sum = 0;
+}
+
+interface ExportedValue {
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+  readonly metricName: string;
+}
+
+/**
+ * Request counts and durations kept in plain numbers and handed to prom-client only at scrape time: labels()
+ * and observe() hash their labels on every call, which cost a small request more than answering it. The
+ * exposition is the one prom-client's Counter and Histogram would write.
+ */
+class HttpStats {
+  readonly #byMethod = new Map<string, Map<string, RouteStats>>();
+
+  observe(method: string, route: string, status: number, seconds: number): void {
+    let byRoute = this.#byMethod.get(method);
+    if (!byRoute) this.#byMethod.set(method, (byRoute = new Map()));
+    let s = byRoute.get(route);
+    if (!s) byRoute.set(route, (s = new RouteStats()));
+    s.statuses.set(status, (s.statuses.get(status) ?? 0) + 1);
+    s.count++;
+    s.sum += seconds;
+    for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+      if (seconds <= (DURATION_BUCKETS[i] as number)) {
+        (s.buckets[i] as number)++;
+        break;
+      }
+    }
+  }
+
+  *entries(): Generator<[string, string, RouteStats]> {
+    for (const [method, byRoute] of this.#byMethod) for (const [route, s] of byRoute) yield [method, route, s];
+  }
+
+  reset(): void {
+    this.#byMethod.clear();
+  }
+}
+
+/** prom-client's registry accepts any object of this shape; it writes the histogram as `Histogram` would. */
+class DurationHistogram {
+  readonly name = "symbiont_http_request_duration_seconds";
+  readonly help = "HTTP request duration";
+  readonly type = "histogram";
+  readonly aggregator = "sum";
+  readonly #stats: HttpStats;
+
+  constructor(stats: HttpStats) {
+    this.#stats = stats;
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: ExportedValue[] } {
+    const values: ExportedValue[] = [];
+    for (const [method, route, s] of this.#stats.entries()) {
+      let acc = 0;
+      for (let i = 0; i < DURATION_BUCKETS.length; i++) {
+        acc += s.buckets[i] as number;
+        values.push({ labels: { le: DURATION_BUCKETS[i] as number, method, route }, value: acc, metricName: `${this.name}_bucket` });
+      }
+      values.push({ labels: { le: "+Inf", method, route }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { method, route }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { method, route }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.#stats.reset();
+  }
+}
+
 function cpuTimes(): { idle: number; total: number } {
   let idle = 0;
   let total = 0;
@@ -61,8 +141,7 @@ function round1(n: number): number {
 export class ApiMetrics {
   readonly registry = new Registry();
   readonly #runtime: Runtime;
-  readonly #requests: Counter<"method" | "route" | "status">;
-  readonly #duration: Histogram<"method" | "route">;
+  readonly #http = new HttpStats();
   readonly #messages = new WindowCounter();
   readonly #responses = new WindowCounter();
   readonly #unsubscribe: () => void;
@@ -72,19 +151,18 @@ export class ApiMetrics {
   constructor(runtime: Runtime) {
     this.#runtime = runtime;
     collectDefaultMetrics({ register: this.registry, prefix: "symbiont_" });
-    this.#requests = new Counter({
+    const http = this.#http;
+    new Counter({
       name: "symbiont_http_requests_total",
       help: "HTTP requests answered, by method, route and status",
       labelNames: ["method", "route", "status"],
       registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [method, route, s] of http.entries()) for (const [status, n] of s.statuses) this.inc({ method, route, status: String(status) }, n);
+      },
     });
-    this.#duration = new Histogram({
-      name: "symbiont_http_request_duration_seconds",
-      help: "HTTP request duration",
-      labelNames: ["method", "route"],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
-      registers: [this.registry],
-    });
+    this.registry.registerMetric(new DurationHistogram(http) as unknown as Parameters<Registry["registerMetric"]>[0]);
     const events = new Counter({ name: "symbiont_events_total", help: "Runtime events, by type", labelNames: ["type"], registers: [this.registry] });
     const lifecycle = runtime.lifecycle;
     new Gauge({
@@ -105,8 +183,7 @@ export class ApiMetrics {
 
   /** Records one answered request. */
   observe(method: string, route: string, status: number, seconds: number): void {
-    this.#requests.inc({ method, route, status: String(status) });
-    this.#duration.observe({ method, route }, seconds);
+    this.#http.observe(method, route, status, seconds);
     this.#responses.add(Date.now(), seconds * 1000);
   }
 

@@ -120,6 +120,12 @@ describe("api - cross-cutting", () => {
     expect(prom.statusCode).toBe(200);
     expect(prom.headers["content-type"]).toContain("text/plain");
     expect(prom.body).toMatch(/symbiont_http_requests_total\{method="GET",route="\/api\/v1\/health",status="200"\} \d+/);
+    // The histogram is cumulative: +Inf and _count both hold every answered request of the route.
+    const health = 'method="GET",route="/api/v1/health"';
+    const count = Number(new RegExp(`symbiont_http_request_duration_seconds_count\\{${health}\\} (\\d+)`).exec(prom.body)?.[1]);
+    expect(count).toBeGreaterThan(0);
+    expect(prom.body).toContain(`symbiont_http_request_duration_seconds_bucket{le="+Inf",${health}} ${count}`);
+    expect(prom.body).toMatch(new RegExp(`symbiont_http_request_duration_seconds_bucket\\{le="0\\.001",${health}\\} \\d+`));
     expect(prom.body).toContain("symbiont_agents{state=\"Running\"}");
     expect(prom.body).toContain("symbiont_process_resident_memory_bytes");
     const json = (await api.call("GET", "/api/v1/metrics")).json() as {
