@@ -185,7 +185,8 @@ export class SandboxCgroup {
   /**
    * Writes every limit, live: a running sandbox gets the new values at once. A memory limit below current
    * usage is never silently refused: v2's kernel OOM-kills inside the write; v1 refuses with EBUSY, so the
-   * cgroup's processes are killed and the limit written again. Either way `killed` says so.
+   * cgroup's processes are killed and the limit written again (unless the cgroup went away with them, as a
+   * container's does). Either way `killed` says so.
    */
   async applyLimits(limits: CgroupLimits): Promise<LimitChange> {
     const mem = String(Math.floor(limits.memory_bytes));
@@ -213,7 +214,14 @@ export class SandboxCgroup {
         if (!isBusy(err)) throw err;
         await this.killAll();
         killed = true;
-        await writeFile(join(m, "memory.limit_in_bytes"), mem);
+        try {
+          await writeFile(join(m, "memory.limit_in_bytes"), mem);
+        } catch (retryErr) {
+          // A container engine removes its container's cgroup once the last process is gone; it makes a new one
+          // when the container starts again, and whoever restarts it writes the limits there.
+          if ((retryErr as NodeJS.ErrnoException).code !== "ENOENT" || existsSync(m)) throw retryErr;
+          return { killed };
+        }
       }
       if (hasMemsw && !growing) await writeFile(memsw, mem);
       await writeFile(join(m, "memory.swappiness"), "0").catch(() => undefined);
