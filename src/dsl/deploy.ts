@@ -86,7 +86,7 @@ export async function deployConfigs(target: DslTarget, configs: readonly AgentCo
       await lifecycle.initializeAgent(instance.id);
       await lifecycle.startAgent(instance.id);
     }
-    await createJobs(target.scheduleJobs, jobs, target.clock);
+    await createJobs(target.scheduleJobs, jobs);
     return Promise.all(created.map((a) => lifecycle.getAgent(a.id)));
   } catch (err) {
     for (const a of created.reverse()) await lifecycle.terminateAgent(a.id).catch(() => undefined);

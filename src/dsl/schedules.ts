@@ -51,9 +51,8 @@ export function atCron(at: number): string {
   return `${d.getUTCSeconds()} ${d.getUTCMinutes()} ${d.getUTCHours()} ${d.getUTCDate()} ${d.getUTCMonth() + 1} * ${d.getUTCFullYear()}`;
 }
 
-/** Creates the jobs; all or nothing (an `at` already past fails before any is made). Resolves to the created jobs. */
-export async function createJobs(jobs: DslScheduleJobs, specs: readonly DslJobSpec[], clock: Pick<Clock, "now">): Promise<ScheduleJob[]> {
-  checkTimes(specs, clock);
+/** Creates the jobs; all or nothing. Callers check `at` times first (`checkTimes`). Resolves to the created jobs. */
+export async function createJobs(jobs: DslScheduleJobs, specs: readonly DslJobSpec[]): Promise<ScheduleJob[]> {
   const created: ScheduleJob[] = [];
   try {
     for (const { at: _at, source: _source, span: _span, ...spec } of specs) created.push(await jobs.create(spec));
@@ -64,7 +63,7 @@ export async function createJobs(jobs: DslScheduleJobs, specs: readonly DslJobSp
   }
 }
 
-export async function removeJobs(jobs: DslScheduleJobs, list: readonly ScheduleJob[]): Promise<void> {
+async function removeJobs(jobs: DslScheduleJobs, list: readonly ScheduleJob[]): Promise<void> {
   for (const j of list) await jobs.remove(j.id).catch(() => undefined);
 }
 
@@ -89,7 +88,8 @@ export async function syncJobs(
     if (same) kept.add(same);
     else toCreate.push(spec);
   }
-  await createJobs(jobs, toCreate, clock);
+  checkTimes(toCreate, clock);
+  await createJobs(jobs, toCreate);
   await removeJobs(jobs, current.filter((j) => !kept.has(j)));
 }
 
