@@ -6,7 +6,9 @@
  *
  * Entries sit in insertion order in a ring of slots (updating a value keeps its place, as in a Map), so
  * forgetting the oldest costs nothing more than a removal; an open-addressing index (linear probing,
- * backward-shift deletion) finds them. Slots deleted out of order are reclaimed by compacting the ring,
+ * backward-shift deletion) finds them. An index entry carries the high bits of its id's hash beside the
+ * slot number: a probe passing over other ids compares those instead of fetching their keys, which in a
+ * large table are a cache miss each. Slots deleted out of order are reclaimed by compacting the ring,
  * only when it is full with a fifth of it dead, so that costs O(1) per insertion amortised.
  */
 import { uuidBytes } from "./uuid-bytes.js";
@@ -20,8 +22,10 @@ export class IdTable {
   #values = new Float64Array(0);
   #hashes = new Int32Array(0);
   #alive = new Uint8Array(0);
-  /** slot + 1 per bucket; 0 = empty */
+  /** per bucket: slot + 1 in the bits of `#slotMask`, the id's hash in the bits above them (its tag); 0 = empty */
   #index = new Int32Array(0);
+  /** enough bits for slot + 1 at the largest ring the limit allows */
+  readonly #slotMask: number;
   #mask = 0;
   /** the oldest slot in use, and how many are in use from it on (live or deleted) */
   #head = 0;
@@ -40,6 +44,7 @@ export class IdTable {
   /** At most `limit` ids are remembered; past it, the oldest is forgotten. */
   constructor(limit: number) {
     this.#limit = limit;
+    this.#slotMask = 2 ** (32 - Math.clz32(Math.ceil(limit * 1.25))) - 1;
     this.#resize(Math.min(INITIAL_SLOTS, Math.ceil(limit * 1.25)));
   }
 
@@ -74,7 +79,7 @@ export class IdTable {
     this.#alive[slot] = 1;
     let b = hash & this.#mask;
     while (this.#index[b] !== 0) b = (b + 1) & this.#mask;
-    this.#index[b] = slot + 1;
+    this.#index[b] = (hash & ~this.#slotMask) | (slot + 1);
     this.#size++;
   }
 
@@ -106,15 +111,19 @@ export class IdTable {
       IdTable.#parsedHash = hashWords(w);
     }
     const keys = this.#keys;
+    const hash = IdTable.#parsedHash;
+    const slotMask = this.#slotMask;
     const w0 = w[0];
     const w1 = w[1];
     const w2 = w[2];
     const w3 = w[3];
-    for (let b = IdTable.#parsedHash & this.#mask; ; b = (b + 1) & this.#mask) {
+    for (let b = hash & this.#mask; ; b = (b + 1) & this.#mask) {
       const entry = this.#index[b] as number;
       if (entry === 0) return -1;
-      const k = (entry - 1) * 4;
-      if (keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return entry - 1;
+      if (((entry ^ hash) & ~slotMask) !== 0) continue;
+      const slot = (entry & slotMask) - 1;
+      const k = slot * 4;
+      if (keys[k] === w0 && keys[k + 1] === w1 && keys[k + 2] === w2 && keys[k + 3] === w3) return slot;
     }
   }
 
@@ -124,13 +133,14 @@ export class IdTable {
 
   #remove(slot: number): void {
     const mask = this.#mask;
+    const slotMask = this.#slotMask;
     const index = this.#index;
     let hole = (this.#hashes[slot] as number) & mask;
-    while (index[hole] !== slot + 1) hole = (hole + 1) & mask;
+    while (((index[hole] as number) & slotMask) !== slot + 1) hole = (hole + 1) & mask;
     // Backward-shift deletion: later entries of the same probe run move up, so lookups never need tombstones.
     for (let b = (hole + 1) & mask; index[b] !== 0; b = (b + 1) & mask) {
       const entry = index[b] as number;
-      const home = (this.#hashes[entry - 1] as number) & mask;
+      const home = (this.#hashes[(entry & slotMask) - 1] as number) & mask;
       const stays = hole <= b ? home > hole && home <= b : home > hole || home <= b;
       if (!stays) {
         index[hole] = entry;
@@ -175,7 +185,7 @@ export class IdTable {
       alive[n] = 1;
       let b = hash & mask;
       while (index[b] !== 0) b = (b + 1) & mask;
-      index[b] = n + 1;
+      index[b] = (hash & ~this.#slotMask) | (n + 1);
       n++;
     }
     this.#keys = keys;
