@@ -156,6 +156,28 @@ class RecentTexts {
 }
 
 const agentIds = new RecentTexts((buf, at) => uuidText(buf, at));
+
+/**
+ * Bytes of agent ids encoded lately, by a few of their characters: the same senders and recipients recur in
+ * most messages, and comparing a string costs less than parsing its hex again.
+ */
+class RecentIdBytes {
+  readonly #slots: ({ readonly text: string; readonly bytes: Uint8Array } | undefined)[] = new Array(256);
+
+  write(id: string, into: Buffer, at: number): void {
+    const slot = (id.charCodeAt(0) * 31 + id.charCodeAt(34) * 7 + id.charCodeAt(35)) & 255;
+    let hit = this.#slots[slot];
+    if (hit?.text !== id) {
+      hit = { text: id, bytes: new Uint8Array(16) };
+      uuidBytes(id, hit.bytes, 0);
+      this.#slots[slot] = hit;
+    }
+    const bytes = hit.bytes;
+    for (let i = 0; i < 16; i++) into[at + i] = bytes[i] as number;
+  }
+}
+
+const agentBytes = new RecentIdBytes();
 const topics = new RecentTexts((buf, at, end) => buf.toString("utf8", at, end));
 
 /** The byte length of an all-ASCII string (validated topics are), or -1. */
@@ -182,8 +204,8 @@ export function encodeHeader(h: EnvelopeHeader): Buffer {
   let o = 0;
   buf[o++] = h.v;
   uuidBytes(h.id, buf, o);
-  uuidBytes(h.from, buf, o + 16);
-  uuidBytes(h.to, buf, o + 32);
+  agentBytes.write(h.from, buf, o + 16);
+  agentBytes.write(h.to, buf, o + 32);
   o += 48;
   buf[o++] = PRIORITY_CODE[h.priority];
   buf[o++] = ALGS.indexOf(h.alg);
