@@ -24,11 +24,10 @@ export function plainCodec(): EnvelopeCodec {
   return {
     seal(m: Message, ts: number): Uint8Array {
       const header: EnvelopeHeader = { v: 1, id: m.id, from: m.from, to: m.to, topic: m.topic, priority: m.priority, ttl: m.ttl, ts, alg: "none", z: false, n: NO_NONCE, size: m.payload.byteLength, cid: m.correlation_id ?? null };
-      const h = encodeHeader(header);
-      const out = Buffer.allocUnsafe(4 + h.length + m.payload.byteLength);
-      out.writeUInt32BE(h.length, 0);
-      h.copy(out, 4);
-      out.set(m.payload, 4 + h.length);
+      const out = encodeHeader(header, 4, m.payload.byteLength);
+      const bodyAt = out.length - m.payload.byteLength;
+      out.writeUInt32BE(bodyAt - 4, 0);
+      out.set(m.payload, bodyAt);
       return out;
     },
     read(bytes: Uint8Array): EnvelopeFrame {

@@ -196,12 +196,15 @@ function uuidBytesValid(buf: Buffer, at: number): boolean {
  * The header's one binary encoding (big-endian), so the signed bytes of a header never vary:
  * u8 version | id | from | to (16 bytes each) | u8 priority 1-4 | u8 alg | u8 flags | f64 ttl | f64 ts |
  * u32 size | 12-byte nonce | [correlation id, 16 bytes, when flagged] | u16 topic length | topic (UTF-8)
+ *
+ * Written at offset `before` of a buffer with `after` bytes to spare past it (left unwritten), so an envelope's
+ * framing and body go around the header without a copy of it.
  */
-export function encodeHeader(h: EnvelopeHeader): Buffer {
+export function encodeHeader(h: EnvelopeHeader, before = 0, after = 0): Buffer {
   const ascii = asciiLength(h.topic);
   const topicLength = ascii >= 0 ? ascii : Buffer.byteLength(h.topic);
-  const buf = Buffer.allocUnsafe(FIXED_HEADER + (h.cid ? 16 : 0) + topicLength);
-  let o = 0;
+  const buf = Buffer.allocUnsafe(before + FIXED_HEADER + (h.cid ? 16 : 0) + topicLength + after);
+  let o = before;
   buf[o++] = h.v;
   uuidBytes(h.id, buf, o);
   agentBytes.write(h.from, buf, o + 16);
@@ -259,14 +262,23 @@ export function sealEnvelope(
     size: message.payload.byteLength,
     cid: message.correlation_id ?? null,
   };
-  const headerBytes = encodeHeader(header);
-  let sealed: Buffer = body;
-  if (options.encrypt) {
+  // The envelope is one buffer, header first, every other part written in place around it.
+  const sealedLength = options.encrypt ? body.length + TAG_BYTES : body.length;
+  const envelope = encodeHeader(header, MAGIC.length + 4, sealedLength + SIGNATURE_BYTES);
+  const end = envelope.length - SIGNATURE_BYTES;
+  const bodyAt = end - sealedLength;
+  const headerBytes = envelope.subarray(MAGIC.length + 4, bodyAt);
+  MAGIC.copy(envelope, 0);
+  envelope.writeUInt32BE(headerBytes.length, MAGIC.length);
+  if (!options.encrypt) body.copy(envelope, bodyAt);
+  else {
     try {
       const key = keys.deriveKey(message.from, recipient.agreement_public_key, message.id, info(alg, message.from, message.to));
       const c = cipher(options.algorithm, key, nonce);
       c.setAAD(headerBytes, { plaintextLength: body.length });
-      sealed = Buffer.concat([c.update(body), c.final(), c.getAuthTag()]);
+      let o = bodyAt + c.update(body).copy(envelope, bodyAt);
+      o += c.final().copy(envelope, o);
+      c.getAuthTag().copy(envelope, o);
     } catch (err) {
       if (err instanceof CommunicationError) throw err;
       throw new CommunicationError("ENCRYPTION_FAILED", `Message ${message.id} could not be encrypted`, {
@@ -275,13 +287,8 @@ export function sealEnvelope(
       });
     }
   }
-  const signed = Buffer.allocUnsafe(MAGIC.length + 4 + headerBytes.length + sealed.length);
-  MAGIC.copy(signed, 0);
-  signed.writeUInt32BE(headerBytes.length, 4);
-  headerBytes.copy(signed, 8);
-  sealed.copy(signed, 8 + headerBytes.length);
-  const signature = keys.sign(message.from, signed);
-  return Buffer.concat([signed, signature]);
+  envelope.set(keys.sign(message.from, envelope.subarray(0, end)), end);
+  return envelope;
 }
 
 function invalid(reason: string, details: Record<string, unknown> = {}): CommunicationError {
