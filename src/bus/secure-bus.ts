@@ -32,6 +32,8 @@ const STATUS_HISTORY = 100_000;
  */
 const SEEN_LIMIT = 1_000_000;
 const STATUSES: readonly DeliveryStatus[] = ["Pending", "Delivered", "Failed", "Expired"];
+/** Each status's index in STATUSES, looked up rather than searched for: statuses are set twice per message. */
+const STATUS_CODE: Readonly<Record<DeliveryStatus, number>> = { Pending: 0, Delivered: 1, Failed: 2, Expired: 3 };
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
@@ -802,7 +804,7 @@ export class SecureCommunicationBus implements CommunicationBus {
   }
 
   #setStatus(id: MessageId, status: DeliveryStatus, from?: AgentId): void {
-    this.#statuses.set(id, STATUSES.indexOf(status));
+    this.#statuses.set(id, STATUS_CODE[status]);
     // The sender may live on another instance; it learns the outcome through the transport.
     if (status !== "Pending" && from && !this.#keys.has(from)) this.#transport.recordStatus(id, status);
   }
