@@ -40,6 +40,17 @@ describe("id table - bounded ids, oldest forgotten first", () => {
     expect(t.size).toBe(2);
   });
 
+  it("id table - a table as large as the bus's replay table finds exactly the ids it holds", () => {
+    // A million-id limit leaves the fewest hash tag bits beside the slot number in each index entry.
+    const t = new IdTable(1_000_000);
+    const held = ids(20_000);
+    held.forEach((id, i) => t.set(id, i));
+    held.forEach((id, i) => i % 2 === 0 && t.delete(id));
+    held.forEach((id, i) => expect(t.get(id)).toBe(i % 2 === 0 ? undefined : i));
+    for (const id of ids(20_000)) expect(t.has(id)).toBe(false);
+    expect(t.size).toBe(10_000);
+  });
+
   it("id table - behaves as a Map trimmed oldest-first under a long mixed sequence", () => {
     let seed = 42;
     const random = (): number => {
