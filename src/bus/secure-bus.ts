@@ -33,7 +33,7 @@ const STATUS_HISTORY = 100_000;
 const SEEN_LIMIT = 1_000_000;
 const STATUSES: readonly DeliveryStatus[] = ["Pending", "Delivered", "Failed", "Expired"];
 /** Each status's index in STATUSES, looked up rather than searched for: statuses are set twice per message. */
-const STATUS_CODE: Readonly<Record<DeliveryStatus, number>> = { Pending: 0, Delivered: 1, Failed: 2, Expired: 3 };
+const STATUS_CODE = Object.fromEntries(STATUSES.map((s, i) => [s, i])) as Readonly<Record<DeliveryStatus, number>>;
 /** How often queues are swept for expired messages (at most; less when message_ttl is shorter). */
 const SWEEP_INTERVAL_MS = 1_000;
 
