@@ -1,3 +1,4 @@
+import { Agent, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeApi, type TestApi } from "../../test/helpers/api.js";
 import { createApiServer } from "./server.js";
@@ -70,6 +71,36 @@ describe("api - authentication", () => {
     const self = keys.keys[0]?.key_id as string;
     expect((await other.call("DELETE", `/api/v1/keys/${self}`)).json()).toMatchObject({ code: "ADMIN_REQUIRED" });
     await other.close();
+  });
+
+  it("each request on one keep-alive connection is judged by its own key, whatever the connection sent before", async () => {
+    const server = await makeApi();
+    const base = await server.app.listen({ host: "127.0.0.1", port: 0 });
+    const plain = await server.key({ name: "plain" });
+    const [keyId] = server.admin.slice("Bearer ".length).split(".");
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    const get = (path: string, authorization: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(`${base}${path}`, { agent, headers: { authorization } }, (res) => {
+          ports.add(req.socket?.localPort ?? -1);
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject).end();
+      });
+    try {
+      expect((await get("/api/v1/keys", server.admin)).status).toBe(200);
+      expect((await get("/api/v1/keys", plain)).status).toBe(403);
+      expect((await get("/api/v1/keys", `Bearer ${keyId}.${"x".repeat(43)}`)).status).toBe(401);
+      expect((await get("/api/v1/keys", server.admin)).status).toBe(200);
+      expect((await get("/api/v1/keys", "Bearer nope")).status).toBe(401);
+      expect(ports.size).toBe(1);
+    } finally {
+      agent.destroy();
+      await server.close();
+    }
   });
 
   it("auth can be disabled only on a loopback bind", async () => {

@@ -3,9 +3,10 @@
  * needs `Authorization: Bearer <key_id>.<secret>`. Under --insecure-no-auth (loopback only) every request
  * acts as an anonymous admin.
  */
-import type { FastifyInstance, FastifyRequest, preParsingHookHandler, RequestPayload } from "fastify";
+import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { AgentId } from "../core/ids.js";
+import { safeEqual } from "./keys/hash.js";
 import type { ApiKeyService, PresentedKey } from "./keys/service.js";
 import type { Principal } from "./keys/types.js";
 
@@ -24,17 +25,36 @@ export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+/**
+ * The last Authorization header each connection sent, as `keys.present` read it: a keep-alive client sends the
+ * same header on every request, and parsing and digesting it again costs more than the rest of authentication.
+ */
+const presentedOnConnection = new WeakMap<object, { readonly header: string; readonly key: PresentedKey | null }>();
+
 /** The request's token as `keys.present` reads it, computed once however many hooks ask (rate limit, auth). */
 export function presentedKey(keys: ApiKeyService, request: FastifyRequest): PresentedKey | undefined {
   let key = request.presentedKey;
-  if (key === undefined) key = request.presentedKey = keys.present(request.headers.authorization) ?? null;
+  if (key === undefined) key = request.presentedKey = presentOnce(keys, request);
   return key ?? undefined;
 }
 
+function presentOnce(keys: ApiKeyService, request: FastifyRequest): PresentedKey | null {
+  const header = request.headers.authorization;
+  const connection = request.raw.socket as object | undefined;
+  if (!header || !connection) return keys.present(header) ?? null;
+  const last = presentedOnConnection.get(connection);
+  // Compared in constant time: a proxy may carry several clients' requests over one connection.
+  if (last && safeEqual(last.header, header)) return last.key;
+  const key = keys.present(header) ?? null;
+  presentedOnConnection.set(connection, { header, key });
+  return key;
+}
+
 /**
- * Resolves the caller for every non-public route, or answers 401. It runs in `preParsing`: after the rate
- * limiter (a route-level onRequest hook), so a flood of bad keys is throttled before any scrypt work, and
- * before the body is read, so an unauthenticated caller cannot make the server parse a body. Routes without
+ * Resolves the caller for every non-public route, or answers 401. It is a route-level onRequest hook added
+ * after the rate limiter's (call `registerRateLimit` first), so a flood of bad keys is throttled before any
+ * scrypt work, and it runs before the body is read, so an unauthenticated caller cannot make the server
+ * parse a body. Routes without
  * a declared access (unknown routes answer 404/405 without a key, as health probes do) and public ones get
  * no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
  */
@@ -44,8 +64,8 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefin
     const access = route.config?.access;
     if (access === undefined || access === "public") return;
     const adminOnly = access === "admin";
-    function authenticate(request: FastifyRequest, _reply: unknown, payload: RequestPayload, done: (err: Error | null, payload?: RequestPayload) => void): void {
-      if (!keys) return admit(request, ANONYMOUS_ADMIN, adminOnly, payload, done);
+    function authenticate(request: FastifyRequest, _reply: unknown, done: HookHandlerDoneFunction): void {
+      if (!keys) return admit(request, ANONYMOUS_ADMIN, adminOnly, done);
       const key = presentedKey(keys, request);
       let cached: Principal | undefined;
       try {
@@ -53,25 +73,25 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefin
       } catch (err) {
         return done(err as Error);
       }
-      if (cached) return admit(request, cached, adminOnly, payload, done);
+      if (cached) return admit(request, cached, adminOnly, done);
       keys.authenticate(request.headers.authorization, key).then(
-        (principal) => admit(request, principal, adminOnly, payload, done),
+        (principal) => admit(request, principal, adminOnly, done),
         (err: Error) => done(err),
       );
     }
     // A new array, never a push: fastify's implicit HEAD route starts from a copy of these options.
-    const own = route.preParsing;
-    const hook = authenticate as unknown as preParsingHookHandler;
-    route.preParsing = own ? [...(Array.isArray(own) ? own : [own]), hook] : [hook];
+    const own = route.onRequest;
+    const hook = authenticate as onRequestHookHandler;
+    route.onRequest = own ? [...(Array.isArray(own) ? own : [own]), hook] : [hook];
   });
 }
 
-function admit(request: FastifyRequest, principal: Principal, adminOnly: boolean, payload: RequestPayload, done: (err: Error | null, payload?: RequestPayload) => void): void {
+function admit(request: FastifyRequest, principal: Principal, adminOnly: boolean, done: HookHandlerDoneFunction): void {
   if (adminOnly && !principal.admin) {
     return done(new ApiError("ADMIN_REQUIRED", "This route needs an admin API key", { details: { key_id: principal.key_id } }));
   }
   request.principal = principal;
-  done(null, payload);
+  done();
 }
 
 /** Whether the caller may act on `agentId`. */
