@@ -96,6 +96,9 @@ export class RouteTable {
   add<P, Q, B>(app: FastifyInstance, prefix: string, spec: RouteSpec<P, Q, B>): void {
     const fullUrl = `${prefix}${spec.url}`;
     this.routes.push({ ...(spec as RouteSpec), fullUrl, pattern: patternOf(fullUrl) });
+    // A JSON 200 answer needs nothing done to the handler's promise: fastify sends what it resolves to (or
+    // nothing when the handler sent the reply itself), so it is handed over as is, one promise fewer.
+    const plain = spec.status === undefined && spec.produces === undefined;
     app.route({
       method: spec.method,
       url: spec.url,
@@ -113,7 +116,7 @@ export class RouteTable {
           reply,
         };
         const out = spec.handler(input);
-        if (out instanceof Promise) return out.then((value: unknown) => settle(reply, spec, value));
+        if (out instanceof Promise) return plain ? out : out.then((value: unknown) => settle(reply, spec, value));
         const value = settle(reply, spec, out);
         // Fastify sends what a plain handler returns unless it is undefined: say so for an empty answer.
         if (value === undefined) void reply.send();
