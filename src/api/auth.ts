@@ -59,7 +59,10 @@ function presentOnce(keys: ApiKeyService, request: FastifyRequest): PresentedKey
  * no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
  */
 export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefined): void {
+  // Declared up front so that every request object has one shape: a property first added per request in a hook
+  // makes fastify's request accesses megamorphic.
   app.decorateRequest("presentedKey", undefined);
+  app.decorateRequest("principal", undefined);
   app.addHook("onRoute", (route) => {
     const access = route.config?.access;
     if (access === undefined || access === "public") return;

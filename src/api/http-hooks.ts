@@ -47,6 +47,8 @@ export function registerHttpHooks(
   options: { tracing: boolean; observe(method: string, route: string, status: number, seconds: number): void },
 ): void {
   const { tracing, observe } = options;
+  // Declared even without tracing, so that request objects keep one shape (see registerAuth).
+  app.decorateRequest("span", undefined);
   app.addHook("onRequest", function startRequest(request, reply, done) {
     // Set once up front (not in onSend) so that every answer, errors included, carries them.
     void reply.headers(SECURITY_HEADERS);
