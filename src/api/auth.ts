@@ -9,6 +9,7 @@ import type { AgentId } from "../core/ids.js";
 import { safeEqual } from "./keys/hash.js";
 import type { ApiKeyService, PresentedKey } from "./keys/service.js";
 import type { Principal } from "./keys/types.js";
+import { appendOnRequest } from "./route.js";
 
 export const ANONYMOUS_ADMIN: Principal = Object.freeze({ key_id: "anonymous", name: "anonymous (auth disabled)", admin: true, agent_ids: null, anonymous: true });
 
@@ -54,9 +55,8 @@ function presentOnce(keys: ApiKeyService, request: FastifyRequest): PresentedKey
  * Resolves the caller for every non-public route, or answers 401. It is a route-level onRequest hook added
  * after the rate limiter's (call `registerRateLimit` first), so a flood of bad keys is throttled before any
  * scrypt work, and it runs before the body is read, so an unauthenticated caller cannot make the server
- * parse a body. Routes without
- * a declared access (unknown routes answer 404/405 without a key, as health probes do) and public ones get
- * no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
+ * parse a body. Routes without a declared access (unknown routes answer 404/405 without a key, as health
+ * probes do) and public ones get no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
  */
 export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefined): void {
   // Declared up front so that every request object has one shape: a property first added per request in a hook
@@ -82,10 +82,7 @@ export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefin
         (err: Error) => done(err),
       );
     }
-    // A new array, never a push: fastify's implicit HEAD route starts from a copy of these options.
-    const own = route.onRequest;
-    const hook = authenticate as onRequestHookHandler;
-    route.onRequest = own ? [...(Array.isArray(own) ? own : [own]), hook] : [hook];
+    appendOnRequest(route, authenticate as onRequestHookHandler);
   });
 }
 

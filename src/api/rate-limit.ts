@@ -12,6 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import type { Clock } from "../core/clock.js";
 import { ApiError } from "../core/errors.js";
 import { presentedKey } from "./auth.js";
+import { appendOnRequest } from "./route.js";
 import type { ApiKeyService } from "./keys/service.js";
 
 export interface RateLimitOptions {
@@ -91,8 +92,6 @@ export function registerRateLimit(app: FastifyInstance, keys: ApiKeyService | un
 
   app.addHook("onRoute", (route) => {
     if (route.config?.probe) return;
-    // A new array, never a push: fastify's implicit HEAD route starts from a copy of these options.
-    const own = route.onRequest;
-    route.onRequest = own ? [...(Array.isArray(own) ? own : [own]), rateLimit as onRequestHookHandler] : [rateLimit as onRequestHookHandler];
+    appendOnRequest(route, rateLimit as onRequestHookHandler);
   });
 }

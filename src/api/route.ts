@@ -2,7 +2,7 @@
  * Declaring a route once: its zod schemas validate the request and describe it in the OpenAPI document, and
  * its `access` (public, key, admin) is enforced by the auth hook. Handlers get parsed inputs and the caller.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler, RouteOptions } from "fastify";
 import { z } from "zod";
 import { ApiError, ValidationError } from "../core/errors.js";
 import { AgentId } from "../core/ids.js";
@@ -140,6 +140,13 @@ function settle(reply: FastifyReply, spec: Pick<RouteSpec, "status" | "produces"
   void reply.status(spec.status ?? 200);
   if (spec.produces) void reply.type(spec.produces);
   return out;
+}
+
+/** Adds `hook` after a route's own onRequest hooks (from an `onRoute` hook, so cross-cutting checks run in registration order). */
+export function appendOnRequest(route: RouteOptions, hook: onRequestHookHandler): void {
+  // A new array, never a push: fastify's implicit HEAD route starts from a copy of these options.
+  const own = route.onRequest;
+  route.onRequest = own ? [...(Array.isArray(own) ? own : [own]), hook] : [hook];
 }
 
 function patternOf(url: string): RegExp {
