@@ -3,24 +3,18 @@
  * needs `Authorization: Bearer <key_id>.<secret>`. Under --insecure-no-auth (loopback only) every request
  * acts as an anonymous admin.
  */
-import type { FastifyInstance, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from "fastify";
 import { ApiError } from "../core/errors.js";
 import type { AgentId } from "../core/ids.js";
 import { safeEqual } from "./keys/hash.js";
 import type { ApiKeyService, PresentedKey } from "./keys/service.js";
 import type { Principal } from "./keys/types.js";
+import type { RateLimiter } from "./rate-limit.js";
 import { appendOnRequest } from "./route.js";
 
 export const ANONYMOUS_ADMIN: Principal = Object.freeze({ key_id: "anonymous", name: "anonymous (auth disabled)", admin: true, agent_ids: null, anonymous: true });
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost", "::ffff:127.0.0.1"]);
-
-declare module "fastify" {
-  interface FastifyRequest {
-    /** The request's bearer token, parsed and digested on first need (null: none usable); see `presentedKey`. */
-    presentedKey: PresentedKey | null | undefined;
-  }
-}
 
 export function isLoopback(host: string): boolean {
   return LOOPBACK.has(host) || /^127\.\d+\.\d+\.\d+$/.test(host);
@@ -30,59 +24,63 @@ export function isLoopback(host: string): boolean {
  * The last Authorization header each connection sent, as `keys.present` read it: a keep-alive client sends the
  * same header on every request, and parsing and digesting it again costs more than the rest of authentication.
  */
-const presentedOnConnection = new WeakMap<object, { readonly header: string; readonly key: PresentedKey | null }>();
+const presentedOnConnection = new WeakMap<object, { readonly header: string; readonly key: PresentedKey | undefined }>();
 
-/** The request's token as `keys.present` reads it, computed once however many hooks ask (rate limit, auth). */
-export function presentedKey(keys: ApiKeyService, request: FastifyRequest): PresentedKey | undefined {
-  let key = request.presentedKey;
-  if (key === undefined) key = request.presentedKey = presentOnce(keys, request);
-  return key ?? undefined;
-}
-
-function presentOnce(keys: ApiKeyService, request: FastifyRequest): PresentedKey | null {
+/** The request's token as `keys.present` reads it (undefined: none usable). */
+function presentedKey(keys: ApiKeyService, request: FastifyRequest): PresentedKey | undefined {
   const header = request.headers.authorization;
   const connection = request.raw.socket as object | undefined;
-  if (!header || !connection) return keys.present(header) ?? null;
+  if (!header || !connection) return keys.present(header);
   const last = presentedOnConnection.get(connection);
   // Compared in constant time: a proxy may carry several clients' requests over one connection.
   if (last && safeEqual(last.header, header)) return last.key;
-  const key = keys.present(header) ?? null;
+  const key = keys.present(header);
   presentedOnConnection.set(connection, { header, key });
   return key;
 }
 
 /**
- * Resolves the caller for every non-public route, or answers 401. It is a route-level onRequest hook added
- * after the rate limiter's (call `registerRateLimit` first), so a flood of bad keys is throttled before any
- * scrypt work, and it runs before the body is read, so an unauthenticated caller cannot make the server
- * parse a body. Routes without a declared access (unknown routes answer 404/405 without a key, as health
- * probes do) and public ones get no hook at all. A key verified recently is resolved synchronously; only a cache miss awaits the store and scrypt.
+ * Rate-limits (with `limiter`) and authenticates requests in one route-level onRequest hook, so that both
+ * share one lookup of the caller's key. The limit comes first, so a flood of bad keys is throttled before any
+ * scrypt work, and the hook runs before the body is read, so an unauthenticated caller cannot make the
+ * server parse a body. Health probes are not limited; routes without a declared access (unknown routes
+ * answer 404/405 without a key, as health probes do) and public ones are not authenticated. A key verified
+ * recently is resolved synchronously; only a cache miss awaits the store and scrypt.
  */
-export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefined): void {
+export function registerAuth(app: FastifyInstance, keys: ApiKeyService | undefined, limiter?: RateLimiter): void {
   // Declared up front so that every request object has one shape: a property first added per request in a hook
   // makes fastify's request accesses megamorphic.
-  app.decorateRequest("presentedKey", undefined);
   app.decorateRequest("principal", undefined);
   app.addHook("onRoute", (route) => {
     const access = route.config?.access;
-    if (access === undefined || access === "public") return;
+    const authenticates = access !== undefined && access !== "public";
+    const limits = limiter !== undefined && !route.config?.probe;
+    if (!authenticates && !limits) return;
     const adminOnly = access === "admin";
-    function authenticate(request: FastifyRequest, _reply: unknown, done: HookHandlerDoneFunction): void {
-      if (!keys) return admit(request, ANONYMOUS_ADMIN, adminOnly, done);
-      const key = presentedKey(keys, request);
-      let cached: Principal | undefined;
-      try {
-        cached = key && keys.cachedPrincipal(key);
-      } catch (err) {
-        return done(err as Error);
+    function guard(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+      const key = keys && presentedKey(keys, request);
+      const verified = keys?.verified(key);
+      if (limits) {
+        const limited = limiter.check(verified?.keyId, request, reply);
+        if (limited) return done(limited);
       }
-      if (cached) return admit(request, cached, adminOnly, done);
+      if (!authenticates) return done();
+      if (!keys) return admit(request, ANONYMOUS_ADMIN, adminOnly, done);
+      if (verified) {
+        let principal: Principal;
+        try {
+          principal = keys.principalOf(verified);
+        } catch (err) {
+          return done(err as Error);
+        }
+        return admit(request, principal, adminOnly, done);
+      }
       keys.authenticate(request.headers.authorization, key).then(
         (principal) => admit(request, principal, adminOnly, done),
         (err: Error) => done(err),
       );
     }
-    appendOnRequest(route, authenticate as onRequestHookHandler);
+    appendOnRequest(route, guard as onRequestHookHandler);
   });
 }
 

@@ -5,15 +5,13 @@
  * carries `x-ratelimit-limit`, `-remaining` and `-reset` (seconds); past the limit the answer is 429
  * RATE_LIMITED with `retry-after`. Health probes (`probe` routes) are never limited.
  *
- * The check is a synchronous route-level onRequest hook: a plugin-style limiter awaits its key generator,
- * its limit and its store on every request, and those promises cost more than the counting itself.
+ * The check runs synchronously in a route-level onRequest hook (see `registerAuth`): a plugin-style limiter
+ * awaits its key generator, its limit and its store on every request, and those promises cost more than the
+ * counting itself.
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, onRequestHookHandler } from "fastify";
+import type { FastifyReply, FastifyRequest } from "fastify";
 import type { Clock } from "../core/clock.js";
 import { ApiError } from "../core/errors.js";
-import { presentedKey } from "./auth.js";
-import { appendOnRequest } from "./route.js";
-import type { ApiKeyService } from "./keys/service.js";
 
 export interface RateLimitOptions {
   readonly max_per_key: number;
@@ -72,26 +70,45 @@ export class FixedWindows {
   }
 }
 
-/** Adds the limit to every route declared afterwards that is not a probe (call before the routes). */
-export function registerRateLimit(app: FastifyInstance, keys: ApiKeyService | undefined, clock: Clock, options: RateLimitOptions): void {
-  const { max_per_key, max_per_ip } = options;
-  const windows = new FixedWindows(options.window);
+/**
+ * Counts requests per verified key and per address. `registerAuth` calls `check` from the same route-level
+ * hook that authenticates, so both share one lookup of the caller's key.
+ */
+export class RateLimiter {
+  readonly #clock: Clock;
+  readonly #maxPerKey: number;
+  readonly #maxPerIp: number;
+  // Header values that never change, as strings: a number would be converted for validation and again for the wire.
+  readonly #keyLimit: string;
+  readonly #ipLimit: string;
+  // Separate windows for keys and addresses, so a bucket's name is the key id or the address as is.
+  readonly #byKey: FixedWindows;
+  readonly #byAddress: FixedWindows;
 
-  function rateLimit(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
-    const keyId = keys?.verifiedKeyId(presentedKey(keys, request));
-    const max = keyId ? max_per_key : max_per_ip;
-    const { count, ttl } = windows.hit(keyId ? `key:${keyId}` : `ip:${request.ip}`, clock.monotonic());
-    const resetSeconds = Math.ceil(ttl / 1000);
-    void reply.header("x-ratelimit-limit", max);
-    void reply.header("x-ratelimit-remaining", Math.max(0, max - count));
-    void reply.header("x-ratelimit-reset", resetSeconds);
-    if (count <= max) return done();
-    const retryAfter = Math.max(1, resetSeconds);
-    done(new ApiError("RATE_LIMITED", `Rate limit exceeded, retry in ${retryAfter} s`, { details: { limit: max, retry_after_seconds: retryAfter } }));
+  constructor(clock: Clock, options: RateLimitOptions) {
+    this.#clock = clock;
+    this.#maxPerKey = options.max_per_key;
+    this.#maxPerIp = options.max_per_ip;
+    this.#keyLimit = String(options.max_per_key);
+    this.#ipLimit = String(options.max_per_ip);
+    this.#byKey = new FixedWindows(options.window);
+    this.#byAddress = new FixedWindows(options.window);
   }
 
-  app.addHook("onRoute", (route) => {
-    if (route.config?.probe) return;
-    appendOnRequest(route, rateLimit as onRequestHookHandler);
-  });
+  /**
+   * Counts one request against the verified key `keyId` or, without one, the request's address; sets the
+   * x-ratelimit-* headers and returns RATE_LIMITED past the limit.
+   */
+  check(keyId: string | undefined, request: FastifyRequest, reply: FastifyReply): ApiError | undefined {
+    const now = this.#clock.monotonic();
+    const { count, ttl } = keyId ? this.#byKey.hit(keyId, now) : this.#byAddress.hit(request.ip, now);
+    const max = keyId ? this.#maxPerKey : this.#maxPerIp;
+    const resetSeconds = Math.ceil(ttl / 1000);
+    void reply.header("x-ratelimit-limit", keyId ? this.#keyLimit : this.#ipLimit);
+    void reply.header("x-ratelimit-remaining", String(Math.max(0, max - count)));
+    void reply.header("x-ratelimit-reset", String(resetSeconds));
+    if (count <= max) return undefined;
+    const retryAfter = Math.max(1, resetSeconds);
+    return new ApiError("RATE_LIMITED", `Rate limit exceeded, retry in ${retryAfter} s`, { details: { limit: max, retry_after_seconds: retryAfter } });
+  }
 }

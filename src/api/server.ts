@@ -18,7 +18,7 @@ import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
 import { sendError } from "./errors.js";
 import { registerHttpHooks, requestIdFrom } from "./http-hooks.js";
 import { lazyChildLogger } from "./request-logger.js";
-import { registerRateLimit } from "./rate-limit.js";
+import { RateLimiter } from "./rate-limit.js";
 import { ApiKeyService } from "./keys/service.js";
 import { MemoryApiKeyStore } from "./keys/memory-api-key-store.js";
 import { SqliteApiKeyStore } from "./keys/sqlite-api-key-store.js";
@@ -119,8 +119,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
 
   if (cfg.enable_cors) await app.register(cors, { origin: cfg.cors_origins.length ? [...cfg.cors_origins] : false, credentials: false });
-  if (cfg.rate_limit.enabled) registerRateLimit(app, keys, runtime.clock, cfg.rate_limit);
-  registerAuth(app, keys);
+  registerAuth(app, keys, cfg.rate_limit.enabled ? new RateLimiter(runtime.clock, cfg.rate_limit) : undefined);
 
   // Prometheus scrapes the conventional root path; it needs a key like everything else.
   table.add(app, "", {

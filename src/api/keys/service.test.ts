@@ -21,7 +21,9 @@ describe("api keys - service", () => {
     expect(info).not.toHaveProperty("hash");
     const p = await svc.authenticate(`Bearer ${token}`);
     expect(p).toEqual({ key_id: info.key_id, name: "ops", admin: true, agent_ids: null });
-    expect(svc.verifiedKeyId(svc.present(`Bearer ${token}`))).toBe(info.key_id);
+    const verified = svc.verified(svc.present(`Bearer ${token}`));
+    expect(verified?.keyId).toBe(info.key_id);
+    expect(svc.principalOf(verified!)).toEqual(p);
   });
 
   it("rejects a wrong secret even after the right one was cached", async () => {
@@ -29,7 +31,7 @@ describe("api keys - service", () => {
     const { info, token } = await svc.create({ name: "a" });
     await svc.authenticate(`Bearer ${token}`);
     const wrong = `Bearer ${info.key_id}.${"A".repeat(43)}`;
-    expect(svc.verifiedKeyId(svc.present(wrong))).toBeUndefined();
+    expect(svc.verified(svc.present(wrong))).toBeUndefined();
     await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 

@@ -3,8 +3,8 @@
  * and then accepts the same secret from a short-lived cache of its SHA-256 digest (compared in constant
  * time), so authenticated requests do not pay scrypt each time. Revoking through this service drops the
  * cache entry at once; `key_cache_ttl` bounds how long a change made by another process can go unseen.
- * A request's token is parsed and digested once (`present`), and that one digest serves both the rate
- * limiter's choice of bucket and authentication. When an entry's ttl runs out, the record is read again
+ * A request's token is parsed and digested once (`present`) and looked up in the cache once (`verified`),
+ * and that one lookup serves both the rate limiter's choice of bucket and authentication. When an entry's ttl runs out, the record is read again
  * (revocation, expiry, scope) but scrypt runs again only if the stored hash changed or the secret differs;
  * concurrent requests that miss the cache for the same token share one verification.
  */
@@ -34,13 +34,18 @@ export interface PresentedKey {
   readonly digest: string;
 }
 
-interface CacheEntry {
+/** A token whose secret was verified recently: what `verified` finds in the cache. */
+export interface VerifiedKey {
+  readonly keyId: string;
+  readonly principal: Principal;
+  readonly keyExpiresAt: number | null;
+}
+
+interface CacheEntry extends VerifiedKey {
   readonly digest: string;
   /** The stored scrypt hash the secret was verified against: the same hash and digest need no scrypt again. */
   readonly hash: string;
-  readonly principal: Principal;
   readonly expires: number;
-  readonly keyExpiresAt: number | null;
 }
 
 const KEY_ID_RE = /^[0-9a-f]{16}$/;
@@ -132,32 +137,28 @@ export class ApiKeyService {
   }
 
   /**
-   * The key id when `key` is a recently verified token (same secret); undefined otherwise. Picks the
-   * rate-limit bucket: someone guessing secrets for a known key id is counted against their address, not the key.
+   * `key` when it is a recently verified token (same secret), undefined otherwise (call `authenticate`). Picks
+   * the rate-limit bucket, so that someone guessing secrets for a known key id is counted against their
+   * address, not the key; `principalOf` then authenticates it without touching the store.
    */
-  verifiedKeyId(key: PresentedKey | undefined): string | undefined {
-    return key && this.#hit(key) ? key.keyId : undefined;
+  verified(key: PresentedKey | undefined): VerifiedKey | undefined {
+    return key && this.#hit(key);
   }
 
-  /**
-   * The principal of a recently verified token without touching the store (undefined: call `authenticate`);
-   * throws UNAUTHORIZED when the cached key has expired since.
-   */
-  cachedPrincipal(key: PresentedKey): Principal | undefined {
-    const hit = this.#hit(key);
-    if (!hit) return undefined;
+  /** The caller behind a `verified` key; throws UNAUTHORIZED when the key has expired since it was verified. */
+  principalOf(key: VerifiedKey): Principal {
     const now = this.#clock.now();
-    if (hit.keyExpiresAt !== null && hit.keyExpiresAt <= now) throw unauthorized("key expired");
+    if (key.keyExpiresAt !== null && key.keyExpiresAt <= now) throw unauthorized("key expired");
     this.#touch(key.keyId, now);
-    return hit.principal;
+    return key.principal;
   }
 
   /** Resolves the `Authorization` header (already presented as `key`, when it was) to a principal or throws UNAUTHORIZED. */
   async authenticate(authorization: string | undefined, key = this.present(authorization)): Promise<Principal> {
     if (!authorization) throw unauthorized("no Authorization header");
     if (!key) throw unauthorized("malformed bearer token");
-    const cached = this.cachedPrincipal(key);
-    if (cached) return cached;
+    const verified = this.#hit(key);
+    if (verified) return this.principalOf(verified);
     const token = `${key.keyId}.${key.digest}`;
     let pending = this.#verifying.get(token);
     if (!pending) {
@@ -180,7 +181,7 @@ export class ApiKeyService {
     if (rec.expires_at !== null && rec.expires_at <= now) throw unauthorized("key expired");
     const principal: Principal = { key_id: rec.key_id, name: rec.name, admin: rec.admin, agent_ids: rec.agent_ids };
     if (revocations === this.#revocations) {
-      this.#cache.set(keyId, { digest: key.digest, hash: rec.hash, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
+      this.#cache.set(keyId, { keyId, digest: key.digest, hash: rec.hash, principal, expires: this.#clock.monotonic() + this.#ttl, keyExpiresAt: rec.expires_at });
     }
     this.#touch(keyId, now);
     return principal;
