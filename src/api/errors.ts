@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { ERROR_CODES, type ErrorCode } from "../core/error-codes.js";
 import { isRuntimeError } from "../core/errors.js";
-import { SECURITY_HEADERS } from "./http-hooks.js";
+import { stampReply } from "./http-hooks.js";
 
 export interface ErrorBody {
   readonly error: string;
@@ -71,7 +71,7 @@ export function sendError(err: unknown, request: FastifyRequest, reply: FastifyR
   if (status >= 500) request.log.error({ err }, "request failed");
   else request.log.debug({ code: b.code }, "request refused");
   // Router-level failures are answered before the onRequest hook that sets these.
-  if (!reply.hasHeader("x-request-id")) void reply.headers(SECURITY_HEADERS).header("x-request-id", request.id);
+  if (!reply.hasHeader("x-request-id")) stampReply(reply, request.id);
   if (status === 429 && isRuntimeError(err) && typeof err.details?.retry_after_seconds === "number") {
     void reply.header("retry-after", String(err.details.retry_after_seconds));
   }

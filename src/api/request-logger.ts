@@ -3,6 +3,9 @@
  * with the runtime's redaction that child costs more than a small request itself. The child is only made
  * when something is logged at an enabled level; the request id binding is the same either way. A class, so
  * a request costs one small object and no closures.
+ *
+ * The laziness lives in the logger handed to fastify (`withLazyChildren`), not in a `childLoggerFactory`:
+ * fastify checks every child a custom factory returns for its methods, which costs several times the child.
  */
 import type { FastifyBaseLogger } from "fastify";
 
@@ -72,6 +75,17 @@ class LazyChildLogger {
   }
 }
 
-export function lazyChildLogger(base: FastifyBaseLogger, bindings: Record<string, unknown>): FastifyBaseLogger {
-  return new LazyChildLogger(base as LevelAware, bindings) as unknown as FastifyBaseLogger;
+/**
+ * `base` (pino) with a `child` that is lazy: the logger to give fastify. Like pino's own children it inherits
+ * everything else from `base` through its prototype. A child asked for with options (fastify adds its
+ * serializers to the logger it is given; a route may set a log level) is made at once, and its own children
+ * are lazy again.
+ */
+export function withLazyChildren(base: FastifyBaseLogger): FastifyBaseLogger {
+  const root = Object.create(base) as FastifyBaseLogger;
+  root.child = function lazyChild(bindings: Record<string, unknown>, options?: { level?: string; serializers?: object }): FastifyBaseLogger {
+    if (options?.level !== undefined || options?.serializers !== undefined) return withLazyChildren(base.child(bindings, options as object));
+    return new LazyChildLogger(base as LevelAware, bindings) as unknown as FastifyBaseLogger;
+  };
+  return root;
 }

@@ -17,7 +17,7 @@ import { isLoopback, registerAuth } from "./auth.js";
 import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
 import { sendError } from "./errors.js";
 import { registerHttpHooks, requestIdFrom } from "./http-hooks.js";
-import { lazyChildLogger } from "./request-logger.js";
+import { withLazyChildren } from "./request-logger.js";
 import { RateLimiter } from "./rate-limit.js";
 import { ApiKeyService } from "./keys/service.js";
 import { MemoryApiKeyStore } from "./keys/memory-api-key-store.js";
@@ -76,7 +76,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   const keys = store ? new ApiKeyService(store, runtime.clock, cfg.key_cache_ttl) : undefined;
 
   const app = Fastify({
-    loggerInstance: runtime.logger.child({ component: "api" }) as FastifyBaseLogger,
+    loggerInstance: withLazyChildren(runtime.logger.child({ component: "api" }) as FastifyBaseLogger),
     bodyLimit: cfg.body_limit,
     genReqId: requestIdFrom,
     // One access line per request comes from our onResponse hook (with route, status, key id, span).
@@ -85,7 +85,6 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     return503OnClosing: true,
     // Router-level failures (over-long path segments, undecodable URLs) get the same error body as the rest.
     frameworkErrors: (err, request, reply) => sendError(err, request, reply),
-    childLoggerFactory: (logger, bindings) => lazyChildLogger(logger, bindings),
   });
   app.decorate("apiKeys", keys);
   const table = new RouteTable();
