@@ -1,11 +1,11 @@
 /**
  * Per-request plumbing: a request id (accepted from `X-Request-Id` or generated) echoed on every answer and
- * bound to every log line, one access-log line per request, security headers, and — when `enable_tracing`
- * is on — a span per request (W3C `traceparent` accepted and returned, span logged with its duration).
+ * bound to every log line, security headers, and — when `enable_tracing` is on — a span per request (W3C
+ * `traceparent` accepted and returned; `AccessLog` logs the span with its duration).
  */
 import { randomBytes, randomFillSync } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
 const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -78,14 +78,11 @@ declare module "fastify" {
 }
 
 /**
- * Hooks are callback-style, not async: on a small request each promise a hook returns costs about as much as
- * the hook's own work. `observe` receives every finished request (the metrics).
+ * The hook is callback-style, not async: on a small request each promise a hook returns costs about as much as
+ * the hook's own work. What happens when the answer is written is in `AccessLog`.
  */
-export function registerHttpHooks(
-  app: FastifyInstance,
-  options: { tracing: boolean; observe(method: string, route: string, status: number, seconds: number): void },
-): void {
-  const { tracing, observe } = options;
+export function registerHttpHooks(app: FastifyInstance, options: { tracing: boolean }): void {
+  const { tracing } = options;
   // Declared even without tracing, so that request objects keep one shape (see registerAuth).
   app.decorateRequest("span", undefined);
   app.addHook("onRequest", function startRequest(request, reply, done) {
@@ -99,26 +96,6 @@ export function registerHttpHooks(
       request.span = span;
       request.log = request.log.child({ trace_id: span.trace_id, span_id: span.span_id });
       void reply.header("traceparent", `00-${span.trace_id}-${span.span_id}-${span.flags}`);
-    }
-    done();
-  });
-
-  app.addHook("onResponse", function finishRequest(request, reply, done) {
-    // routeOptions builds a fresh object on every read: read it once.
-    const url = request.routeOptions.url;
-    const route = url ?? "(unmatched)";
-    observe(request.method, url ?? "unmatched", reply.statusCode, reply.elapsedTime / 1000);
-    if ((request.log as FastifyBaseLogger & { isLevelEnabled(level: string): boolean }).isLevelEnabled("info")) {
-      const fields = {
-        method: request.method,
-        route,
-        url: request.url.split("?")[0],
-        status: reply.statusCode,
-        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-        ...(request.principal ? { key_id: request.principal.key_id } : {}),
-      };
-      if (request.span) request.log.info({ ...fields, span: { name: `${request.method} ${route}`, ...request.span } }, "span");
-      else request.log.info(fields, "request");
     }
     done();
   });

@@ -116,10 +116,14 @@ describe("api - cross-cutting", () => {
 
   it("Prometheus text at /metrics and the spec's JSON metrics from real counters", async () => {
     expectError(await api.call("GET", "/metrics", undefined, null), 401, "UNAUTHORIZED");
+    expectError(await api.call("GET", "/api/v1/no-such-route", undefined, null), 404, "NOT_FOUND");
     const prom = await api.call("GET", "/metrics");
     expect(prom.statusCode).toBe(200);
     expect(prom.headers["content-type"]).toContain("text/plain");
     expect(prom.body).toMatch(/symbiont_http_requests_total\{method="GET",route="\/api\/v1\/health",status="200"\} \d+/);
+    // Refused and unknown requests are counted too.
+    expect(prom.body).toMatch(/symbiont_http_requests_total\{method="GET",route="\/metrics",status="401"\} [1-9]/);
+    expect(prom.body).toMatch(/symbiont_http_requests_total\{method="GET",route="unmatched",status="404"\} [1-9]/);
     // The histogram is cumulative: +Inf and _count both hold every answered request of the route.
     const health = 'method="GET",route="/api/v1/health"';
     const count = Number(new RegExp(`symbiont_http_request_duration_seconds_count\\{${health}\\} (\\d+)`).exec(prom.body)?.[1]);

@@ -9,9 +9,10 @@
  */
 import { join } from "node:path";
 import cors from "@fastify/cors";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { ApiError, ConfigurationError } from "../core/errors.js";
 import type { Runtime } from "../runtime.js";
+import { AccessLog } from "./access-log.js";
 import { AgentActivity } from "./agent-activity.js";
 import { isLoopback, registerAuth } from "./auth.js";
 import type { ApiContext, RouteModule, UsageProvider } from "./context.js";
@@ -75,12 +76,13 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   const store = cfg.auth_required ? (options.keyStore ?? (await openKeyStore(runtime))) : undefined;
   const keys = store ? new ApiKeyService(store, runtime.clock, cfg.key_cache_ttl) : undefined;
 
+  const metrics = new ApiMetrics(runtime);
   const app = Fastify({
     loggerInstance: withLazyChildren(runtime.logger.child({ component: "api" }) as FastifyBaseLogger),
     bodyLimit: cfg.body_limit,
     genReqId: requestIdFrom,
-    // One access line per request comes from our onResponse hook (with route, status, key id, span).
-    logController: new LogController({ requestIdLogLabel: "request_id", disableRequestLogging: true }),
+    // One access line per request (with route, status, key id, span) and its metrics: see AccessLog.
+    logController: new AccessLog(metrics),
     trustProxy: cfg.trust_proxy,
     return503OnClosing: true,
     // Router-level failures (over-long path segments, undecodable URLs) get the same error body as the rest.
@@ -88,7 +90,6 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
   });
   app.decorate("apiKeys", keys);
   const table = new RouteTable();
-  const metrics = new ApiMetrics(runtime);
   const activity = new AgentActivity(runtime.clock, runtime.events);
   const ctx: ApiContext = { runtime, table, prefix: API_PREFIX, keys, metrics, activity, usage: options.usage ?? resourceUsage(runtime) };
 
@@ -110,7 +111,7 @@ export async function createApiServer(runtime: Runtime, options: ApiServerOption
     }
     return sendError(new ApiError("NOT_FOUND", `No route ${request.method} ${path}`), request, reply);
   });
-  registerHttpHooks(app, { tracing: cfg.enable_tracing, observe: (method, route, status, seconds) => metrics.observe(method, route, status, seconds) });
+  registerHttpHooks(app, { tracing: cfg.enable_tracing });
   app.addHook("onClose", async function closeApi() {
     metrics.close();
     activity.close();
