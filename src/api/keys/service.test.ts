@@ -35,6 +35,25 @@ describe("api keys - service", () => {
     await expect(svc.authenticate(wrong)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
   });
 
+  it("a kept token matches its cache entry again without a new comparison, and stops matching when the entry goes", async () => {
+    const { svc, clock } = make();
+    const { info, token } = await svc.create({ name: "a" });
+    const kept = svc.present(`Bearer ${token}`)!;
+    expect(svc.verified(kept)).toBeUndefined();
+    await svc.authenticate(`Bearer ${token}`, kept);
+    const first = svc.verified(kept);
+    expect(first?.keyId).toBe(info.key_id);
+    expect(kept.matched).toBe(first);
+    expect(svc.verified(kept)).toBe(first);
+    // Past the ttl the entry no longer counts, whatever the token matched before.
+    await clock.advance(60_001);
+    expect(svc.verified(kept)).toBeUndefined();
+    await svc.authenticate(`Bearer ${token}`, kept);
+    expect(svc.verified(kept)).not.toBe(first);
+    await svc.revoke(info.key_id);
+    expect(svc.verified(kept)).toBeUndefined();
+  });
+
   it("revocation takes effect immediately", async () => {
     const { svc } = make();
     const { info, token } = await svc.create({ name: "a" });

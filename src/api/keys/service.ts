@@ -32,6 +32,11 @@ export interface PresentedKey {
   readonly keyId: string;
   readonly secret: string;
   readonly digest: string;
+  /**
+   * The cache entry this token was last found to match. A caller that keeps the token (per connection) finds
+   * the same entry again by identity, without comparing secrets; set by the service only.
+   */
+  matched: VerifiedKey | undefined;
 }
 
 /** A token whose secret was verified recently: what `verified` finds in the cache. */
@@ -133,7 +138,7 @@ export class ApiKeyService {
   /** The `Authorization` header parsed and digested; undefined when it is absent or not a well-formed token. */
   present(authorization: string | undefined): PresentedKey | undefined {
     const parsed = parseBearer(authorization);
-    return parsed && { keyId: parsed.keyId, secret: parsed.secret, digest: digest(parsed.secret) };
+    return parsed && { keyId: parsed.keyId, secret: parsed.secret, digest: digest(parsed.secret), matched: undefined };
   }
 
   /**
@@ -189,7 +194,12 @@ export class ApiKeyService {
 
   #hit(key: PresentedKey): CacheEntry | undefined {
     const hit = this.#cache.get(key.keyId);
-    return hit && hit.expires > this.#clock.monotonic() && safeEqual(hit.digest, key.digest) ? hit : undefined;
+    if (!hit || hit.expires <= this.#clock.monotonic()) return undefined;
+    // Entries are replaced, never changed: the same entry matched by the same token still matches.
+    if (key.matched === hit) return hit;
+    if (!safeEqual(hit.digest, key.digest)) return undefined;
+    key.matched = hit;
+    return hit;
   }
 
   /** Records last use at most once a minute per key; a failure here must not fail the request. */
