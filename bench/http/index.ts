@@ -8,15 +8,16 @@
  * is the median of the rounds' ratios (value and baseline are the medians of each side): this machine's speed
  * drifts by tens of percent within a minute, and a pair shares the drift where one side's best round and the
  * other's need not. Rate limits are raised out of the way; logging is at warn (no access lines), as for the
- * baseline.
+ * baseline. With two or more CPUs and `taskset`, the servers run on CPU 0 and autocannon on CPU 1: left to
+ * the scheduler, the two sometimes share one core, and how often changes from round to round.
  *
  * Run: `npm run bench -- http`
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { mkdtempSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { createApiServer } from "../../src/api/server.js";
@@ -31,6 +32,33 @@ const ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_HTTP_CONNECTIONS ?? 20);
 const autocannonBin = createRequire(import.meta.url).resolve("autocannon/autocannon.js");
 
+interface Pinning {
+  /** Prepended to the load generator's command line. */
+  readonly prefix: readonly string[];
+  restore(): void;
+}
+
+/** Pins this process (every thread: the servers) to CPU 0 and has the load generator run on CPU 1, where it can. */
+function pin(): Pinning {
+  const none = { prefix: [], restore() {} };
+  if (availableParallelism() < 2) {
+    console.log("http: not pinned to CPUs (one CPU)");
+    return none;
+  }
+  const pid = String(process.pid);
+  let mask: string;
+  try {
+    mask = /([0-9a-f]+)\s*$/.exec(execFileSync("taskset", ["-p", pid], { encoding: "utf8" }))?.[1] ?? "";
+    execFileSync("taskset", ["-a", "-p", "-c", "0", pid], { stdio: "ignore" });
+  } catch (err) {
+    console.log(`http: not pinned to CPUs (taskset: ${(err as Error).message.split("\n")[0]})`);
+    return none;
+  }
+  console.log("http: servers pinned to CPU 0, autocannon to CPU 1");
+  // `npm run bench` runs the other suites in this process afterwards, on every CPU again.
+  return { prefix: ["taskset", "-c", "1"], restore: () => void execFileSync("taskset", ["-a", "-p", mask, pid], { stdio: "ignore" }) };
+}
+
 interface Load {
   readonly rps: number;
   readonly p99: number;
@@ -39,12 +67,12 @@ interface Load {
 }
 
 /** Runs autocannon in a child process against `url` and returns requests/s and p99 latency (ms). */
-function load(url: string, headers: Record<string, string> = {}, duration = DURATION_S): Promise<Load> {
-  const args = [autocannonBin, "-j", "-c", String(CONNECTIONS), "-d", String(duration)];
-  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}=${v}`);
-  args.push(url);
+function load(pinning: Pinning, url: string, headers: Record<string, string> = {}, duration = DURATION_S): Promise<Load> {
+  const argv = [...pinning.prefix, process.execPath, autocannonBin, "-j", "-c", String(CONNECTIONS), "-d", String(duration)];
+  for (const [k, v] of Object.entries(headers)) argv.push("-H", `${k}=${v}`);
+  argv.push(url);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    execFile(argv[0] as string, argv.slice(1), { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
       if (err) return reject(err);
       const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p99: number }; non2xx: number; errors: number };
       resolve({ rps: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
@@ -94,11 +122,12 @@ export async function run(): Promise<Metric[]> {
   });
   const bareBase = await listen(bare);
 
+  const pinning = pin();
   try {
     // Warm both servers on both paths (JIT, sockets) before measuring.
     for (const path of ["/api/v1/health", "/api/v1/agents"]) {
-      await load(`${base}${path}`, auth, 1);
-      await load(`${bareBase}${path}`, auth, 1);
+      await load(pinning, `${base}${path}`, auth, 1);
+      await load(pinning, `${bareBase}${path}`, auth, 1);
     }
     const metrics: Metric[] = [];
     for (const [name, path, headers] of [
@@ -110,11 +139,11 @@ export async function run(): Promise<Metric[]> {
         let b: Load;
         let o: Load;
         if (i % 2 === 0) {
-          b = await load(`${bareBase}${path}`, headers);
-          o = await load(`${base}${path}`, headers);
+          b = await load(pinning, `${bareBase}${path}`, headers);
+          o = await load(pinning, `${base}${path}`, headers);
         } else {
-          o = await load(`${base}${path}`, headers);
-          b = await load(`${bareBase}${path}`, headers);
+          o = await load(pinning, `${base}${path}`, headers);
+          b = await load(pinning, `${bareBase}${path}`, headers);
         }
         if (o.non2xx || o.errors) throw new Error(`${name}: ${o.non2xx} non-2xx answers and ${o.errors} errors under load`);
         rounds.push({ b, o });
@@ -133,6 +162,7 @@ export async function run(): Promise<Metric[]> {
     }
     return metrics;
   } finally {
+    pinning.restore();
     await app.close();
     await new Promise((r) => bare.close(r));
     await runtime.shutdown();
