@@ -145,7 +145,9 @@ do_spawn() { # id timeout_s (0 = none)
   X=/run/x/$1
   CG=$J/$1
   mkdir $CG
-  sleep 2147483647 1<>$X.i &
+  # The keeper holds the stdin FIFO open for the process's life, and marks when it does: a FIFO that nobody
+  # holds drops what was written into it when the writer closes it (see P).
+  sh -c ': >"$0"; exec sleep 2147483647' $X.held 1<>$X.i &
   echo $! >$X.keeper
   pump "$1" O $X.o &
   r1=$!
@@ -222,7 +224,9 @@ while read -r V ID A B C E <&6; do
       N=$((N + 1))
       take "$A" /run/x/$ID.c$N
       eval "prev=\${w_$ID:-}"
+      # The first chunk can arrive before the process's keeper holds the FIFO: it waits for the keeper.
       (while [ -n "$prev" ] && kill -0 "$prev" 2>/dev/null; do usleep 5000; done
+        while [ -p /run/x/$ID.i ] && [ ! -e /run/x/$ID.held ]; do usleep 1000; done
         [ -p /run/x/$ID.i ] && cat /run/x/$ID.c$N 1<>/run/x/$ID.i; rm -f /run/x/$ID.c$N) &
       eval "w_$ID=\$!"
       ;;
