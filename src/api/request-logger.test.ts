@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import { createLogger } from "../core/logger.js";
 import { withLazyChildren } from "./request-logger.js";
 
-function capture(level: string) {
+function capture(level: "info" | "debug") {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
