@@ -4,9 +4,10 @@
  * time), so authenticated requests do not pay scrypt each time. Revoking through this service drops the
  * cache entry at once; `key_cache_ttl` bounds how long a change made by another process can go unseen.
  * A request's token is parsed and digested once (`present`) and looked up in the cache once (`verified`),
- * and that one lookup serves both the rate limiter's choice of bucket and authentication. When an entry's ttl runs out, the record is read again
- * (revocation, expiry, scope) but scrypt runs again only if the stored hash changed or the secret differs;
- * concurrent requests that miss the cache for the same token share one verification.
+ * and that one lookup serves both the rate limiter's choice of bucket and authentication. When an entry's
+ * ttl runs out, the record is read again (revocation, expiry, scope) but scrypt runs again only if the stored
+ * hash changed or the secret differs; concurrent requests that miss the cache for the same token share one
+ * verification.
  */
 import { hash, randomBytes } from "node:crypto";
 import type { Clock } from "../../core/clock.js";
@@ -142,7 +143,7 @@ export class ApiKeyService {
   }
 
   /**
-   * `key` when it is a recently verified token (same secret), undefined otherwise (call `authenticate`). Picks
+   * The cache entry when `key` is a recently verified token (same secret), undefined otherwise (call `authenticate`). Picks
    * the rate-limit bucket, so that someone guessing secrets for a known key id is counted against their
    * address, not the key; `principalOf` then authenticates it without touching the store.
    */
